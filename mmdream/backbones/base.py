@@ -1,0 +1,147 @@
+"""A loaded, frozen backbone: preprocessing, named taps with early stop, and class names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mmdream.errors import ParameterError
+
+Preprocess = Callable[[torch.Tensor], torch.Tensor]
+
+
+class _StopForward(Exception):
+    """Raised by the deepest tap's hook to end the forward pass early."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A tap: a friendly name (``relu4_3``) and the submodule whose output it is (``features.22``)."""
+
+    name: str
+    module: str
+
+
+class Backbone:
+    """A frozen network with named taps; pixels in are plain RGB in [0, 1], shape ``(N, 3, H, W)``.
+
+    ``preprocess`` maps those pixels to the network's own convention (Caffe BGR, ImageNet mean/std, ...).
+    ``layers`` lists the taps in forward order; ``classes`` is ``None`` for feature-only weights.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        variant: str,
+        module: nn.Module,
+        preprocess: Preprocess,
+        layers: Sequence[Layer],
+        classes: Sequence[str] | None,
+        default_layers: Sequence[str],
+        input_size: int,
+    ) -> None:
+        self.name = name
+        self.variant = variant
+        self.module = module.eval().requires_grad_(False)
+        self.preprocess = preprocess
+        self.layers = tuple(layers)
+        self.classes = tuple(classes) if classes is not None else None
+        self.default_layers = tuple(default_layers)
+        self.input_size = input_size
+        self._by_name = {layer.name: layer for layer in self.layers}
+        self._order = {layer.name: i for i, layer in enumerate(self.layers)}
+        self._modules = dict(self.module.named_modules())
+        for layer in self.layers:
+            if layer.module not in self._modules:
+                raise AssertionError(f"{name}: tap {layer.name} names missing submodule {layer.module}")
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(layer.name for layer in self.layers)
+
+    def to(self, device: torch.device | str) -> Backbone:
+        self.module.to(device)
+        return self
+
+    def check_layers(self, names: Iterable[str]) -> None:
+        """Raise a ParameterError naming the available layers if any name is unknown."""
+        for n in names:
+            if n not in self._by_name:
+                raise ParameterError(
+                    f"unknown layer '{n}' for {self.name}; available: {', '.join(self.layer_names)}"
+                )
+
+    def taps(self, x: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
+        """Activations of the named layers for RGB pixels ``x`` ``(N, 3, H, W)`` in one forward pass.
+
+        The pass stops right after the deepest requested tap. Gradients flow to ``x`` if it requires them.
+        """
+        wanted = list(dict.fromkeys(names))
+        self.check_layers(wanted)
+        if not wanted:
+            raise ParameterError("no layer requested")
+        deepest = max(wanted, key=self._order.__getitem__)
+        out: dict[str, torch.Tensor] = {}
+        handles = []
+        by_module: dict[str, list[str]] = {}
+        for n in wanted:
+            by_module.setdefault(self._by_name[n].module, []).append(n)
+        deepest_module = self._by_name[deepest].module
+
+        for mod_name, tap_names in by_module.items():
+            def hook(_m: nn.Module, _i: object, o: torch.Tensor, tap_names=tap_names, mod_name=mod_name) -> None:
+                for t in tap_names:
+                    out[t] = o
+                if mod_name == deepest_module:
+                    raise _StopForward
+
+            handles.append(self._modules[mod_name].register_forward_hook(hook))
+        try:
+            self.module(self.preprocess(x))
+        except _StopForward:
+            pass
+        finally:
+            for h in handles:
+                h.remove()
+        return out
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(N, num_classes)`` for RGB pixels ``x`` ``(N, 3, H, W)``."""
+        self.require_classes()
+        return self.taps(x, ["logits"])["logits"]
+
+    def require_classes(self) -> tuple[str, ...]:
+        if self.classes is None:
+            raise ParameterError(
+                f"{self.name} ({self.variant} weights) has no classifier; "
+                "class objectives and classify need a backbone with classes (see `mmdream classes NAME`)"
+            )
+        return self.classes
+
+    def resolve_class(self, query: str | int) -> int:
+        """Index of a class named by index or by (part of) its name; ambiguous or unknown names raise."""
+        classes = self.require_classes()
+        text = str(query).strip()
+        if text.lstrip("-").isdigit():
+            idx = int(text)
+            if not 0 <= idx < len(classes):
+                raise ParameterError(f"class index {idx} out of range for {self.name}: 0..{len(classes) - 1}")
+            return idx
+        q = text.lower()
+        synonyms = [[s.strip().lower() for s in c.split(",")] for c in classes]
+        exact = [i for i, syn in enumerate(synonyms) if q in syn or q == classes[i].lower()]
+        if len(exact) == 1:
+            return exact[0]
+        partial = exact or [i for i, c in enumerate(classes) if q in c.lower()]
+        if len(partial) == 1:
+            return partial[0]
+        if not partial:
+            raise ParameterError(
+                f"no class of {self.name} matches '{query}'; list them with `mmdream classes {self.name}`"
+            )
+        shown = "; ".join(f"{i}: {classes[i]}" for i in partial[:8])
+        more = f" and {len(partial) - 8} more" if len(partial) > 8 else ""
+        raise ParameterError(f"class '{query}' is ambiguous for {self.name}: {shown}{more}; give the index")

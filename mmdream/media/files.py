@@ -1,0 +1,38 @@
+"""Safe output files: write to a temporary name beside the target, rename when complete."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mmdream.errors import MediaError
+
+
+def check_output(output: str | os.PathLike[str], *inputs: str | os.PathLike[str]) -> Path:
+    """Validate an output path: its folder exists and it is none of the inputs. Returns it as a Path."""
+    out = Path(output)
+    if not out.parent.is_dir():
+        raise MediaError(f"output folder {out.parent} does not exist; create it first or choose another path")
+    if out.is_dir():
+        raise MediaError(f"output {out} is a folder; give a file name")
+    for i in inputs:
+        if Path(i).exists() and out.exists() and out.resolve() == Path(i).resolve():
+            raise MediaError(f"output {out} is the input file; choose another output name (inputs are never overwritten)")
+    return out
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``target`` (same suffix); rename it onto ``target`` if the block succeeds."""
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,59 @@
+"""Reading and writing still images as RGB tensors ``(1, 3, H, W)`` in [0, 1]."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from mmdream.errors import MediaError
+from mmdream.media.files import atomic_path
+
+Image.MAX_IMAGE_PIXELS = 1 << 28  # 16k x 16k; larger inputs are refused by PIL as decompression bombs
+
+
+def load_image(path: str | os.PathLike[str], size: int | None = None) -> torch.Tensor:
+    """RGB pixels ``(1, 3, H, W)`` in [0, 1]; EXIF rotation applied, alpha composited on white.
+
+    ``size``: resize (Lanczos) so that the longer side is ``size`` pixels.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise MediaError(f"input image {p} does not exist")
+    try:
+        with Image.open(p) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("RGBA", "LA", "P"):
+                im = im.convert("RGBA")
+                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(bg, im)
+            im = im.convert("RGB")
+            if size is not None:
+                scale = size / max(im.size)
+                im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
+                               Image.Resampling.LANCZOS)
+            arr = np.array(im, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise MediaError(f"cannot read {p} as an image ({exc}); give a PNG, JPEG, WebP or TIFF file") from exc
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] -> 8-bit RGB PIL image (rounded)."""
+    x = image.detach().reshape(-1, *image.shape[-3:])[0]
+    arr = (x.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255.0 + 0.5).astype(np.uint8)
+    return Image.fromarray(arr)
+
+
+def save_image(image: torch.Tensor, path: str | os.PathLike[str], quality: int = 95) -> Path:
+    """Write ``image`` atomically; the format follows the suffix (PNG, JPEG, WebP, TIFF)."""
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"):
+        raise MediaError(f"output {p} has no image suffix; use .png, .jpg, .webp or .tif")
+    with atomic_path(p) as tmp:
+        to_pil(image).save(tmp, quality=quality)
+    return p

@@ -1,0 +1,156 @@
+"""Dream objectives: a weighted sum of terms over a backbone's taps, each term a scalar to maximise.
+
+Every term is normalised per element (means, not sums), so its value does not grow with the image or tile size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from mmdream.backbones.base import Backbone
+from mmdream.errors import ParameterError
+
+
+@dataclass(frozen=True)
+class LayerTerm:
+    """Activation of a layer: ``l2`` = mean of squares (google/deepdream's objective_L2), ``mean`` = mean."""
+
+    layer: str
+    weight: float = 1.0
+    reduce: str = "l2"
+
+    def value(self, acts: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        a = acts[self.layer]
+        return a.square().mean() if self.reduce == "l2" else a.mean()
+
+
+@dataclass(frozen=True)
+class ChannelTerm:
+    """Mean activation of chosen channels of a layer (a negative weight suppresses them)."""
+
+    layer: str
+    channels: tuple[int, ...]
+    weight: float = 1.0
+
+    def value(self, acts: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return acts[self.layer][:, list(self.channels)].mean()
+
+
+@dataclass(frozen=True)
+class ClassTerm:
+    """Log-probability of a class (log-softmax of the logits): raises that class and lowers its rivals."""
+
+    index: int
+    weight: float = 1.0
+    layer: str = "logits"
+
+    def value(self, acts: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return torch.log_softmax(acts[self.layer], dim=-1)[:, self.index].mean()
+
+
+@dataclass(frozen=True)
+class GuideTerm:
+    """Match a guide image's features (google/deepdream's ``objective_guide``).
+
+    ``features`` ``(C, M)``: the guide's activations at ``layer``. Each position of the dream is pulled toward the
+    guide feature it already resembles most: value = mean over positions of max_j <x_i, y_j> / C.
+    """
+
+    layer: str
+    features: torch.Tensor = field(repr=False)
+    weight: float = 1.0
+
+    def value(self, acts: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        a = acts[self.layer]
+        x = a.flatten(2)  # (N, C, P)
+        y = self.features.to(x)
+        sim = torch.einsum("ncp,cm->npm", x, y)
+        best = sim.argmax(dim=-1)  # (N, P)
+        matched = y.t()[best]  # (N, P, C)
+        return (x.transpose(1, 2) * matched).sum(-1).mean() / x.shape[1]
+
+
+Term = LayerTerm | ChannelTerm | ClassTerm | GuideTerm
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A weighted sum of terms. ``layers`` are the taps one forward pass must provide."""
+
+    terms: tuple[Term, ...]
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.layer for t in self.terms))
+
+    def __call__(self, acts: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return sum((t.weight * t.value(acts) for t in self.terms), start=torch.zeros(()))
+
+    def evaluate(self, backbone: Backbone, x: torch.Tensor) -> float:
+        """Objective value of RGB pixels ``x`` ``(N, 3, H, W)``, without gradients."""
+        with torch.no_grad():
+            return float(self(backbone.taps(x, self.layers)))
+
+
+def parse_layers(spec: str | Sequence[str] | None, backbone: Backbone) -> list[tuple[str, float]]:
+    """``"relu4_3:1,relu5_2:0.5"`` -> [(name, weight)]; ``None`` -> the backbone's default dream layers."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec or backbone.default_layers)
+    out = []
+    for item in items:
+        name, _, w = item.strip().partition(":")
+        try:
+            weight = float(w) if w else 1.0
+        except ValueError:
+            raise ParameterError(f"layer weight in '{item}' is not a number; write NAME or NAME:WEIGHT") from None
+        backbone.check_layers([name])
+        out.append((name, weight))
+    if not out:
+        raise ParameterError("no layer given; list them with `mmdream layers NAME`")
+    return out
+
+
+def channel_count(backbone: Backbone, layer: str) -> int:
+    """Number of channels of a tap, from one small forward pass."""
+    x = torch.zeros(1, 3, backbone.input_size, backbone.input_size)
+    with torch.no_grad():
+        return int(backbone.taps(x, [layer])[layer].shape[1])
+
+
+def build_objective(
+    backbone: Backbone,
+    *,
+    layers: str | Sequence[str] | None = None,
+    channels: Sequence[int] | None = None,
+    class_: str | int | None = None,
+    guide: torch.Tensor | None = None,
+) -> Objective:
+    """Objective from user options (the CLI's and the job spec's one path).
+
+    ``class_`` alone: class objective. ``channels``: channels of the (single) layer. ``guide`` ``(1, 3, H, W)``:
+    guide term at each layer. Otherwise: L2 of the layers (default: the backbone's dream layers).
+    """
+    terms: list[Term] = []
+    if class_ is not None:
+        terms.append(ClassTerm(backbone.resolve_class(class_)))
+        if layers is None and channels is None and guide is None:
+            return Objective(tuple(terms))
+    named = parse_layers(layers, backbone)
+    if channels is not None:
+        if len(named) != 1:
+            raise ParameterError("--channel needs exactly one --layer")
+        layer, weight = named[0]
+        n = channel_count(backbone, layer)
+        bad = [c for c in channels if not 0 <= c < n]
+        if bad or not channels:
+            raise ParameterError(f"channel(s) {bad or channels} out of range for {layer}: it has channels 0..{n - 1}")
+        terms.append(ChannelTerm(layer, tuple(channels), weight))
+    elif guide is not None:
+        with torch.no_grad():
+            acts = backbone.taps(guide, [n for n, _ in named])
+        terms += [GuideTerm(n, acts[n][0].flatten(1), w) for n, w in named]
+    else:
+        terms += [LayerTerm(n, w) for n, w in named]
+    return Objective(tuple(terms))

@@ -1,0 +1,1 @@
+"""Pure tensor operations shared by the dream algorithms (no files, no globals)."""

@@ -1,0 +1,78 @@
+"""Progress reporting: algorithms call a callback with a small dataclass; front-ends render it."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import TextIO
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress event: ``step`` of ``total`` done in ``stage``; ``value`` is the objective (if any)."""
+
+    stage: str
+    step: int
+    total: int
+    value: float | None = None
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+class Tracker:
+    """Counts steps against a known total and emits :class:`Progress` with elapsed time and ETA."""
+
+    def __init__(self, total: int, callback: ProgressFn | None, stage: str = "dream") -> None:
+        self.total = total
+        self.callback = callback
+        self.stage = stage
+        self.step = 0
+        self.start = time.perf_counter()
+
+    def advance(self, value: float | None = None, stage: str | None = None) -> None:
+        self.step += 1
+        if self.callback is None:
+            return
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / self.step * (self.total - self.step) if self.step else None
+        self.callback(Progress(stage or self.stage, self.step, self.total, value, round(elapsed, 3),
+                               None if eta is None else round(eta, 3)))
+
+
+def json_lines(stream: TextIO = sys.stderr) -> ProgressFn:
+    """A callback writing one JSON object per event (``{"event": "progress", ...}``) to ``stream``."""
+
+    def emit(p: Progress) -> None:
+        stream.write(json.dumps({"event": "progress", **asdict(p)}) + "\n")
+        stream.flush()
+
+    return emit
+
+
+class Bar:
+    """A tqdm progress bar on stderr, fed by :class:`Progress` events; use as a context manager."""
+
+    def __init__(self, desc: str = "dream") -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(desc=desc, total=0, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+    def __call__(self, p: Progress) -> None:
+        if self._bar.total != p.total:
+            self._bar.total = p.total
+        self._bar.set_description(p.stage, refresh=False)
+        if p.value is not None:
+            self._bar.set_postfix(objective=f"{p.value:.4g}", refresh=False)
+        self._bar.update(p.step - self._bar.n)
+
+    def __enter__(self) -> Bar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.close()
