@@ -19,7 +19,7 @@ from mmdream.backbones.base import Backbone, Layer, Preprocess
 from mmdream.backbones.weights import StateDict, WeightFile, load_into, resolve
 from mmdream.errors import ParameterError
 
-__all__ = ["Backbone", "Layer", "BACKBONES", "load_backbone", "get_spec", "imagenet_classes"]
+__all__ = ["Backbone", "Layer", "BACKBONES", "load_backbone", "get_spec", "get_variant", "imagenet_classes"]
 
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -159,7 +159,9 @@ def get_spec(name: str) -> BackboneSpec:
     return BACKBONES[name]()
 
 
-def _variant(name: str, spec: BackboneSpec, variant: str | None) -> tuple[str, Variant]:
+def get_variant(name: str, variant: str | None = None) -> tuple[str, Variant]:
+    """The named (or default) weights variant of a backbone."""
+    spec = get_spec(name)
     key = variant or spec.default_variant
     if key not in spec.variants:
         raise ParameterError(f"unknown weights variant '{key}' for {name}; available: {', '.join(spec.variants)}")
@@ -175,16 +177,15 @@ def imagenet_classes() -> tuple[str, ...]:
 
 def layers_of(name: str, variant: str | None = None) -> tuple[Layer, ...]:
     """Taps of a backbone, without loading weights."""
-    spec = get_spec(name)
-    _, v = _variant(name, spec, variant)
-    return spec.layers(v.with_classifier)
+    _, v = get_variant(name, variant)
+    return get_spec(name).layers(v.with_classifier)
 
 
 def load_backbone(name: str, *, variant: str | None = None, weights_dir: str | os.PathLike[str] | None = None,
                   weights_file: str | os.PathLike[str] | None = None) -> Backbone:
     """Build ``name``, load its weights (see :mod:`mmdream.backbones.weights`), freeze it, return a Backbone."""
     spec = get_spec(name)
-    key, v = _variant(name, spec, variant)
+    key, v = get_variant(name, variant)
     module = spec.build(v.with_classifier)
     path = resolve(v.weights, file=weights_file, weights_dir=weights_dir)
     load_into(module, path, v.transform)

@@ -6,7 +6,7 @@ Pixels are RGB in [0, 1], shape ``(N, 3, H, W)``; the backbone does its own prep
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -31,17 +31,20 @@ class DreamParams:
     overlap between tiles in pixels.
     """
 
-    steps: int = 10
-    octaves: int = 4
-    octave_scale: float = 1.4
-    step_size: float = 0.005
-    jitter: int = 32
-    grad_norm: str = "laplacian"
-    laplacian_levels: int = 4
-    tile: int = 1024
-    tile_overlap: int = 64
-    preserve_colors: str = "none"
-    seed: int = 0
+    steps: int = field(default=10, metadata={"help": "ascent steps per octave"})
+    octaves: int = field(default=4, metadata={"help": "number of octaves (image scales), smallest first"})
+    octave_scale: float = field(default=1.4, metadata={"help": "size ratio between successive octaves"})
+    step_size: float = field(default=0.005, metadata={"help": "pixel change per step ([0, 1] units) of the "
+                                                               "normalised gradient: the dream's strength"})
+    jitter: int = field(default=32, metadata={"help": "maximal random shift in pixels per step"})
+    grad_norm: str = field(default="laplacian", metadata={"help": "gradient normalisation", "choices": GRAD_NORMS})
+    laplacian_levels: int = field(default=4, metadata={"help": "levels of the Laplacian gradient normalisation"})
+    tile: int = field(default=1024, metadata={"help": "evaluate images larger than this in tiles of this size "
+                                                      "(0: never tile); bounds memory"})
+    tile_overlap: int = field(default=64, metadata={"help": "blended overlap between tiles, pixels"})
+    preserve_colors: str = field(default="none", metadata={"help": "keep the input's colours",
+                                                           "choices": COLOR_MODES})
+    seed: int = field(default=0, metadata={"help": "random seed: same seed, same input, same output"})
 
     def validate(self) -> DreamParams:
         """Raise ParameterError naming the first bad option; return self."""

@@ -41,6 +41,18 @@ def load_image(path: str | os.PathLike[str], size: int | None = None) -> torch.T
     return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
+def load_for_classification(path: str | os.PathLike[str], size: int) -> torch.Tensor:
+    """The usual evaluation crop ``(1, 3, size, size)``: shorter side to ``size`` (bicubic), centre crop."""
+    x = load_image(path)
+    with Image.fromarray((x[0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)) as im:
+        scale = size / min(im.size)
+        im = im.resize((max(size, round(im.width * scale)), max(size, round(im.height * scale))),
+                       Image.Resampling.BICUBIC)
+        left, top = (im.width - size) // 2, (im.height - size) // 2
+        arr = np.array(im.crop((left, top, left + size, top + size)), dtype=np.float32) / 255.0
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
 def to_pil(image: torch.Tensor) -> Image.Image:
     """``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] -> 8-bit RGB PIL image (rounded)."""
     x = image.detach().reshape(-1, *image.shape[-3:])[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,25 +11,19 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from conftest import shared_folder
 from mmdream.backbones.efficientnet import DEFAULT_LAYERS, INPUT_SIZE, LAYERS, EfficientNetLite0
-
-
-def _folder(var: str) -> Path:
-    value = os.environ.get(var)
-    if not value:
-        pytest.fail(f"environment variable {var} is not set (e.g. {var}=/work/shared/{var[8:].lower()})")
-    return Path(value)
 
 
 @pytest.fixture(scope="module")
 def reference() -> dict:
-    return json.loads((_folder("MMDREAM_WEIGHTS") / "REFERENCE.json").read_text())["efficientnet_lite0"]
+    return json.loads((shared_folder("MMDREAM_WEIGHTS") / "REFERENCE.json").read_text())["efficientnet_lite0"]
 
 
 @pytest.fixture(scope="module")
 def model(reference: dict) -> EfficientNetLite0:
     net = EfficientNetLite0()
-    net.load_state_dict(load_file(_folder("MMDREAM_WEIGHTS") / reference["weights"]), strict=True)
+    net.load_state_dict(load_file(shared_folder("MMDREAM_WEIGHTS") / reference["weights"]), strict=True)
     return net.eval()
 
 
@@ -46,7 +39,7 @@ def _crop(img: Image.Image, mode: str, size: int = INPUT_SIZE) -> Image.Image:
 
 
 def test_loads_strict(reference: dict) -> None:
-    sd = load_file(_folder("MMDREAM_WEIGHTS") / reference["weights"])
+    sd = load_file(shared_folder("MMDREAM_WEIGHTS") / reference["weights"])
     net = EfficientNetLite0()
     result = net.load_state_dict(sd, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
@@ -57,7 +50,7 @@ def test_loads_strict(reference: dict) -> None:
 @pytest.mark.parametrize("case", range(4))
 def test_reference_top5(model: EfficientNetLite0, reference: dict, case: int) -> None:
     spec = reference["cases"][case]
-    path = _folder("MMDREAM_MEDIA") / Path(spec["image"]).relative_to("media")  # paths are relative to shared/
+    path = shared_folder("MMDREAM_MEDIA") / Path(spec["image"]).relative_to("media")  # paths are relative to shared/
     img = _crop(Image.open(path).convert("RGB"), spec["crop"])
     x = torch.from_numpy((np.asarray(img, dtype=np.float32) - 127.0) / 128.0).permute(2, 0, 1)[None]
     with torch.no_grad():

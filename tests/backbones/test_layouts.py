@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
 from torch import nn
 
+from conftest import shared_folder
 from mmdream.backbones import googlenet, inception
+from mmdream.backbones.vgg import VGG, vgg_layers
 
 
 def layouts() -> dict[str, dict]:
     """The torchvision layout file from the folder named by MMDREAM_WEIGHTS."""
-    folder = os.environ.get("MMDREAM_WEIGHTS")
-    if not folder:
-        pytest.fail("set MMDREAM_WEIGHTS to the weights folder holding torchvision_layouts.json")
-    path = Path(folder) / "torchvision_layouts.json"
+    path = shared_folder("MMDREAM_WEIGHTS") / "torchvision_layouts.json"
     if not path.is_file():
         pytest.fail(f"{path} not found; MMDREAM_WEIGHTS must name the folder holding torchvision_layouts.json")
     return json.loads(path.read_text())
@@ -97,3 +94,27 @@ def test_layers_fire_once_in_order(case: tuple[str, ModuleType, nn.Module]) -> N
         for h in handles:
             h.remove()
     assert fired == names
+
+
+@pytest.mark.parametrize("arch", ["vgg16", "vgg19"])
+def test_vgg_matches_torchvision_layout(arch: str) -> None:
+    expected = layouts()[arch]["state_dict"]
+    model = VGG(arch)
+    assert {k: list(v.shape) for k, v in model.state_dict().items()} == expected
+    features_only = VGG(arch, num_classes=None)
+    assert {k: list(v.shape) for k, v in features_only.state_dict().items()} == {
+        k: v for k, v in expected.items() if k.startswith("features.")
+    }
+
+
+@pytest.mark.parametrize("arch", ["vgg16", "vgg19"])
+def test_vgg_taps_name_the_right_modules(arch: str) -> None:
+    model = VGG(arch)
+    modules = dict(model.named_modules())
+    layers = vgg_layers(arch, with_classifier=True)
+    for layer in layers:
+        kind = layer.name.rstrip("0123456789_")
+        expected = {"conv": nn.Conv2d, "relu": nn.ReLU, "pool": nn.MaxPool2d, "fc": nn.ReLU, "logits": nn.Linear}
+        assert isinstance(modules[layer.module], expected[kind]), layer
+    convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
+    assert len([x for x in layers if x.name.startswith("conv")]) == len(convs) == (13 if arch == "vgg16" else 16)

@@ -1,0 +1,235 @@
+"""``mmdream`` command line. Dream options are generated from :class:`mmdream.dream.image.DreamParams`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+from mmdream.errors import MmdreamError, ParameterError
+
+EXIT_USAGE = 2
+
+DESCRIPTION = """mmdream: multimodal Deep Dreams.
+
+Pixels go in and out as plain RGB; each backbone does its own preprocessing. Weights are looked up in --weights DIR
+(or $MMDREAM_WEIGHTS), then ~/.cache/mmdream/weights, then downloaded from the official source
+(MMDREAM_OFFLINE=1 forbids that)."""
+
+
+def _add_dream_options(parser: argparse.ArgumentParser) -> None:
+    from mmdream.dream.image import DreamParams
+
+    group = parser.add_argument_group("dream options (defaults give a good dream)")
+    for f in dataclasses.fields(DreamParams):
+        if f.name == "preserve_colors":
+            group.add_argument("--preserve-colors", nargs="?", const="luminance", default=f.default,
+                               choices=f.metadata["choices"], metavar="MODE",
+                               help=f"{f.metadata['help']}: luminance (default when given) or histogram")
+            continue
+        kind = type(f.default)
+        group.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default,
+                           choices=f.metadata.get("choices"), metavar=None if "choices" in f.metadata else "N",
+                           help=f"{f.metadata['help']} (default: {f.default})")
+
+
+def _params_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from mmdream.dream.image import DreamParams
+
+    return DreamParams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DreamParams)}).validate()
+
+
+def _add_backbone_options(parser: argparse.ArgumentParser, default: str | None = "vgg16") -> None:
+    from mmdream.backbones import BACKBONES
+
+    parser.add_argument("--backbone", "-b", default=default, required=default is None,
+                        help=f"network: {', '.join(BACKBONES)}" + (f" (default: {default})" if default else ""))
+    parser.add_argument("--variant", default=None,
+                        help="weights variant (vgg: caffe [default] or torchvision; see `mmdream layers NAME`)")
+    parser.add_argument("--weights", default=None, metavar="DIR",
+                        help="folder holding weight files (default: $MMDREAM_WEIGHTS, then the user cache)")
+    parser.add_argument("--weights-file", default=None, metavar="FILE", help="load this weights file instead")
+
+
+def _load_backbone(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from mmdream.backbones import load_backbone
+
+    return load_backbone(args.backbone, variant=args.variant, weights_dir=args.weights,
+                         weights_file=args.weights_file)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be positive")
+    return value
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma list of integers") from None
+
+
+@contextmanager
+def _progress(mode: str, desc: str) -> Iterator[Callable | None]:  # type: ignore[type-arg]
+    from mmdream.progress import Bar, json_lines
+
+    if mode == "json":
+        yield json_lines()
+    elif mode == "bar":
+        with Bar(desc) as bar:
+            yield bar
+    else:
+        yield None
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    """Dream one image."""
+    from mmdream.dream.image import dream_image
+    from mmdream.media.files import check_output
+    from mmdream.media.images import load_image, save_image
+    from mmdream.objectives import build_objective
+
+    params = _params_from_args(args)
+    output = check_output(args.output, args.input)
+    if args.size is not None and not 16 <= args.size <= 16384:
+        raise ParameterError(f"--size {args.size} is invalid: give the longer side in pixels, 16 to 16384")
+    image = load_image(args.input, args.size)
+    guide = load_image(args.guide, min(512, max(image.shape[-2:]))) if args.guide else None
+    backbone = _load_backbone(args)
+    objective = build_objective(backbone, layers=args.layer, channels=args.channel, class_=args.class_,
+                                guide=guide)
+    with _progress(args.progress, "dream") as progress:
+        result = dream_image(image, backbone, objective, params, progress=progress)
+    save_image(result, output)
+    if args.progress == "json":
+        print(json.dumps({"event": "done", "output": str(output)}), file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Dream a bundled photo (fetched from scikit-image's wheel) with the defaults."""
+    from mmdream.media.samples import sample_path
+
+    source = sample_path("chelsea.png")
+    args.input, args.size = str(source), args.size or 512
+    print(f"dreaming {source} -> {args.output}", file=sys.stderr)
+    return cmd_image(args)
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from mmdream.backbones import get_spec, layers_of
+
+    spec = get_spec(args.name)
+    for layer in layers_of(args.name, args.variant):
+        mark = "  (default dream layer)" if layer.name in spec.default_layers else ""
+        print(f"{layer.name}\t{layer.module}{mark}")
+    return 0
+
+
+def cmd_classes(args: argparse.Namespace) -> int:
+    from mmdream.backbones import get_spec, get_variant, imagenet_classes
+
+    key, variant = get_variant(args.name, args.variant)
+    if not variant.with_classifier:
+        others = [k for k, v in get_spec(args.name).variants.items() if v.with_classifier]
+        raise ParameterError(f"{args.name} ({key} weights) has no classifier; try --variant {', '.join(others)}")
+    for i, name in enumerate(imagenet_classes()):
+        print(f"{i}\t{name}")
+    return 0
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    import torch
+
+    from mmdream.media.images import load_for_classification
+
+    backbone = _load_backbone(args)
+    backbone.require_classes()
+    x = load_for_classification(args.image, backbone.input_size)
+    with torch.no_grad():
+        probs = torch.softmax(backbone.logits(x), dim=-1)[0]
+    top = probs.topk(min(args.top, probs.numel()))
+    result = [{"index": int(i), "name": backbone.classes[int(i)], "prob": round(float(p), 6)}  # type: ignore[index]
+              for p, i in zip(top.values, top.indices)]
+    print(json.dumps({"image": args.image, "backbone": args.backbone, "top": result}, indent=1))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mmdream.backbones import BACKBONES
+
+    parser = argparse.ArgumentParser(prog="mmdream", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def dream_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _add_backbone_options(p)
+        obj = p.add_argument_group("objective (default: the backbone's classic dream layers)")
+        obj.add_argument("--layer", "-l", default=None, metavar="LAYERS",
+                         help="layers to amplify, comma list with optional weights: relu4_3:1,relu5_2:0.5 "
+                              "(see `mmdream layers NAME`)")
+        obj.add_argument("--channel", type=_int_list, default=None, metavar="CHANNELS",
+                         help="channels of the (single) --layer to amplify, comma list: 12,40")
+        obj.add_argument("--class", dest="class_", default=None, metavar="CLASS",
+                         help="dream toward a class, by index or (part of) its name (see `mmdream classes NAME`)")
+        obj.add_argument("--guide", default=None, metavar="IMAGE",
+                         help="match the features of this guide image at the layers")
+        p.add_argument("--size", type=_positive_int, default=None, metavar="PX",
+                       help="resize so that the longer side is PX pixels (default: keep the input's size)")
+        p.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
+                       help="progress display; json: one object per line on stderr (default: bar)")
+        _add_dream_options(p)
+        return p
+
+    p = dream_command("image", "dream an image: mmdream image INPUT OUTPUT")
+    p.add_argument("input", help="input image (PNG, JPEG, WebP, TIFF)")
+    p.add_argument("output", help="output image; its suffix picks the format; never the input")
+    p.set_defaults(func=cmd_image)
+
+    p = dream_command("demo", "dream a bundled photo (chelsea.png from scikit-image) with the defaults")
+    p.add_argument("output", nargs="?", default="dream_demo.png", help="output image (default: dream_demo.png)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("layers", help="list the taps of a backbone")
+    p.add_argument("name", choices=list(BACKBONES), metavar="NAME", help=", ".join(BACKBONES))
+    p.add_argument("--variant", default=None, help="weights variant")
+    p.set_defaults(func=cmd_layers)
+
+    p = sub.add_parser("classes", help="list the classes of a classifier backbone")
+    p.add_argument("name", choices=list(BACKBONES), metavar="NAME", help=", ".join(BACKBONES))
+    p.add_argument("--variant", default=None, help="weights variant")
+    p.set_defaults(func=cmd_classes)
+
+    p = sub.add_parser("classify", help="top classes of an image as JSON")
+    p.add_argument("image", help="input image")
+    _add_backbone_options(p, default=None)
+    p.add_argument("--top", type=_positive_int, default=5, help="how many classes (default: 5)")
+    p.set_defaults(func=cmd_classify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except MmdreamError as exc:
+        print(f"mmdream: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("mmdream: interrupted; no output was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
