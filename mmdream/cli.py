@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from typing import NoReturn
 from contextlib import contextmanager
 
 from mmdream.errors import MmdreamError, ParameterError
@@ -18,6 +19,13 @@ DESCRIPTION = """mmdream: multimodal Deep Dreams.
 Pixels go in and out as plain RGB; each backbone does its own preprocessing. Weights are looked up in --weights DIR
 (or $MMDREAM_WEIGHTS), then ~/.cache/mmdream/weights, then downloaded from the official source
 (MMDREAM_OFFLINE=1 forbids that)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line that points to --help, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
 def _add_dream_options(parser: argparse.ArgumentParser) -> None:
@@ -95,11 +103,11 @@ def cmd_image(args: argparse.Namespace) -> int:
     """Dream one image."""
     from mmdream.dream.image import dream_image
     from mmdream.media.files import check_output
-    from mmdream.media.images import load_image, save_image
+    from mmdream.media.images import check_image_suffix, load_image, save_image
     from mmdream.objectives import build_objective
 
     params = _params_from_args(args)
-    output = check_output(args.output, args.input)
+    output = check_image_suffix(check_output(args.output, args.input))
     if args.size is not None and not 16 <= args.size <= 16384:
         raise ParameterError(f"--size {args.size} is invalid: give the longer side in pixels, 16 to 16384")
     image = load_image(args.input, args.size)
@@ -167,7 +175,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from mmdream.backbones import BACKBONES
 
-    parser = argparse.ArgumentParser(prog="mmdream", description=DESCRIPTION,
+    parser = _Parser(prog="mmdream", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -60,12 +60,17 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr)
 
 
+def check_image_suffix(path: str | os.PathLike[str]) -> Path:
+    """The path, if its suffix names an image format we write; else a MediaError."""
+    p = Path(path)
+    if p.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"):
+        raise MediaError(f"output {p} has no image suffix; use .png, .jpg, .webp or .tif")
+    return p
+
+
 def save_image(image: torch.Tensor, path: str | os.PathLike[str], quality: int = 95) -> Path:
     """Write ``image`` atomically; the format follows the suffix (PNG, JPEG, WebP, TIFF)."""
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"):
-        raise MediaError(f"output {p} has no image suffix; use .png, .jpg, .webp or .tif")
+    p = check_image_suffix(path)
     with atomic_path(p) as tmp:
         to_pil(image).save(tmp, quality=quality)
     return p

@@ -1,0 +1,111 @@
+"""Every bad input: a one-line message saying what to do, exit status 2, no traceback, no output written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+IMAGE_ARGS = ["--steps", "1", "--octaves", "1", "--progress", "none"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mmdream.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def assert_clean_failure(proc: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    for fragment in fragments:
+        assert fragment in proc.stderr, proc.stderr
+
+
+@pytest.fixture
+def photo(media_dir: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    target = tmp_path / "in.png"
+    shutil.copy(media_dir / "images" / "chelsea.png", target)
+    return target
+
+
+def _no_output(folder: Path, keep: set[str]) -> None:
+    left = {p.name for p in folder.iterdir()} - keep
+    assert not left, f"files written on failure: {left}"
+
+
+CASES = {
+    "missing input": (["image", "{tmp}/nope.png", "{tmp}/out.png"], ["does not exist"]),
+    "not an image": (["image", "{tmp}/text.png", "{tmp}/out.png"], ["cannot read", "as an image"]),
+    "output is input": (["image", "{photo}", "{photo}"], ["is the input"]),
+    "missing output folder": (["image", "{photo}", "{tmp}/no/dir/out.png"], ["does not exist", "create it"]),
+    "output without image suffix": (["image", "{photo}", "{tmp}/out.txt"], ["no image suffix"]),
+    "unknown backbone": (["image", "{photo}", "{tmp}/out.png", "-b", "alexnet"], ["unknown backbone 'alexnet'", "available: vgg16"]),
+    "unknown layer": (["image", "{photo}", "{tmp}/out.png", "--layer", "inception9"],
+                      ["unknown layer 'inception9'", "available: conv1_1"]),
+    "unknown class": (["image", "{photo}", "{tmp}/out.png", "-b", "efficientnet_lite0", "--class", "unicorn"],
+                      ["no class", "mmdream classes"]),
+    "ambiguous class": (["image", "{photo}", "{tmp}/out.png", "-b", "efficientnet_lite0", "--class", "crane"],
+                        ["ambiguous", "134", "517"]),
+    "class on feature-only weights": (["image", "{photo}", "{tmp}/out.png", "--class", "goldfish"],
+                                      ["no classifier"]),
+    "channel out of range": (["image", "{photo}", "{tmp}/out.png", "--layer", "relu1_1", "--channel", "64"],
+                             ["out of range", "0..63"]),
+    "channel without layer": (["image", "{photo}", "{tmp}/out.png", "--channel", "3"], ["exactly one --layer"]),
+    "zero steps": (["image", "{photo}", "{tmp}/out.png", "--steps", "0"], ["steps=0", "1 to 10000"]),
+    "absurd octave scale": (["image", "{photo}", "{tmp}/out.png", "--octave-scale", "50"], ["octave_scale"]),
+    "negative size": (["image", "{photo}", "{tmp}/out.png", "--size", "-5"], ["must be positive"]),
+    "absurd size": (["image", "{photo}", "{tmp}/out.png", "--size", "99999"], ["--size 99999"]),
+    "bad layer weight": (["image", "{photo}", "{tmp}/out.png", "--layer", "relu4_3:lots"], ["not a number"]),
+    "weights missing offline": (["image", "{photo}", "{tmp}/out.png", "--weights", "{tmp}/empty"],
+                                ["vgg16_caffe_features.safetensors", "MMDREAM_OFFLINE"]),
+    "weights of the wrong shape": (["image", "{photo}", "{tmp}/out.png", "--weights-file", "{tmp}/bad.safetensors"],
+                                   ["does not fit", "wrong shape"]),
+    "weights folder missing": (["image", "{photo}", "{tmp}/out.png", "--weights", "{tmp}/nowhere"],
+                               ["weights directory", "does not exist"]),
+    "unknown missing guide": (["image", "{photo}", "{tmp}/out.png", "--guide", "{tmp}/g.png"], ["does not exist"]),
+    "classify needs a classifier": (["classify", "{photo}", "-b", "vgg16"], ["no classifier"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input(case: str, photo: Path, tmp_path: Path, weights_dir: Path) -> None:
+    (tmp_path / "text.png").write_text("this is not a picture")
+    (tmp_path / "empty").mkdir()
+    sd = load_file(str(weights_dir / "vgg16_caffe_features.safetensors"))
+    sd["features.0.weight"] = torch.zeros(64, 3, 5, 5)
+    save_file(sd, str(tmp_path / "bad.safetensors"))
+    before = {p.name for p in tmp_path.iterdir()}
+    photo_bytes = photo.read_bytes()
+    argv, fragments = CASES[case]
+    args = [a.format(tmp=tmp_path, photo=photo) for a in argv]
+    if args[0] == "image":
+        args[1:1] = IMAGE_ARGS  # before the case's own options, which win
+    proc = run_cli(*args, env={"MMDREAM_WEIGHTS": str(weights_dir)})
+    assert_clean_failure(proc, *fragments)
+    assert photo.read_bytes() == photo_bytes
+    _no_output(tmp_path, before)
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_interrupted_dream_leaves_no_partial_file(photo: Path, tmp_path: Path, weights_dir: Path) -> None:
+    """A render killed half-way leaves neither the output nor a temporary file behind (atomic rename)."""
+    import signal
+    import time
+
+    out = tmp_path / "out.png"
+    proc = subprocess.Popen([sys.executable, "-m", "mmdream.cli", "image", str(photo), str(out), "--steps", "200",
+                             "--progress", "json"], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "MMDREAM_WEIGHTS": str(weights_dir)})
+    assert proc.stderr is not None
+    proc.stderr.readline()  # first progress event: the dream is under way
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
