@@ -90,9 +90,10 @@ def dream_step(x: torch.Tensor, backbone: Backbone, objective: Objective, params
                                      params.tile_overlap)
     else:
         grad, value = _gradient(backbone, objective, rolled)
+    del rolled  # full-size copies are what bounds memory on huge tiled images: keep as few alive as possible
     grad = torch.roll(grad, shifts=(-dy, -dx), dims=(-2, -1))
     grad = normalize_gradient(grad, params.grad_norm, params.laplacian_levels)
-    return (x + params.step_size * grad).clamp(0.0, 1.0), value
+    return torch.add(x, grad, alpha=params.step_size).clamp_(0.0, 1.0), value
 
 
 def dream_octaves(
@@ -126,7 +127,7 @@ def dream_octaves(
             detail = torch.zeros_like(base) if detail_full is None else resize(detail_full, size)
         else:
             detail = resize(detail, size)
-        x = (base + detail).clamp(0.0, 1.0)
+        x = (base + detail).clamp_(0.0, 1.0)
         for _ in range(params.steps):
             x, value = dream_step(x, backbone, objective, params, generator)
             tracker.advance(value, stage=f"octave {i + 1}/{len(sizes)}")

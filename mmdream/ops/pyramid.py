@@ -30,26 +30,20 @@ def octave_sizes(height: int, width: int, octaves: int, scale: float, min_side: 
     return sizes
 
 
-def _blur(x: torch.Tensor) -> torch.Tensor:
-    """Separable 5-tap binomial blur with reflect padding, per channel; ``x`` is ``(N, C, H, W)``."""
-    k = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=x.dtype, device=x.device) / 16.0
-    c = x.shape[1]
-    mode = "reflect" if min(x.shape[-2:]) > 2 else "replicate"
-    x = F.pad(x, (2, 2, 2, 2), mode=mode)
-    x = F.conv2d(x, k.view(1, 1, 1, 5).expand(c, 1, 1, 5), groups=c)
-    return F.conv2d(x, k.view(1, 1, 5, 1).expand(c, 1, 5, 1), groups=c)
-
-
 def laplacian_split(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
-    """Laplacian pyramid of ``(N, C, H, W)``: ``levels - 1`` band-pass images (fine first) and the low-pass rest."""
+    """Laplacian pyramid of ``(N, C, H, W)``: ``levels - 1`` band-pass images (fine first) and the low-pass rest.
+
+    Each low-pass level is an antialiased half-size resize (a triangle filter), which needs no full-size
+    temporaries beyond the band itself: on huge tiled images these full-size copies are what bounds memory.
+    """
     bands = []
     for _ in range(levels - 1):
         h, w = x.shape[-2:]
         if min(h, w) < 4:
             break
-        low = F.interpolate(_blur(x), size=(math.ceil(h / 2), math.ceil(w / 2)), mode="bilinear",
-                            align_corners=False)
-        bands.append(x - F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False))
+        low = F.interpolate(x, size=(math.ceil(h / 2), math.ceil(w / 2)), mode="bilinear", align_corners=False,
+                            antialias=True)
+        bands.append(F.interpolate(low, size=(h, w), mode="bilinear", align_corners=False).neg_().add_(x))
         x = low
     bands.append(x)
     return bands
@@ -59,7 +53,7 @@ def laplacian_merge(bands: list[torch.Tensor]) -> torch.Tensor:
     """Inverse of :func:`laplacian_split` (exact)."""
     x = bands[-1]
     for band in reversed(bands[:-1]):
-        x = band + F.interpolate(x, size=band.shape[-2:], mode="bilinear", align_corners=False)
+        x = F.interpolate(x, size=band.shape[-2:], mode="bilinear", align_corners=False).add_(band)
     return x
 
 
@@ -75,7 +69,10 @@ def normalize_gradient(g: torch.Tensor, method: str, levels: int = 4, eps: float
     if method == "mean_abs":
         return g / (g.abs().mean() + eps)
     if method == "laplacian":
-        bands = [b / (b.std() + eps) for b in laplacian_split(g, levels)]
+        bands = laplacian_split(g, levels)
+        if len(bands) == 1:
+            return g / (g.std() + eps)
+        bands = [b.div_(b.std() + eps) for b in bands]  # fresh tensors: normalised in place to save memory
         out = laplacian_merge(bands)
-        return out / (out.std() + eps)
+        return out.div_(out.std() + eps)
     raise ValueError(f"unknown gradient normalisation {method!r}")

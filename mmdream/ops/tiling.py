@@ -65,4 +65,4 @@ def tiled_gradient(
         grad[..., y0:y1, x0:x1] += g * win
         weight[y0:y1, x0:x1] += win
         values.append(v)
-    return grad / weight, sum(values) / len(values)
+    return grad.div_(weight), sum(values) / len(values)
