@@ -28,26 +28,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def _add_dream_options(parser: argparse.ArgumentParser) -> None:
-    from mmdream.dream.image import DreamParams
-
-    group = parser.add_argument_group("dream options (defaults give a good dream)")
-    for f in dataclasses.fields(DreamParams):
+def _add_dataclass_options(group: argparse._ArgumentGroup, cls: type) -> None:
+    """One option per field of a params dataclass, with its help, default and choices (bools get --no-X)."""
+    for f in dataclasses.fields(cls):
+        flag = f"--{f.name.replace('_', '-')}"
         if f.name == "preserve_colors":
-            group.add_argument("--preserve-colors", nargs="?", const="luminance", default=f.default,
+            group.add_argument(flag, nargs="?", const="luminance", default=f.default,
                                choices=f.metadata["choices"], metavar="MODE",
                                help=f"{f.metadata['help']}: luminance (default when given) or histogram")
-            continue
-        kind = type(f.default)
-        group.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default,
-                           choices=f.metadata.get("choices"), metavar=None if "choices" in f.metadata else "N",
-                           help=f"{f.metadata['help']} (default: {f.default})")
+        elif isinstance(f.default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default,
+                               help=f"{f.metadata['help']} (default: {'on' if f.default else 'off'})")
+        else:
+            group.add_argument(flag, type=type(f.default), default=f.default, choices=f.metadata.get("choices"),
+                               metavar=None if "choices" in f.metadata else "N",
+                               help=f"{f.metadata['help']} (default: {f.default})")
 
 
-def _params_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from mmdream.dream.image import DreamParams
-
-    return DreamParams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(DreamParams)}).validate()
+def _params_from_args(cls: type, args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The params dataclass ``cls`` filled from the parsed options, validated."""
+    return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}).validate()
 
 
 def _add_backbone_options(parser: argparse.ArgumentParser, default: str | None = "vgg16") -> None:
@@ -87,34 +87,45 @@ def _int_list(text: str) -> list[int]:
 
 
 @contextmanager
-def _progress(mode: str, desc: str) -> Iterator[Callable | None]:  # type: ignore[type-arg]
+def _progress(mode: str, desc: str, unit: str = "step") -> Iterator[Callable | None]:  # type: ignore[type-arg]
     from mmdream.progress import Bar, json_lines
 
     if mode == "json":
         yield json_lines()
     elif mode == "bar":
-        with Bar(desc) as bar:
+        with Bar(desc, unit) as bar:
             yield bar
     else:
         yield None
 
 
-def cmd_image(args: argparse.Namespace) -> int:
-    """Dream one image."""
-    from mmdream.dream.image import dream_image
-    from mmdream.media.files import check_output
-    from mmdream.media.images import check_image_suffix, load_image, save_image
+def _objective_from_args(args: argparse.Namespace, backbone, size: int):  # type: ignore[no-untyped-def]
+    """The objective the options ask for, and a JSON-able record of them (for work directories)."""
+    from mmdream.media.images import load_image
     from mmdream.objectives import build_objective
 
-    params = _params_from_args(args)
+    guide = load_image(args.guide, min(512, size)) if args.guide else None
+    objective = build_objective(backbone, layers=args.layer, channels=args.channel, class_=args.class_,
+                                guide=guide)
+    spec = {"backbone": backbone.name, "variant": backbone.variant, "layers": args.layer,
+            "channel": args.channel, "class": args.class_,
+            "guide": None if guide is None else [round(float(v), 6) for v in guide.mean(dim=(0, 2, 3))]}
+    return objective, spec
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    """Dream one image."""
+    from mmdream.dream.image import DreamParams, dream_image
+    from mmdream.media.files import check_output
+    from mmdream.media.images import check_image_suffix, load_image, save_image
+
+    params = _params_from_args(DreamParams, args)
     output = check_image_suffix(check_output(args.output, args.input))
     if args.size is not None and not 16 <= args.size <= 16384:
         raise ParameterError(f"--size {args.size} is invalid: give the longer side in pixels, 16 to 16384")
     image = load_image(args.input, args.size)
-    guide = load_image(args.guide, min(512, max(image.shape[-2:]))) if args.guide else None
     backbone = _load_backbone(args)
-    objective = build_objective(backbone, layers=args.layer, channels=args.channel, class_=args.class_,
-                                guide=guide)
+    objective, _ = _objective_from_args(args, backbone, max(image.shape[-2:]))
     with _progress(args.progress, "dream") as progress:
         result = dream_image(image, backbone, objective, params, progress=progress)
     save_image(result, output)
@@ -131,6 +142,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
     args.input, args.size = str(source), args.size or 512
     print(f"dreaming {source} -> {args.output}", file=sys.stderr)
     return cmd_image(args)
+
+
+def _frame_range(text: str) -> tuple[int, int | None]:
+    start, _, stop = text.partition(":")
+    try:
+        return int(start or 0), (int(stop) if stop else None)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not START:END (frame numbers, END excluded)") from None
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    """Dream a film with temporal coherence, keeping its sound."""
+    from mmdream.dream.image import DreamParams
+    from mmdream.dream.temporal import VideoParams
+    from mmdream.film import FilmParams, dream_film, plan_film
+    from mmdream.media.files import check_output
+    from mmdream.media.images import check_image_suffix
+
+    still = _params_from_args(DreamParams, args)
+    params = _params_from_args(VideoParams, args)
+    start, stop = args.frames
+    film = FilmParams(size=args.size, fps=args.fps, start=start, stop=stop, keep_audio=args.audio,
+                      crf=args.crf).validate()
+    check_output(args.output, args.input)
+    if args.preview:
+        check_image_suffix(check_output(args.preview, args.input))
+    plan = plan_film(args.input, film)
+    backbone = _load_backbone(args)
+    objective, spec = _objective_from_args(args, backbone, max(plan.width, plan.height))
+    print(f"dreaming {plan.count} frames of {args.input} at {plan.width}x{plan.height}, {plan.fps:g} fps",
+          file=sys.stderr)
+    with _progress(args.progress, "frames", unit="frame") as progress:
+        out, records = dream_film(args.input, args.output, backbone, objective, still, params, film,
+                                  work_dir=args.work_dir, objective_spec=spec, preview=args.preview,
+                                  progress=progress)
+    if args.progress == "json":
+        cuts = [r["index"] for r in records if r["cut"]]
+        print(json.dumps({"event": "done", "output": str(out), "frames": len(records), "shots_start": cuts}),
+              file=sys.stderr)
+    return 0
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
@@ -174,6 +225,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from mmdream.backbones import BACKBONES
+    from mmdream.dream.image import DreamParams
+    from mmdream.dream.temporal import VideoParams
 
     parser = _Parser(prog="mmdream", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -196,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="resize so that the longer side is PX pixels (default: keep the input's size)")
         p.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
                        help="progress display; json: one object per line on stderr (default: bar)")
-        _add_dream_options(p)
+        _add_dataclass_options(p.add_argument_group("dream options (defaults give a good dream)"), DreamParams)
         return p
 
     p = dream_command("image", "dream an image: mmdream image INPUT OUTPUT")
@@ -207,6 +260,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = dream_command("demo", "dream a bundled photo (chelsea.png from scikit-image) with the defaults")
     p.add_argument("output", nargs="?", default="dream_demo.png", help="output image (default: dream_demo.png)")
     p.set_defaults(func=cmd_demo)
+
+    p = dream_command("video", "dream a film frame by frame with temporal coherence, keeping its sound: "
+                               "mmdream video INPUT OUTPUT")
+    p.add_argument("input", help="input video (anything ffmpeg reads: mp4, mkv, mov, webm, ...)")
+    p.add_argument("output", help="output video (.mp4, .mkv or .mov; H.264); never the input")
+    _add_dataclass_options(p.add_argument_group("film options (each shot's first frame is dreamed as a still with "
+                                                "the dream options above)"), VideoParams)
+    p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the input's)")
+    p.add_argument("--frames", type=_frame_range, default=(0, None), metavar="START:END",
+                   help="dream only frames START to END-1 (default: all); the sound is cut to match")
+    p.add_argument("--audio", "--keep-audio", dest="audio", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep the input's soundtrack, copied bit for bit when the whole film is dreamed "
+                        "(--no-audio: drop it)")
+    p.add_argument("--crf", type=int, default=18, help="H.264 quality: 0 lossless .. 51 worst (default: 18)")
+    p.add_argument("--work-dir", default=None, metavar="DIR",
+                   help="keep dreamed frames here; rerunning resumes after the last finished frame (default: a "
+                        "hidden folder beside the output, removed when the film is written)")
+    p.add_argument("--preview", default=None, metavar="PNG", help="also write a contact sheet of sample frames")
+    p.set_defaults(func=cmd_video)
 
     p = sub.add_parser("layers", help="list the taps of a backbone")
     p.add_argument("name", choices=list(BACKBONES), metavar="NAME", help=", ".join(BACKBONES))

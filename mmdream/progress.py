@@ -28,11 +28,11 @@ ProgressFn = Callable[[Progress], None]
 class Tracker:
     """Counts steps against a known total and emits :class:`Progress` with elapsed time and ETA."""
 
-    def __init__(self, total: int, callback: ProgressFn | None, stage: str = "dream") -> None:
+    def __init__(self, total: int, callback: ProgressFn | None, stage: str = "dream", done: int = 0) -> None:
         self.total = total
         self.callback = callback
         self.stage = stage
-        self.step = 0
+        self.step = self.done = done  # steps finished before this run (a resumed job): not timed
         self.start = time.perf_counter()
 
     def advance(self, value: float | None = None, stage: str | None = None) -> None:
@@ -40,9 +40,9 @@ class Tracker:
         if self.callback is None:
             return
         elapsed = time.perf_counter() - self.start
-        eta = elapsed / self.step * (self.total - self.step) if self.step else None
+        eta = elapsed / (self.step - self.done) * max(self.total - self.step, 0)
         self.callback(Progress(stage or self.stage, self.step, self.total, value, round(elapsed, 3),
-                               None if eta is None else round(eta, 3)))
+                               round(eta, 3)))
 
 
 def json_lines(stream: TextIO = sys.stderr) -> ProgressFn:
@@ -58,10 +58,10 @@ def json_lines(stream: TextIO = sys.stderr) -> ProgressFn:
 class Bar:
     """A tqdm progress bar on stderr, fed by :class:`Progress` events; use as a context manager."""
 
-    def __init__(self, desc: str = "dream") -> None:
+    def __init__(self, desc: str = "dream", unit: str = "step") -> None:
         from tqdm import tqdm
 
-        self._bar = tqdm(desc=desc, total=0, unit="step", file=sys.stderr, dynamic_ncols=True)
+        self._bar = tqdm(desc=desc, total=0, unit=unit, file=sys.stderr, dynamic_ncols=True)
 
     def __call__(self, p: Progress) -> None:
         if self._bar.total != p.total:

@@ -24,6 +24,12 @@ def check_output(output: str | os.PathLike[str], *inputs: str | os.PathLike[str]
     return out
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target`` (same suffix); rename it onto ``target`` if the block succeeds."""
@@ -32,6 +38,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; a finished output gets the usual mode
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

@@ -38,10 +38,10 @@ def load_image(path: str | os.PathLike[str], size: int | None = None) -> torch.T
             arr = np.array(im)
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise MediaError(f"cannot read {p} as an image ({exc}); give a PNG, JPEG, WebP or TIFF file") from exc
-    return _to_tensor(arr)
+    return from_uint8(arr)
 
 
-def _to_tensor(arr: np.ndarray) -> torch.Tensor:
+def from_uint8(arr: np.ndarray) -> torch.Tensor:
     """8-bit ``(H, W, 3)`` -> float ``(1, 3, H, W)`` in [0, 1], with one full-size float copy only."""
     chw = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
     return chw.to(dtype=torch.float32, memory_format=torch.contiguous_format).div_(255.0)
@@ -56,14 +56,18 @@ def load_for_classification(path: str | os.PathLike[str], size: int) -> torch.Te
                        Image.Resampling.BICUBIC)
         left, top = (im.width - size) // 2, (im.height - size) // 2
         arr = np.array(im.crop((left, top, left + size, top + size)))
-    return _to_tensor(arr)
+    return from_uint8(arr)
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] -> 8-bit ``(H, W, 3)`` (rounded)."""
+    x = image.detach().reshape(-1, *image.shape[-3:])[0]
+    return np.ascontiguousarray(x.clamp(0, 1).mul_(255.0).add_(0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy())
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
     """``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] -> 8-bit RGB PIL image (rounded)."""
-    x = image.detach().reshape(-1, *image.shape[-3:])[0]
-    arr = x.clamp(0, 1).mul_(255.0).add_(0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(arr)
+    return Image.fromarray(to_uint8(image))
 
 
 def check_image_suffix(path: str | os.PathLike[str]) -> Path:

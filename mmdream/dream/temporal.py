@@ -1,0 +1,180 @@
+"""Temporally coherent Deep Dream of a frame sequence.
+
+The first frame (and the first after a scene cut) is dreamed as a still. Every later frame starts from the
+previous *dreamed* frame's detail (dream minus source), carried by the optical flow between the source frames,
+scaled by ``blend`` where the flow is reliable and dropped where it is not (disocclusions, motion boundaries); it
+then takes a few full-resolution ascent steps (warm start). An optional quadratic penalty pulls reliable pixels
+toward the warped previous dream (temporal loss), and the dream's strength is held at the level of the still that
+began the shot, so it neither fades nor grows over long clips.
+
+Frames are RGB ``(3, H, W)`` in [0, 1]. The carried state is quantised to 8 bits, exactly what a frame file holds,
+so a run resumed from saved frames equals an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from mmdream.backbones.base import Backbone
+from mmdream.dream.image import DreamParams, dream_image, dream_step
+from mmdream.errors import ParameterError
+from mmdream.objectives import Objective
+from mmdream.ops.flow import FLOW_METHODS, motion, warp
+from mmdream.progress import ProgressFn, Tracker
+
+
+@dataclass(frozen=True)
+class VideoParams:
+    """Options of a film dream beyond the still-image ones (:class:`DreamParams` dreams each shot's first frame)."""
+
+    frame_steps: int = field(default=2, metadata={"help": "ascent steps per frame after a shot's first frame "
+                                                           "(warm start from the previous dream)"})
+    frame_step_size: float = field(default=0.003, metadata={"help": "pixel change per warm-start step ([0, 1] "
+                                                                     "units); the new detail per frame"})
+    blend: float = field(default=0.98, metadata={"help": "share of the previous frame's dream carried along the "
+                                                          "flow where it is reliable (0: independent frames)"})
+    temporal_weight: float = field(default=0.2, metadata={"help": "pull per step toward the warped previous dream "
+                                                                   "on reliable pixels (temporal loss; 0: off)"})
+    flow: str = field(default="dis", metadata={"help": "optical flow between source frames",
+                                               "choices": FLOW_METHODS})
+    hold_strength: bool = field(default=True, metadata={"help": "hold the dream's strength at the level of the "
+                                                                 "shot's first frame (no fading, no growth)"})
+    cut_reliable: float = field(default=0.35, metadata={"help": "scene cut when fewer pixels than this share have "
+                                                                 "a consistent flow"})
+    cut_error: float = field(default=0.12, metadata={"help": "scene cut when the flow-compensated difference of "
+                                                              "reliable pixels exceeds this ([0, 1] units)"})
+
+    def validate(self) -> VideoParams:
+        """Raise ParameterError naming the first bad option; return self."""
+        checks = [
+            (0 <= self.frame_steps <= 1000, "frame_steps", "an integer from 0 to 1000"),
+            (0.0 < self.frame_step_size <= 1.0, "frame_step_size", "a number above 0 and at most 1"),
+            (0.0 <= self.blend <= 1.0, "blend", "a number from 0 to 1"),
+            (0.0 <= self.temporal_weight <= 1.0, "temporal_weight", "a number from 0 to 1"),
+            (self.flow in FLOW_METHODS, "flow", f"one of {', '.join(FLOW_METHODS)}"),
+            (0.0 <= self.cut_reliable <= 1.0, "cut_reliable", "a number from 0 to 1"),
+            (0.0 < self.cut_error <= 1.0, "cut_error", "a number above 0 and at most 1"),
+        ]
+        for ok, name, want in checks:
+            if not ok:
+                raise ParameterError(f"{name}={getattr(self, name)!r} is invalid: it must be {want}")
+        return self
+
+
+@dataclass(frozen=True)
+class TemporalState:
+    """What frame t needs from frame t-1: its source and dream ``(3, H, W)``, and the shot's target strength."""
+
+    index: int
+    source: torch.Tensor
+    dream: torch.Tensor
+    target_strength: float
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """Per-frame facts: ``cut`` (dreamed as a still), share of reliable flow, strength = mean |dream - source|,
+    and the objective (of the last ascent step's jittered input on warm-started frames)."""
+
+    index: int
+    cut: bool
+    reliable: float
+    strength: float
+    target_strength: float
+    objective: float
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Round to the 8-bit levels a frame file stores, so the carried state survives a save and reload."""
+    return x.mul(255.0).round_().div_(255.0)
+
+
+def strength(dream: torch.Tensor, source: torch.Tensor) -> float:
+    """Mean absolute dream detail |dream - source| in [0, 1] units."""
+    return float((dream - source).abs().mean())
+
+
+def dream_frame(
+    source: torch.Tensor,
+    backbone: Backbone,
+    objective: Objective,
+    still: DreamParams,
+    params: VideoParams,
+    state: TemporalState | None,
+    index: int,
+) -> tuple[TemporalState, FrameInfo]:
+    """Dream frame ``index`` (source ``(3, H, W)``) given the previous frame's state (``None``: first frame)."""
+    seed = still.seed + index
+    shot_start = state is None or state.index != index - 1 or state.source.shape != source.shape
+    reliable, mot = 1.0, None
+    if not shot_start and params.blend > 0:
+        assert state is not None
+        mot = motion(state.source, source, params.flow, min_reliable=params.cut_reliable,
+                     max_error=params.cut_error)
+        reliable = mot.reliable
+        shot_start = mot.cut
+    if shot_start or state is None or mot is None:
+        dream = dream_image(source[None], backbone, objective, dataclasses.replace(still, seed=seed))[0]
+        dream = quantize(dream)
+        target = strength(dream, source)
+        value = objective.evaluate(backbone, dream[None])
+    else:
+        carried = warp(state.dream - state.source, mot.backward) * mot.mask
+        target_image = source + carried
+        x = (source + params.blend * carried).clamp(0.0, 1.0)[None]
+        step_params = dataclasses.replace(still, step_size=params.frame_step_size, seed=seed)
+        generator = torch.Generator().manual_seed(seed)
+        pull = params.temporal_weight * mot.mask
+        value = objective.evaluate(backbone, x) if params.frame_steps == 0 else 0.0
+        for _ in range(params.frame_steps):
+            x, value = dream_step(x, backbone, objective, step_params, generator)
+            if params.temporal_weight > 0:
+                x = (x - pull * (x - target_image)).clamp(0.0, 1.0)
+        dream, target = x[0], state.target_strength
+        if params.hold_strength:
+            dream = _hold(dream, source, target)
+        dream = quantize(dream)
+    info = FrameInfo(index, shot_start, reliable, strength(dream, source), target, value)
+    return TemporalState(index, source, dream, target), info
+
+
+def _hold(dream: torch.Tensor, source: torch.Tensor, target: float) -> torch.Tensor:
+    """Scale the detail so that its strength does not exceed ``target`` (and lift it by at most 5% a frame)."""
+    current = strength(dream, source)
+    if current <= 0:
+        return dream
+    gain = min(target / current, 1.05)
+    return (source + gain * (dream - source)).clamp(0.0, 1.0)
+
+
+def dream_frames(
+    frames: Iterable[torch.Tensor],
+    backbone: Backbone,
+    objective: Objective,
+    still: DreamParams = DreamParams(),
+    params: VideoParams = VideoParams(),
+    *,
+    start: int = 0,
+    state: TemporalState | None = None,
+    total: int = 0,
+    done: int = 0,
+    progress: ProgressFn | None = None,
+) -> Iterator[tuple[torch.Tensor, FrameInfo]]:
+    """Dream a sequence of source frames ``(3, H, W)`` (indices ``start, start + 1, ...``), yielding each dream.
+
+    ``state``: the previous frame's state when resuming at ``start``. Progress counts frames: ``done`` of
+    ``total`` were finished before this call (a resumed job).
+    """
+    still.validate()
+    params.validate()
+    tracker = Tracker(total, progress, stage="frames", done=done)
+    for index, source in enumerate(frames, start=start):
+        if source.dim() != 3 or source.shape[0] != 3:
+            raise ParameterError(f"frames must be (3, H, W) RGB, got shape {tuple(source.shape)}")
+        state, info = dream_frame(source, backbone, objective, still, params, state, index)
+        yield state.dream, info
+        tracker.advance(info.objective)  # after the consumer has handled (saved) the frame

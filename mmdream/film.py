@@ -1,0 +1,228 @@
+"""Dream a film on one machine: decode, dream frame after frame with temporal coherence, encode, keep the sound.
+
+Dreamed frames go to a work directory as lossless PNGs (written atomically) beside a JSON record of each frame;
+the directory records the settings that made them and refuses frames of other settings. Rerunning the same
+command resumes after the last finished frame and gives the same film as an uninterrupted run, because the state
+a frame passes on is exactly what its PNG holds (see :mod:`mmdream.dream.temporal`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmdream.backbones.base import Backbone
+from mmdream.dream.image import DreamParams
+from mmdream.dream.temporal import FrameInfo, TemporalState, VideoParams, dream_frames
+from mmdream.errors import ParameterError
+from mmdream.media.files import atomic_path, check_output
+from mmdream.media.images import from_uint8, load_image, save_image, to_uint8
+from mmdream.media.video import VideoInfo, VideoWriter, even_size, probe, read_frames
+from mmdream.objectives import Objective
+from mmdream.ops.pyramid import resize
+from mmdream.progress import ProgressFn
+
+SETTINGS_FILE = "settings.json"
+
+
+@dataclass(frozen=True)
+class FilmParams:
+    """What to take from the input film and how to write the output."""
+
+    size: int | None = None  # longer side of the dreamed frames in pixels (None: the input's size)
+    fps: float | None = None  # output frame rate (None: the input's)
+    start: int = 0  # first frame (at the output rate)
+    stop: int | None = None  # one past the last frame (None: to the end)
+    keep_audio: bool = True
+    crf: int = 18
+
+    def validate(self) -> FilmParams:
+        checks = [
+            (self.size is None or 16 <= self.size <= 8192, "size", "16 to 8192 pixels (the longer side)"),
+            (self.fps is None or 0 < self.fps <= 240, "fps", "above 0 and at most 240"),
+            (self.start >= 0, "frames", "START:END with 0 <= START < END"),
+            (self.stop is None or self.stop > self.start, "frames", "START:END with 0 <= START < END"),
+            (0 <= self.crf <= 51, "crf", "an integer from 0 (lossless) to 51"),
+        ]
+        for ok, name, want in checks:
+            if not ok:
+                raise ParameterError(f"--{name} is invalid: it must be {want}")
+        return self
+
+
+@dataclass(frozen=True)
+class FilmPlan:
+    """The frames a film job dreams: size ``(width, height)``, rate, and the range ``[start, stop)``."""
+
+    info: VideoInfo
+    width: int
+    height: int
+    fps: float
+    start: int
+    stop: int
+
+    @property
+    def count(self) -> int:
+        return self.stop - self.start
+
+
+def plan_film(input_path: str | os.PathLike[str], film: FilmParams) -> FilmPlan:
+    """Probe the input and fix the frame size (even, for yuv420p), rate and range of a job."""
+    film.validate()
+    info = probe(input_path)
+    w, h = info.width, info.height
+    if film.size is not None:
+        scale = film.size / max(w, h)
+        w, h = max(2, round(w * scale)), max(2, round(h * scale))
+    w, h = even_size(w, h)
+    fps = film.fps or info.fps
+    total = round(info.frame_count * fps / info.fps) if film.fps else info.frame_count
+    stop = min(film.stop if film.stop is not None else total, total)
+    if film.start >= stop:
+        raise ParameterError(f"--frames {film.start}:{film.stop} selects no frame; the film has {total} frames "
+                             f"at {fps:g} fps")
+    return FilmPlan(info, w, h, fps, film.start, stop)
+
+
+def source_frames(input_path: str | os.PathLike[str], plan: FilmPlan, start: int, stop: int
+                  ) -> Iterator[torch.Tensor]:
+    """Source frames ``(3, H, W)`` in [0, 1] of indices ``[start, stop)``, decoded one at a time."""
+    for arr in read_frames(input_path, size=(plan.width, plan.height), start=start, stop=stop, fps=plan.fps):
+        yield from_uint8(arr)[0]
+
+
+def _fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Identity of an input file: size and the sha256 of its first and last MiB (cheap, content-based)."""
+    p = Path(path)
+    size = p.stat().st_size
+    digest = hashlib.sha256()
+    with open(p, "rb") as f:
+        digest.update(f.read(1 << 20))
+        f.seek(max(0, size - (1 << 20)))
+        digest.update(f.read(1 << 20))
+    return {"bytes": size, "sha256_ends": digest.hexdigest()}
+
+
+class WorkDir:
+    """A folder of finished frames ``NNNNNN.png`` + ``NNNNNN.json`` and the settings that made them."""
+
+    def __init__(self, path: str | os.PathLike[str], settings: dict[str, Any]) -> None:
+        self.path = Path(path)
+        self.settings = json.loads(json.dumps(settings))  # normalised as stored (tuples -> lists)
+        record = self.path / SETTINGS_FILE
+        if record.is_file():
+            stored = json.loads(record.read_text())
+            if stored != self.settings:
+                differ = sorted(k for k in set(stored) | set(self.settings) if stored.get(k) != self.settings.get(k))
+                raise ParameterError(
+                    f"work directory {self.path} holds frames made with other settings (differ in: "
+                    f"{', '.join(differ)}); remove it to start afresh, or give another --work-dir"
+                )
+        else:
+            self.path.mkdir(parents=True, exist_ok=True)
+            with atomic_path(record) as tmp:
+                tmp.write_text(json.dumps(self.settings, indent=1, sort_keys=True))
+
+    def frame_path(self, index: int) -> Path:
+        return self.path / f"{index:06d}.png"
+
+    def info_path(self, index: int) -> Path:
+        return self.path / f"{index:06d}.json"
+
+    def done(self, index: int) -> bool:
+        return self.info_path(index).is_file() and self.frame_path(index).is_file()
+
+    def resume_point(self, start: int, stop: int) -> int:
+        """The first index in ``[start, stop)`` not finished (all before it are), or ``stop``."""
+        index = start
+        while index < stop and self.done(index):
+            index += 1
+        return index
+
+    def save(self, index: int, dream: torch.Tensor, info: FrameInfo) -> None:
+        """Write a frame's PNG, then its record (the record marks the frame finished)."""
+        save_image(dream, self.frame_path(index))
+        with atomic_path(self.info_path(index)) as tmp:
+            tmp.write_text(json.dumps(dataclasses.asdict(info)))
+
+    def load(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        return load_image(self.frame_path(index))[0], json.loads(self.info_path(index).read_text())
+
+
+def default_work_dir(output: str | os.PathLike[str]) -> Path:
+    out = Path(output)
+    return out.parent / f".{out.name}.work"
+
+
+def dream_film(
+    input_path: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    backbone: Backbone,
+    objective: Objective,
+    still: DreamParams = DreamParams(),
+    params: VideoParams = VideoParams(),
+    film: FilmParams = FilmParams(),
+    *,
+    work_dir: str | os.PathLike[str] | None = None,
+    objective_spec: dict[str, Any] | None = None,
+    preview: str | os.PathLike[str] | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[Path, list[dict[str, Any]]]:
+    """Dream ``input_path`` into ``output`` (.mp4/.mkv/.mov), resuming from the work directory if it has frames.
+
+    ``objective_spec``: a JSON-able description of the objective (backbone, layers, ...) recorded in the work
+    directory so that frames of another objective are refused. The default work directory is removed once the film
+    is written; a given one is kept. ``preview``: also write a contact sheet of sample frames there. Returns the
+    output path and the per-frame records.
+    """
+    out = check_output(output, input_path)
+    plan = plan_film(input_path, film)
+    settings = {
+        "input": _fingerprint(input_path), "width": plan.width, "height": plan.height, "fps": plan.fps,
+        "still": dataclasses.asdict(still), "video": dataclasses.asdict(params),
+        "objective": objective_spec or {"layers": list(objective.layers), "backbone": backbone.name},
+    }
+    work = WorkDir(work_dir or default_work_dir(out), settings)
+    resume = work.resume_point(plan.start, plan.stop)
+    if resume < plan.stop:
+        state = None
+        if resume > plan.start:
+            prev_source = next(source_frames(input_path, plan, resume - 1, resume))
+            prev_dream, record = work.load(resume - 1)
+            state = TemporalState(resume - 1, prev_source, prev_dream, record["target_strength"])
+        frames = source_frames(input_path, plan, resume, plan.stop)
+        for dream, info in dream_frames(frames, backbone, objective, still, params, start=resume, state=state,
+                                        total=plan.count, done=resume - plan.start, progress=progress):
+            work.save(info.index, dream[None], info)
+    records = [work.load(i)[1] for i in range(plan.start, plan.stop)]
+    audio = input_path if film.keep_audio and plan.info.audio is not None else None
+    with VideoWriter(out, fps=plan.fps, crf=film.crf, audio_from=audio, audio_start_s=plan.start / plan.fps) as w:
+        for i in range(plan.start, plan.stop):
+            w.write(to_uint8(load_image(work.frame_path(i))))
+    if preview is not None:
+        _preview(input_path, plan, work, preview)
+    if work_dir is None:
+        shutil.rmtree(work.path, ignore_errors=True)
+    return out, records
+
+
+def _preview(input_path: str | os.PathLike[str], plan: FilmPlan, work: WorkDir, path: str | os.PathLike[str],
+             count: int = 6, row_height: int = 180) -> Path:
+    """Contact sheet of ``count`` evenly spaced frames: sources (top row) above their dreams (bottom row)."""
+    indices = sorted({plan.start + round(k * (plan.count - 1) / max(count - 1, 1)) for k in range(count)})
+    sources = [s for i, s in enumerate(source_frames(input_path, plan, plan.start, plan.stop), plan.start)
+               if i in indices]
+    dreams = [work.load(i)[0] for i in indices]
+    row_height = min(row_height, plan.height)
+    size = (row_height, max(1, round(plan.width * row_height / plan.height)))
+    rows = [torch.cat([resize(f[None], size)[0] for f in row], dim=-1) for row in (sources, dreams)]
+    return save_image(torch.cat(rows, dim=-2)[None], path)

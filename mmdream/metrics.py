@@ -1,0 +1,60 @@
+"""Measures of a dreamed film against its source: flicker, strength, luminance drift. Frames ``(3, H, W)`` in [0, 1].
+
+Flicker (the video issue's definition): the mean over frames of |D_t - warp(D_{t-1})| on pixels whose flow is
+reliable, with flow and mask taken from the *source* frames, divided by the same quantity of the source itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from mmdream.ops.flow import consistency_mask, optical_flow, warp
+
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def warped_difference(frames: Sequence[torch.Tensor], source: Sequence[torch.Tensor], method: str = "dis") -> float:
+    """Mean over t of mean |frames_t - warp(frames_{t-1})| on reliable pixels, flow from ``source``."""
+    if len(frames) != len(source) or len(frames) < 2:
+        raise ValueError("need two or more frames and as many source frames")
+    total = 0.0
+    for t in range(1, len(frames)):
+        backward = optical_flow(source[t], source[t - 1], method)
+        mask = consistency_mask(optical_flow(source[t - 1], source[t], method), backward)
+        diff = (frames[t] - warp(frames[t - 1], backward)).abs().mean(0)
+        total += float((diff * mask).sum() / mask.sum().clamp_min(1.0))
+    return total / (len(frames) - 1)
+
+
+def flicker(dreams: Sequence[torch.Tensor], source: Sequence[torch.Tensor], method: str = "dis") -> float:
+    """Flicker ratio of a dreamed sequence: its warped frame difference over the source's (1: as steady as it)."""
+    return warped_difference(dreams, source, method) / warped_difference(source, source, method)
+
+
+def strengths(dreams: Sequence[torch.Tensor], source: Sequence[torch.Tensor]) -> list[float]:
+    """Per-frame dream strength mean |D - S| in [0, 1] units (× 255 for the 8-bit scale)."""
+    return [float((d - s).abs().mean()) for d, s in zip(dreams, source)]
+
+
+def luminance(frame: torch.Tensor) -> float:
+    w = torch.tensor(_LUMA, dtype=frame.dtype, device=frame.device).view(3, 1, 1)
+    return float((frame * w).sum(0).mean())
+
+
+def luminance_drift(dreams: Sequence[torch.Tensor], source: Sequence[torch.Tensor]) -> float:
+    """Largest relative change over the clip of the dream's mean luminance against the source's.
+
+    r_t = luma(D_t) / luma(S_t); drift = max_t |r_t - r_0| / r_0, with r smoothed over a tenth of the clip.
+    """
+    r = torch.tensor([luminance(d) / max(luminance(s), 1e-6) for d, s in zip(dreams, source)])
+    k = max(1, len(r) // 10)
+    smooth = torch.nn.functional.avg_pool1d(r.view(1, 1, -1), k, stride=1).flatten()
+    return float((smooth - smooth[0]).abs().max() / smooth[0])
+
+
+def tenths_ratio(values: Sequence[float]) -> float:
+    """Mean of the last tenth of ``values`` over the mean of the first tenth (1: stable)."""
+    k = max(1, len(values) // 10)
+    return (sum(values[-k:]) / k) / max(sum(values[:k]) / k, 1e-12)
