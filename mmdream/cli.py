@@ -159,13 +159,14 @@ def cmd_video(args: argparse.Namespace) -> int:
     from mmdream.film import FilmParams, dream_film, plan_film
     from mmdream.media.files import check_output
     from mmdream.media.images import check_image_suffix
+    from mmdream.media.video import check_video_suffix
 
     still = _params_from_args(DreamParams, args)
     params = _params_from_args(VideoParams, args)
     start, stop = args.frames
     film = FilmParams(size=args.size, fps=args.fps, start=start, stop=stop, keep_audio=args.audio,
                       crf=args.crf).validate()
-    check_output(args.output, args.input)
+    check_video_suffix(check_output(args.output, args.input))
     if args.preview:
         check_image_suffix(check_output(args.preview, args.input))
     plan = plan_film(args.input, film)

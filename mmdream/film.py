@@ -26,7 +26,7 @@ from mmdream.dream.temporal import FrameInfo, TemporalState, VideoParams, dream_
 from mmdream.errors import ParameterError
 from mmdream.media.files import atomic_path, check_output
 from mmdream.media.images import from_uint8, load_image, save_image, to_uint8
-from mmdream.media.video import VideoInfo, VideoWriter, even_size, probe, read_frames
+from mmdream.media.video import VideoInfo, VideoWriter, check_video_suffix, even_size, probe, read_frames
 from mmdream.objectives import Objective
 from mmdream.ops.pyramid import resize
 from mmdream.progress import ProgressFn
@@ -184,7 +184,7 @@ def dream_film(
     is written; a given one is kept. ``preview``: also write a contact sheet of sample frames there. Returns the
     output path and the per-frame records.
     """
-    out = check_output(output, input_path)
+    out = check_video_suffix(check_output(output, input_path))
     plan = plan_film(input_path, film)
     settings = {
         "input": _fingerprint(input_path), "width": plan.width, "height": plan.height, "fps": plan.fps,

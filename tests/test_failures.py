@@ -71,20 +71,31 @@ CASES = {
                                ["weights directory", "does not exist"]),
     "unknown missing guide": (["image", "{photo}", "{tmp}/out.png", "--guide", "{tmp}/g.png"], ["does not exist"]),
     "classify needs a classifier": (["classify", "{photo}", "-b", "vgg16"], ["no classifier"]),
+    "video input not a video": (["video", "{tmp}/text.png", "{tmp}/out.mp4"], ["cannot read", "as a video"]),
+    "truncated video": (["video", "{tmp}/cut.mp4", "{tmp}/out.mp4"], ["cut.mp4"]),
+    "video output without video suffix": (["video", "{video}", "{tmp}/out.avi"], ["no video suffix", ".mp4"]),
+    "video frame range empty": (["video", "{video}", "{tmp}/out.mp4", "--frames", "500:600"],
+                                ["selects no frame", "132 frames"]),
+    "video frame range malformed": (["video", "{video}", "{tmp}/out.mp4", "--frames", "a:b"], ["START:END"]),
+    "video blend out of range": (["video", "{video}", "{tmp}/out.mp4", "--blend", "1.5"], ["blend=1.5"]),
+    "unknown flow": (["video", "{video}", "{tmp}/out.mp4", "--flow", "magic"], ["invalid choice"]),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input(case: str, photo: Path, tmp_path: Path, weights_dir: Path) -> None:
+def test_bad_input(case: str, photo: Path, tmp_path: Path, weights_dir: Path, media_dir: Path) -> None:
     (tmp_path / "text.png").write_text("this is not a picture")
     (tmp_path / "empty").mkdir()
+    video = media_dir / "video" / "bbb_320x180.mp4"
+    data = video.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
     sd = load_file(str(weights_dir / "vgg16_caffe_features.safetensors"))
     sd["features.0.weight"] = torch.zeros(64, 3, 5, 5)
     save_file(sd, str(tmp_path / "bad.safetensors"))
     before = {p.name for p in tmp_path.iterdir()}
     photo_bytes = photo.read_bytes()
     argv, fragments = CASES[case]
-    args = [a.format(tmp=tmp_path, photo=photo) for a in argv]
+    args = [a.format(tmp=tmp_path, photo=photo, video=video) for a in argv]
     if args[0] == "image":
         args[1:1] = IMAGE_ARGS  # before the case's own options, which win
     proc = run_cli(*args, env={"MMDREAM_WEIGHTS": str(weights_dir)})

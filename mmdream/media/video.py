@@ -238,6 +238,8 @@ def probe(path: PathLike) -> VideoInfo:
         rotation = _rotation(container, stream)
         source = _audio_source(p, container)
         width, height = stream.codec_context.width, stream.codec_context.height
+    if not width or not height:
+        raise MediaError(f"cannot read {p} as a video (its picture has no size); give an MP4, MOV, MKV or WebM file")
     if rotation in (90, 270):
         width, height = height, width
     audio = None
@@ -447,6 +449,12 @@ def read_audio(path: PathLike, *, start_s: float = 0.0, duration_s: float | None
 def even_size(width: int, height: int) -> tuple[int, int]:
     """``(width, height)`` rounded down to even numbers, as H.264 in yuv420p needs."""
     return width - width % 2, height - height % 2
+
+
+def check_video_suffix(path: PathLike) -> Path:
+    """The path, if its suffix names a container we write (.mp4, .m4v, .mov, .mkv); else a MediaError."""
+    _container_format(Path(path))
+    return Path(path)
 
 
 def _container_format(path: Path) -> str:
