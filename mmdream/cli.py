@@ -101,16 +101,11 @@ def _progress(mode: str, desc: str, unit: str = "step") -> Iterator[Callable | N
 
 def _objective_from_args(args: argparse.Namespace, backbone, size: int):  # type: ignore[no-untyped-def]
     """The objective the options ask for, and a JSON-able record of them (for work directories)."""
-    from mmdream.media.images import load_image
-    from mmdream.objectives import build_objective
+    from mmdream.jobspec import BackboneSpec, ObjectiveSpec, build_job_objective, objective_record
 
-    guide = load_image(args.guide, min(512, size)) if args.guide else None
-    objective = build_objective(backbone, layers=args.layer, channels=args.channel, class_=args.class_,
-                                guide=guide)
-    spec = {"backbone": backbone.name, "variant": backbone.variant, "layers": args.layer,
-            "channel": args.channel, "class": args.class_,
-            "guide": None if guide is None else [round(float(v), 6) for v in guide.mean(dim=(0, 2, 3))]}
-    return objective, spec
+    spec = ObjectiveSpec(layers=args.layer, channels=args.channel, class_=args.class_, guide=args.guide)
+    return (build_job_objective(spec, backbone, size),
+            objective_record(spec, BackboneSpec(name=backbone.name, variant=backbone.variant), size))
 
 
 def cmd_image(args: argparse.Namespace) -> int:
@@ -182,6 +177,21 @@ def cmd_video(args: argparse.Namespace) -> int:
         cuts = [r["index"] for r in records if r["cut"]]
         print(json.dumps({"event": "done", "output": str(out), "frames": len(records), "shots_start": cuts}),
               file=sys.stderr)
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Render a job spec on Ray (a local single-node Ray unless --address is given)."""
+    from cluster.driver import render_job
+    from mmdream.jobspec import load_job
+
+    job = load_job(args.job).with_overrides(**{"input": args.input, "output": args.output,
+                                                "resources.actors": args.workers})
+    print(f"rendering {job.input} -> {job.output} on {args.address or 'a local Ray'}", file=sys.stderr)
+    with _progress(args.progress, "frames", unit="frame") as progress:
+        out = render_job(job, address=args.address, shards=args.shards, progress=progress)
+    if args.progress == "json":
+        print(json.dumps({"event": "done", "output": str(out)}), file=sys.stderr)
     return 0
 
 
@@ -280,6 +290,21 @@ def build_parser() -> argparse.ArgumentParser:
                         "hidden folder beside the output, removed when the film is written)")
     p.add_argument("--preview", default=None, metavar="PNG", help="also write a contact sheet of sample frames")
     p.set_defaults(func=cmd_video)
+
+    p = sub.add_parser("render", help="render a job spec (YAML) on Ray: mmdream render JOB.yaml",
+                       description="Render a job spec on Ray: shards of frames are dreamed by actors that load "
+                                   "their backbone once, then a reducer assembles and muxes the film. Without "
+                                   "--address a local single-node Ray is started and stopped.")
+    p.add_argument("job", help="job spec (see jobs/*.yaml)")
+    p.add_argument("--address", default=None, help="a running Ray cluster (e.g. auto, or ray://HEAD:10001)")
+    p.add_argument("--input", default=None, help="override the spec's input (path, s3://, sample:NAME)")
+    p.add_argument("--output", default=None, help="override the spec's output")
+    p.add_argument("--shards", type=_positive_int, default=None, help="split into this many shards "
+                   "(default: by sharding.frames_per_shard)")
+    p.add_argument("--workers", type=_positive_int, default=None, help="override resources.actors")
+    p.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
+                   help="progress display; json: one object per line on stderr (default: bar)")
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("layers", help="list the taps of a backbone")
     p.add_argument("name", choices=list(BACKBONES), metavar="NAME", help=", ".join(BACKBONES))

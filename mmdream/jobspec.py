@@ -1,0 +1,208 @@
+"""Job specs: a YAML file validated by a typed schema, the one description of a render for the CLI and the cluster.
+
+The dream sections are generated from the algorithms' own frozen dataclasses (:class:`DreamParams`,
+:class:`VideoParams`, :class:`FilmParams`), so defaults live in one place. Unknown keys and invalid values are
+errors that name the key (``dream.steps: ...``).
+
+    input: sample:bigbuckbunny.mp4          # a path, s3://bucket/key, or a bundled sample
+    output: out/demo.mp4
+    backbone: {name: vgg16}
+    objective: {layers: relu4_3}
+    dream: {steps: 10}                      # DreamParams (each shot's first frame)
+    video: {blend: 0.98}                    # VideoParams (temporal coherence)
+    film: {size: 320}                       # FilmParams (frame size, rate, range, sound, quality)
+    sharding: {frames_per_shard: 24, warmup: 12, crossfade: 6}
+    resources: {actors: 2, cpus_per_actor: 1, gpus_per_actor: 0}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from mmdream.backbones.base import Backbone
+from mmdream.dream.image import DreamParams
+from mmdream.dream.temporal import VideoParams
+from mmdream.errors import MmdreamError, ParameterError
+from mmdream.film import FilmParams
+from mmdream.objectives import Objective, build_objective
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+def _model_of(cls: type) -> type[BaseModel]:
+    """A pydantic model with the fields, types and defaults of the frozen dataclass ``cls``, validated by it."""
+    hints = typing.get_type_hints(cls)
+    fields: dict[str, Any] = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(cls)}
+
+    def check(self: BaseModel) -> BaseModel:
+        try:
+            cls(**self.model_dump()).validate()
+        except ParameterError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    return create_model(f"{cls.__name__}Spec", __config__=_STRICT,
+                        __validators__={"check": model_validator(mode="after")(check)}, **fields)
+
+
+DreamSpec = _model_of(DreamParams)
+VideoSpec = _model_of(VideoParams)
+FilmSpec = _model_of(FilmParams)
+
+
+class BackboneSpec(BaseModel):
+    model_config = _STRICT
+    name: str = "vgg16"
+    variant: str | None = None
+
+
+class ObjectiveSpec(BaseModel):
+    """What to dream toward: layers (``relu4_3:1,relu5_2:0.5``), channels of one layer, a class, or a guide."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    layers: str | None = None
+    channels: list[int] | None = None
+    class_: str | None = Field(default=None, alias="class")
+    guide: str | None = None
+
+
+class ShardingSpec(BaseModel):
+    """How a film is split among actors.
+
+    Each shard dreams ``warmup`` frames before its own first frame (starting a shot there), so that its temporal
+    state has settled; the last ``crossfade`` of those are blended with the previous shard's frames (a dissolve
+    that hides the seam), the others are dropped.
+    """
+
+    model_config = _STRICT
+    frames_per_shard: int = Field(default=24, ge=1, le=100_000)
+    warmup: int = Field(default=12, ge=0, le=1000)
+    crossfade: int = Field(default=6, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _fade_within_warmup(self) -> ShardingSpec:
+        if self.crossfade > self.warmup:
+            raise ValueError(f"crossfade ({self.crossfade}) must not exceed warmup ({self.warmup})")
+        return self
+
+
+class ResourcesSpec(BaseModel):
+    model_config = _STRICT
+    actors: int = Field(default=2, ge=1, le=4096)
+    cpus_per_actor: float = Field(default=1, gt=0, le=256)
+    gpus_per_actor: float = Field(default=0, ge=0, le=16)
+
+
+class JobSpec(BaseModel):
+    """A film render: input and output URIs, dream settings, sharding, resources, work and weights locations."""
+
+    model_config = _STRICT
+    input: str
+    output: str
+    work: str | None = Field(default=None, description="checkpoint/work URI (default: beside the output)")
+    weights: str | None = Field(default=None, description="weights directory, local or s3:// "
+                                                          "(default: $MMDREAM_WEIGHTS, then the cache)")
+    backbone: BackboneSpec = BackboneSpec()
+    objective: ObjectiveSpec = ObjectiveSpec()
+    dream: DreamSpec = DreamSpec()  # type: ignore[valid-type]
+    video: VideoSpec = VideoSpec()  # type: ignore[valid-type]
+    film: FilmSpec = FilmSpec()  # type: ignore[valid-type]
+    sharding: ShardingSpec = ShardingSpec()
+    resources: ResourcesSpec = ResourcesSpec()
+
+    def still_params(self) -> DreamParams:
+        return DreamParams(**self.dream.model_dump())
+
+    def video_params(self) -> VideoParams:
+        return VideoParams(**self.video.model_dump())
+
+    def film_params(self) -> FilmParams:
+        return FilmParams(**self.film.model_dump())
+
+    def work_uri(self) -> str:
+        """Where checkpoints go: ``work``, or a hidden folder/prefix beside the output."""
+        if self.work:
+            return self.work
+        head, _, name = self.output.rpartition("/")
+        return f"{head}/.{name}.work" if head else f".{name}.work"
+
+    def with_overrides(self, **changes: Any) -> JobSpec:
+        """A copy with top-level or dotted (``resources.actors``) values replaced, validated again."""
+        data = self.model_dump(by_alias=True)
+        for key, value in changes.items():
+            if value is None:
+                continue
+            *path, last = key.split(".")
+            node = data
+            for part in path:
+                node = node[part]
+            node[last] = value
+        return parse_job(data)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{key}: {'unknown key' if err['type'] == 'extra_forbidden' else msg}")
+    return "; ".join(parts)
+
+
+def parse_job(data: Any) -> JobSpec:
+    """Validate a mapping as a job spec; errors name each bad key."""
+    if not isinstance(data, dict):
+        raise ParameterError("a job spec must be a YAML mapping with at least `input` and `output`")
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as exc:
+        raise ParameterError(f"invalid job spec: {_describe(exc)}") from None
+
+
+def load_job(path: str | os.PathLike[str]) -> JobSpec:
+    """Read and validate a YAML job spec file."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise ParameterError(f"job spec {p} does not exist") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise ParameterError(f"cannot read job spec {p}: {exc}") from None
+    try:
+        return parse_job(data)
+    except MmdreamError as exc:
+        raise ParameterError(f"{p}: {exc}") from None
+
+
+def objective_record(objective: ObjectiveSpec, backbone: BackboneSpec, size: int) -> dict[str, Any]:
+    """A JSON-able record of an objective (work directories refuse frames of other objectives); no weights loaded.
+
+    ``size``: the longer side of the frames; a guide image is summarised as loaded for them.
+    """
+    from mmdream.backbones import get_variant
+
+    variant, _ = get_variant(backbone.name, backbone.variant)
+    guide = _load_guide(objective, size)
+    return {"backbone": backbone.name, "variant": variant, "layers": objective.layers,
+            "channels": objective.channels, "class": objective.class_,
+            "guide": None if guide is None else [round(float(v), 6) for v in guide.mean(dim=(0, 2, 3))]}
+
+
+def _load_guide(objective: ObjectiveSpec, size: int) -> torch.Tensor | None:
+    from mmdream.media.images import load_image
+
+    return load_image(objective.guide, min(512, size)) if objective.guide else None
+
+
+def build_job_objective(objective: ObjectiveSpec, backbone: Backbone, size: int) -> Objective:
+    """The objective a spec asks for on a loaded backbone; a guide image is loaded at most ``size`` (512) px."""
+    return build_objective(backbone, layers=objective.layers, channels=objective.channels,
+                           class_=objective.class_, guide=_load_guide(objective, size))

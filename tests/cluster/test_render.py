@@ -1,0 +1,78 @@
+"""Rendering a job on a local Ray: actors load once, shards reassemble into the film, a killed actor costs nothing."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import ray
+
+from cluster.actors import DreamActor
+from cluster.driver import render_job
+from mmdream.jobspec import parse_job
+from mmdream.media.video import probe, read_audio, read_frames
+
+
+@pytest.fixture(scope="module")
+def local_ray():  # type: ignore[no-untyped-def]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def job(media_dir: Path, weights_dir: Path, out: Path, **extra: object):  # type: ignore[no-untyped-def]
+    spec = {"input": str(media_dir / "video" / "bbb_320x180.mp4"), "output": str(out), "weights": str(weights_dir),
+            "dream": {"steps": 2, "octaves": 2}, "video": {"frame_steps": 1}, "objective": {"layers": "relu4_3"},
+            "film": {"size": 64, "stop": 24}, "sharding": {"frames_per_shard": 8, "warmup": 4, "crossfade": 2},
+            "resources": {"actors": 2}}
+    spec.update(extra)
+    return parse_job(spec)
+
+
+def test_each_actor_loads_its_backbone_once(local_ray, media_dir: Path, weights_dir: Path,  # type: ignore[no-untyped-def]
+                                            tmp_path: Path) -> None:
+    spec = job(media_dir, weights_dir, tmp_path / "a.mp4")
+    actor = DreamActor.remote(spec.model_dump_json(by_alias=True))
+    from cluster.planner import plan_shards
+
+    for shard in plan_shards(0, 24, 8, 4, 2):
+        ray.get(actor.dream_shard.remote(shard))
+    assert ray.get(actor.info.remote())["loads"] == 1
+    ray.kill(actor)
+
+
+def test_sharded_render_makes_every_frame_once_with_the_sound(local_ray, media_dir: Path,  # type: ignore[no-untyped-def]
+                                                            weights_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "film.mp4"
+    events = []
+    render_job(job(media_dir, weights_dir, out), shards=3, progress=events.append)
+    info = probe(out)
+    assert info.frame_count == 24 and (info.width, info.height) == (64, 36) and info.audio is not None
+    assert abs(info.audio.duration_s - 24 / 25) <= 1 / 25  # type: ignore[operator]
+    assert events[-1].step == events[-1].total == 8 + 12 + 12  # warm-up frames included
+    assert read_audio(out)[0].shape[1] > 0
+
+
+def test_killed_actor_job_completes_equal_to_an_uninterrupted_run(local_ray, media_dir: Path,  # type: ignore[no-untyped-def]
+                                                                  weights_dir: Path, tmp_path: Path) -> None:
+    import psutil
+
+    clean = tmp_path / "clean.mp4"
+    render_job(job(media_dir, weights_dir, clean, work=str(tmp_path / "w1")), shards=3)
+    killed: list[int] = []
+
+    def kill_one(p) -> None:  # type: ignore[no-untyped-def]
+        if p.step >= 6 and not killed:
+            for proc in psutil.process_iter(["cmdline"]):
+                if any("DreamActor" in part for part in proc.info["cmdline"] or []):
+                    proc.send_signal(signal.SIGKILL)
+                    killed.append(proc.pid)
+                    break
+
+    out = tmp_path / "survived.mp4"
+    render_job(job(media_dir, weights_dir, out, work=str(tmp_path / "w2")), shards=3, progress=kill_one)
+    assert killed
+    a, b = list(read_frames(clean)), list(read_frames(out))
+    assert len(a) == len(b) == 24 and all(np.array_equal(x, y) for x, y in zip(a, b))
