@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn
@@ -195,6 +196,30 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Submit a job spec to a Ray cluster through the Jobs API."""
+    from cluster import jobs_api
+
+    env = {k: os.environ[k] for k in ("MMDREAM_WEIGHTS", "MMDREAM_S3_ENDPOINT") if os.environ.get(k)}
+    job_id = jobs_api.submit(args.job, args.address, env=env)
+    print(json.dumps({"job_id": job_id, "address": args.address}))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from cluster import jobs_api
+
+    print(json.dumps(jobs_api.status(args.job_id, args.address), indent=1))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from cluster import jobs_api
+
+    sys.stdout.write(jobs_api.logs(args.job_id, args.address))
+    return 0
+
+
 def cmd_layers(args: argparse.Namespace) -> int:
     from mmdream.backbones import get_spec, layers_of
 
@@ -305,6 +330,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
                    help="progress display; json: one object per line on stderr (default: bar)")
     p.set_defaults(func=cmd_render)
+
+    address_help = "Ray Jobs API of the cluster head (default: $RAY_ADDRESS or http://127.0.0.1:8265)"
+    default_address = os.environ.get("RAY_ADDRESS", "http://127.0.0.1:8265")
+    p = sub.add_parser("submit", help="submit a job spec to a Ray cluster (Jobs API); prints the job id")
+    p.add_argument("job", help="job spec (YAML); its input/output should be s3:// on a multi-node cluster")
+    p.add_argument("--address", default=default_address, help=address_help)
+    p.set_defaults(func=cmd_submit)
+    p = sub.add_parser("status", help="status of a submitted job")
+    p.add_argument("job_id")
+    p.add_argument("--address", default=default_address, help=address_help)
+    p.set_defaults(func=cmd_status)
+    p = sub.add_parser("logs", help="logs of a submitted job")
+    p.add_argument("job_id")
+    p.add_argument("--address", default=default_address, help=address_help)
+    p.set_defaults(func=cmd_logs)
 
     p = sub.add_parser("layers", help="list the taps of a backbone")
     p.add_argument("name", choices=list(BACKBONES), metavar="NAME", help=", ".join(BACKBONES))

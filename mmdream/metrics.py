@@ -15,17 +15,24 @@ from mmdream.ops.flow import consistency_mask, optical_flow, warp
 _LUMA = (0.299, 0.587, 0.114)
 
 
-def warped_difference(frames: Sequence[torch.Tensor], source: Sequence[torch.Tensor], method: str = "dis") -> float:
-    """Mean over t of mean |frames_t - warp(frames_{t-1})| on reliable pixels, flow from ``source``."""
+def warped_differences(frames: Sequence[torch.Tensor], source: Sequence[torch.Tensor],
+                       method: str = "dis") -> list[float]:
+    """Per transition t-1 -> t: mean |frames_t - warp(frames_{t-1})| on reliable pixels, flow from ``source``."""
     if len(frames) != len(source) or len(frames) < 2:
         raise ValueError("need two or more frames and as many source frames")
-    total = 0.0
+    out = []
     for t in range(1, len(frames)):
         backward = optical_flow(source[t], source[t - 1], method)
         mask = consistency_mask(optical_flow(source[t - 1], source[t], method), backward)
         diff = (frames[t] - warp(frames[t - 1], backward)).abs().mean(0)
-        total += float((diff * mask).sum() / mask.sum().clamp_min(1.0))
-    return total / (len(frames) - 1)
+        out.append(float((diff * mask).sum() / mask.sum().clamp_min(1.0)))
+    return out
+
+
+def warped_difference(frames: Sequence[torch.Tensor], source: Sequence[torch.Tensor], method: str = "dis") -> float:
+    """Mean over t of mean |frames_t - warp(frames_{t-1})| on reliable pixels, flow from ``source``."""
+    diffs = warped_differences(frames, source, method)
+    return sum(diffs) / len(diffs)
 
 
 def flicker(dreams: Sequence[torch.Tensor], source: Sequence[torch.Tensor], method: str = "dis") -> float:

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 venv="${MMDREAM_VENV:-.venv}"
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[cluster,test]" 2>&1 | grep -v "^WARNING: Location" || true
 "$venv/bin/python" - <<'PY'
 import importlib.metadata as md, sys
 import torch
