@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -43,7 +44,10 @@ def render_job(job: JobSpec, *, address: str | None = None, shards: int | None =
         started = True
     try:
         _run_shards(job, parts, settings, n_actors, progress)
-        return reduce_film(job, plan, parts, settings)
+        out = reduce_film(job, plan, parts, settings)
+        if job.work is None:  # the default work location goes once the film is written; a given one is kept
+            shutil.rmtree(job.work_uri(), ignore_errors=True)
+        return out
     finally:
         if started:
             ray.shutdown()

@@ -63,9 +63,13 @@ def _add_backbone_options(parser: argparse.ArgumentParser, default: str | None =
     parser.add_argument("--weights-file", default=None, metavar="FILE", help="load this weights file instead")
 
 
-def _load_backbone(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from mmdream.backbones import load_backbone
+def _load_backbone(args: argparse.Namespace, modality: str | None = None):  # type: ignore[no-untyped-def]
+    """The backbone the options name; ``modality``: refuse backbones of another kind (image vs audio)."""
+    from mmdream.backbones import get_spec, load_backbone
 
+    kind = get_spec(args.backbone).modality
+    if modality is not None and kind != modality:
+        raise ParameterError(f"{args.backbone} is an {kind} backbone; this command needs an {modality} backbone")
     return load_backbone(args.backbone, variant=args.variant, weights_dir=args.weights,
                          weights_file=args.weights_file)
 
@@ -120,7 +124,7 @@ def cmd_image(args: argparse.Namespace) -> int:
     if args.size is not None and not 16 <= args.size <= 16384:
         raise ParameterError(f"--size {args.size} is invalid: give the longer side in pixels, 16 to 16384")
     image = load_image(args.input, args.size)
-    backbone = _load_backbone(args)
+    backbone = _load_backbone(args, "image")
     objective, _ = _objective_from_args(args, backbone, max(image.shape[-2:]))
     with _progress(args.progress, "dream") as progress:
         result = dream_image(image, backbone, objective, params, progress=progress)
@@ -166,7 +170,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     if args.preview:
         check_image_suffix(check_output(args.preview, args.input))
     plan = plan_film(args.input, film)
-    backbone = _load_backbone(args)
+    backbone = _load_backbone(args, "image")
     objective, spec = _objective_from_args(args, backbone, max(plan.width, plan.height))
     print(f"dreaming {plan.count} frames of {args.input} at {plan.width}x{plan.height}, {plan.fps:g} fps",
           file=sys.stderr)
@@ -231,31 +235,35 @@ def cmd_layers(args: argparse.Namespace) -> int:
 
 
 def cmd_classes(args: argparse.Namespace) -> int:
-    from mmdream.backbones import get_spec, get_variant, imagenet_classes
+    from mmdream.backbones import class_names
 
-    key, variant = get_variant(args.name, args.variant)
-    if not variant.with_classifier:
-        others = [k for k, v in get_spec(args.name).variants.items() if v.with_classifier]
-        raise ParameterError(f"{args.name} ({key} weights) has no classifier; try --variant {', '.join(others)}")
-    for i, name in enumerate(imagenet_classes()):
+    for i, name in enumerate(class_names(args.name, args.variant, weights_dir=args.weights)):
         print(f"{i}\t{name}")
     return 0
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    """Top classes of an image (softmax probabilities) or of a sound (YAMNet: mean sigmoid scores)."""
     import torch
-
-    from mmdream.media.images import load_for_classification
 
     backbone = _load_backbone(args)
     backbone.require_classes()
-    x = load_for_classification(args.image, backbone.input_size)
+    if backbone.modality == "audio":
+        from mmdream.audio_classify import classify_audio
+
+        top = classify_audio(args.input, backbone, top=args.top)
+        result = [{"index": i, "name": name, "score": round(float(score), 6)} for i, name, score in top]
+        print(json.dumps({"audio": args.input, "backbone": args.backbone, "top": result}, indent=1))
+        return 0
+    from mmdream.media.images import load_for_classification
+
+    x = load_for_classification(args.input, backbone.input_size)
     with torch.no_grad():
         probs = torch.softmax(backbone.logits(x), dim=-1)[0]
-    top = probs.topk(min(args.top, probs.numel()))
+    best = probs.topk(min(args.top, probs.numel()))
     result = [{"index": int(i), "name": backbone.classes[int(i)], "prob": round(float(p), 6)}  # type: ignore[index]
-              for p, i in zip(top.values, top.indices)]
-    print(json.dumps({"image": args.image, "backbone": args.backbone, "top": result}, indent=1))
+              for p, i in zip(best.values, best.indices)]
+    print(json.dumps({"image": args.input, "backbone": args.backbone, "top": result}, indent=1))
     return 0
 
 
@@ -351,13 +359,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", default=None, help="weights variant")
     p.set_defaults(func=cmd_layers)
 
-    p = sub.add_parser("classes", help="list the classes of a classifier backbone")
+    p = sub.add_parser("classes", help="list the classes of a classifier backbone (ImageNet, AudioSet)")
     p.add_argument("name", choices=list(BACKBONES), metavar="NAME", help=", ".join(BACKBONES))
     p.add_argument("--variant", default=None, help="weights variant")
+    p.add_argument("--weights", default=None, metavar="DIR", help="weights folder (yamnet's class map lives there)")
     p.set_defaults(func=cmd_classes)
 
-    p = sub.add_parser("classify", help="top classes of an image as JSON")
-    p.add_argument("image", help="input image")
+    p = sub.add_parser("classify", help="top classes of an image or a sound as JSON",
+                       description="Top classes of an image (image backbones: softmax probabilities) or of a sound "
+                                   "file (-b yamnet: AudioSet scores, mean of sigmoids over 0.96 s patches).")
+    p.add_argument("input", help="input image, or sound (any audio/video file) with -b yamnet")
     _add_backbone_options(p, default=None)
     p.add_argument("--top", type=_positive_int, default=5, help="how many classes (default: 5)")
     p.set_defaults(func=cmd_classify)

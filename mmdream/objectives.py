@@ -114,7 +114,7 @@ def parse_layers(spec: str | Sequence[str] | None, backbone: Backbone) -> list[t
 
 def channel_count(backbone: Backbone, layer: str) -> int:
     """Number of channels of a tap, from one small forward pass."""
-    x = torch.zeros(1, 3, backbone.input_size, backbone.input_size)
+    x = backbone.example_input()
     with torch.no_grad():
         return int(backbone.taps(x, [layer])[layer].shape[1])
 

@@ -54,3 +54,11 @@ def test_listing_commands(weights_dir: Path) -> None:
     classes = run("classes", "efficientnet_lite0", weights_dir=weights_dir).stdout.splitlines()
     assert len(classes) == 1000 and classes[1].startswith("1\tgoldfish")
     assert "--octave-scale" in run("image", "--help", weights_dir=weights_dir).stdout
+
+
+def test_audio_classes_and_classify(media_dir: Path, weights_dir: Path) -> None:
+    classes = run("classes", "yamnet", weights_dir=weights_dir).stdout.splitlines()
+    assert len(classes) == 521 and classes[70] == "70\tBark"
+    out = json.loads(run("classify", str(media_dir / "audio" / "dog_bark.wav"), "-b", "yamnet",
+                         weights_dir=weights_dir).stdout)
+    assert out["top"][0]["name"] == "Animal" and abs(out["top"][0]["score"] - 0.744) < 1e-3

@@ -2,24 +2,32 @@
 
 >>> bb = load_backbone("vgg16")                 # Caffe VGG16 weights, BGR 0-255 mean-subtracted inside
 >>> acts = bb.taps(rgb01, ["relu4_3"])          # rgb01: (N, 3, H, W) RGB in [0, 1]
+>>> yam = load_backbone("yamnet")               # audio: bb.modality == "audio", bb.sample_rate == 16000
+>>> yam.taps(wave16k, ["layer10", "logits"])    # wave16k: (N, samples) mono in [-1, 1]; front-end inside
 """
 
 from __future__ import annotations
 
+import csv
 import importlib.resources
+import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from mmdream.backbones.base import Backbone, Layer, Preprocess
 from mmdream.backbones.weights import StateDict, WeightFile, load_into, resolve
-from mmdream.errors import ParameterError
+from mmdream.errors import ParameterError, WeightsError
 
-__all__ = ["Backbone", "Layer", "BACKBONES", "load_backbone", "get_spec", "get_variant", "imagenet_classes"]
+__all__ = ["Backbone", "Layer", "BACKBONES", "load_backbone", "get_spec", "get_variant", "imagenet_classes",
+           "yamnet_classes", "class_names"]
+
+WeightsDir = str | os.PathLike[str] | None
 
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -50,6 +58,11 @@ def efficientnet_norm(x: torch.Tensor) -> torch.Tensor:
     return (x * 255.0 - 127.0) / 128.0
 
 
+def waveform_as_is(x: torch.Tensor) -> torch.Tensor:
+    """Audio backbones take the waveform itself; their front-end is part of the module."""
+    return x
+
+
 def _features_only(sd: StateDict) -> StateDict:
     """Caffe VGG ports: keep the conv stack; their classifier keys do not follow torchvision's numbering."""
     return {k: v for k, v in sd.items() if k.startswith("features.")}
@@ -74,6 +87,9 @@ class BackboneSpec:
     default_layers: tuple[str, ...]
     input_size: int
     variants: dict[str, Variant] = field(default_factory=dict)
+    classes: Callable[[WeightsDir], tuple[str, ...]] = lambda _weights_dir: imagenet_classes()
+    modality: str = "image"
+    sample_rate: int | None = None
 
     @property
     def default_variant(self) -> str:
@@ -132,6 +148,24 @@ def _efficientnet_lite0() -> BackboneSpec:
     )
 
 
+YAMNET_WEIGHTS = WeightFile(("yamnet.safetensors",))  # no official safetensors/pth exists: place the file by hand
+YAMNET_CLASSES = WeightFile(
+    ("yamnet_classes.csv",),  # the download is cached as yamnet_class_map.csv, which is looked for too
+    "https://raw.githubusercontent.com/tensorflow/models/master/research/audioset/yamnet/yamnet_class_map.csv",
+    "cdf24d193e196d9e95912a2667051ae203e92a2ba09449218ccb40ef787c6df2",  # of the shared copy (CRLF, 521 rows)
+)
+
+
+def _yamnet() -> BackboneSpec:
+    from mmdream.backbones import yamnet as y
+
+    return BackboneSpec(
+        build=lambda _c: y.YAMNet(), layers=lambda _c: y.LAYERS, default_layers=y.DEFAULT_LAYERS,
+        input_size=y.INPUT_SIZE, variants={"audioset": Variant(YAMNET_WEIGHTS, waveform_as_is)},
+        classes=yamnet_classes, modality="audio", sample_rate=y.SAMPLE_RATE,
+    )
+
+
 BACKBONES: dict[str, Callable[[], BackboneSpec]] = {
     "vgg16": lambda: _vgg(
         "vgg16",
@@ -150,6 +184,7 @@ BACKBONES: dict[str, Callable[[], BackboneSpec]] = {
     "googlenet": _googlenet,
     "inception_v3": _inception_v3,
     "efficientnet_lite0": _efficientnet_lite0,
+    "yamnet": _yamnet,
 }
 
 
@@ -175,6 +210,41 @@ def imagenet_classes() -> tuple[str, ...]:
     return tuple(line.strip() for line in text.splitlines() if line.strip())
 
 
+def yamnet_classes(weights_dir: WeightsDir = None) -> tuple[str, ...]:
+    """The 521 YAMNet (AudioSet) display names in index order, from ``yamnet_classes.csv``.
+
+    The file is found like weights (``weights_dir`` / ``MMDREAM_WEIGHTS``, the cache, else downloaded from
+    tensorflow/models with its sha256 checked); columns ``index,mid,display_name``.
+    """
+    return _read_class_csv(resolve(YAMNET_CLASSES, weights_dir=weights_dir))
+
+
+@cache
+def _read_class_csv(path: Path) -> tuple[str, ...]:
+    try:
+        rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise WeightsError(f"cannot read class names from {path}: {exc}; replace it with yamnet_class_map.csv") from exc
+    try:
+        names = {int(r["index"]): r["display_name"].strip() for r in rows}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(f"{path} is not a class map with columns index,mid,display_name ({exc})") from exc
+    if sorted(names) != list(range(len(names))) or not names:
+        raise WeightsError(f"{path}: class indices are not 0..{len(names) - 1} without gaps")
+    return tuple(names[i] for i in range(len(names)))
+
+
+def class_names(name: str, variant: str | None = None, *, weights_dir: WeightsDir = None) -> tuple[str, ...]:
+    """Class names of a backbone's classifier, in index order; ParameterError if those weights have none."""
+    spec = get_spec(name)
+    key, v = get_variant(name, variant)
+    if not v.with_classifier:
+        others = [k for k, o in spec.variants.items() if o.with_classifier]
+        hint = f"; try --variant {', '.join(others)}" if others else ""
+        raise ParameterError(f"{name} ({key} weights) has no classifier{hint}")
+    return spec.classes(weights_dir)
+
+
 def layers_of(name: str, variant: str | None = None) -> tuple[Layer, ...]:
     """Taps of a backbone, without loading weights."""
     _, v = get_variant(name, variant)
@@ -191,6 +261,6 @@ def load_backbone(name: str, *, variant: str | None = None, weights_dir: str | o
     load_into(module, path, v.transform)
     return Backbone(
         name=name, variant=key, module=module, preprocess=v.preprocess, layers=spec.layers(v.with_classifier),
-        classes=imagenet_classes() if v.with_classifier else None, default_layers=spec.default_layers,
-        input_size=spec.input_size,
+        classes=spec.classes(weights_dir) if v.with_classifier else None, default_layers=spec.default_layers,
+        input_size=spec.input_size, modality=spec.modality, sample_rate=spec.sample_rate,
     )

@@ -30,6 +30,11 @@ class Backbone:
 
     ``preprocess`` maps those pixels to the network's own convention (Caffe BGR, ImageNet mean/std, ...).
     ``layers`` lists the taps in forward order; ``classes`` is ``None`` for feature-only weights.
+
+    Audio backbones (``modality == "audio"``) take a mono waveform in [-1, 1] at ``sample_rate`` instead,
+    ``(N, samples)``, and do their own front-end (log-mel, patches) inside the module, so taps and gradients reach
+    the samples; their ``input_size`` is the samples of one analysis window. See the module's docstring for the
+    shapes of its taps (YAMNet: one batch row per patch).
     """
 
     def __init__(
@@ -42,7 +47,12 @@ class Backbone:
         classes: Sequence[str] | None,
         default_layers: Sequence[str],
         input_size: int,
+        *,
+        modality: str = "image",
+        sample_rate: int | None = None,
     ) -> None:
+        if modality not in ("image", "audio") or (modality == "audio") != (sample_rate is not None):
+            raise AssertionError(f"{name}: modality {modality!r} with sample_rate {sample_rate!r}")
         self.name = name
         self.variant = variant
         self.module = module.eval().requires_grad_(False)
@@ -51,6 +61,8 @@ class Backbone:
         self.classes = tuple(classes) if classes is not None else None
         self.default_layers = tuple(default_layers)
         self.input_size = input_size
+        self.modality = modality
+        self.sample_rate = sample_rate
         self._by_name = {layer.name: layer for layer in self.layers}
         self._order = {layer.name: i for i, layer in enumerate(self.layers)}
         self._modules = dict(self.module.named_modules())
@@ -66,6 +78,13 @@ class Backbone:
         self.module.to(device)
         return self
 
+    def example_input(self, batch: int = 1) -> torch.Tensor:
+        """Zeros of the smallest natural input: ``(batch, 3, input_size, input_size)`` pixels, or
+        ``(batch, input_size)`` samples for audio (one analysis window), e.g. to probe a tap's channel count."""
+        if self.modality == "audio":
+            return torch.zeros(batch, self.input_size)
+        return torch.zeros(batch, 3, self.input_size, self.input_size)
+
     def check_layers(self, names: Iterable[str]) -> None:
         """Raise a ParameterError naming the available layers if any name is unknown."""
         for n in names:
@@ -75,7 +94,7 @@ class Backbone:
                 )
 
     def taps(self, x: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
-        """Activations of the named layers for RGB pixels ``x`` ``(N, 3, H, W)`` in one forward pass.
+        """Activations of the named layers for RGB pixels ``x`` ``(N, 3, H, W)`` (audio: a waveform) in one pass.
 
         The pass stops right after the deepest requested tap. Gradients flow to ``x`` if it requires them.
         """
@@ -109,7 +128,7 @@ class Backbone:
         return out
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Class logits ``(N, num_classes)`` for RGB pixels ``x`` ``(N, 3, H, W)``."""
+        """Class logits ``(N, num_classes)`` for RGB pixels ``x`` ``(N, 3, H, W)`` (audio: ``(N * P, classes)``)."""
         self.require_classes()
         return self.taps(x, ["logits"])["logits"]
 
