@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--size", type=int, default=160)
     args = parser.parse_args()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     base = load_job(args.job)
     base = base.with_overrides(**{"input": resolve(args.input or base.input), "film.size": args.size,
                                   "film.stop": args.frames})

@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--warmups", default="0,6,12,24")
     parser.add_argument("--fade-ratio", type=float, default=0.5, help="crossfade = warm-up x this")
     args = parser.parse_args()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     with tempfile.TemporaryDirectory() as d:
         base = load_job(args.job).with_overrides(input=resolve(args.input or load_job(args.job).input))
         ref_path = render_job(base.with_overrides(output=f"{d}/ref.mp4", work=f"{d}/ref"), shards=1)

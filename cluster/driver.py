@@ -39,8 +39,8 @@ def render_job(job: JobSpec, *, address: str | None = None, shards: int | None =
         if address:
             ray.init(address=address)
         else:
-            ray.init(num_cpus=max(1, int(n_actors * res.cpus_per_actor)), include_dashboard=False,
-                     log_to_driver=False)
+            ray.init(address="local", num_cpus=max(1, int(n_actors * res.cpus_per_actor)),
+                     include_dashboard=False, log_to_driver=False)  # "local": never join a stray cluster
         started = True
     try:
         _run_shards(job, parts, settings, n_actors, progress)
