@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -14,12 +13,14 @@ from cluster.planner import Shard, plan_shards
 from cluster.reducer import reduce_film, shard_work
 from mmdream.film import film_settings, plan_film
 from mmdream.jobspec import JobSpec, objective_record
+from mmdream.media import storage
 from mmdream.media.samples import resolve as resolve_sample
+from mmdream.media.storage import local_input
 from mmdream.progress import Progress, ProgressFn
 
 
 def render_job(job: JobSpec, *, address: str | None = None, shards: int | None = None,
-               progress: ProgressFn | None = None) -> Path:
+               progress: ProgressFn | None = None) -> Path | str:
     """Render ``job`` on Ray and return the output path.
 
     Without ``address`` (and without a Ray already initialised in this process) a local single-node Ray is
@@ -27,10 +28,16 @@ def render_job(job: JobSpec, *, address: str | None = None, shards: int | None =
     after a crash resumes; actors are restarted and their tasks retried if they die.
     """
     job = job.with_overrides(input=resolve_sample(job.input))
-    plan = plan_film(job.input, job.film_params())
+    with local_input(job.input) as input_path:
+        return _render(job, str(input_path), address, shards, progress)
+
+
+def _render(job: JobSpec, input_path: str, address: str | None, shards: int | None,
+            progress: ProgressFn | None) -> Path | str:
+    plan = plan_film(input_path, job.film_params())
     parts = plan_shards(plan.start, plan.stop, job.sharding.frames_per_shard, job.sharding.warmup,
                         job.sharding.crossfade, shards)
-    settings = film_settings(job.input, plan, job.still_params(), job.video_params(),
+    settings = film_settings(input_path, plan, job.still_params(), job.video_params(),
                              objective_record(job.objective, job.backbone, max(plan.width, plan.height)))
     res = job.resources
     n_actors = min(res.actors, len(parts))
@@ -44,9 +51,9 @@ def render_job(job: JobSpec, *, address: str | None = None, shards: int | None =
         started = True
     try:
         _run_shards(job, parts, settings, n_actors, progress)
-        out = reduce_film(job, plan, parts, settings)
+        out = reduce_film(job, input_path, plan, parts, settings)
         if job.work is None:  # the default work location goes once the film is written; a given one is kept
-            shutil.rmtree(job.work_uri(), ignore_errors=True)
+            storage.remove_tree(job.work_uri())
         return out
     finally:
         if started:
@@ -77,7 +84,7 @@ def _run_shards(job: JobSpec, parts: list[Shard], settings: dict, n_actors: int,
             shards_done += 1
             if queue:
                 pending[actor.dream_shard.remote(queue.pop(0))] = actor
-        frames = sum(len(list(w.path.glob("*.json"))) - 1 for w in works if w.path.is_dir())
+        frames = sum(len(w.finished()) for w in works)
         if progress is not None and (frames, shards_done) != reported:
             reported = (frames, shards_done)
             elapsed = time.perf_counter() - start

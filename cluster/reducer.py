@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,25 +11,29 @@ import torch
 from cluster.planner import Shard, frame_sources
 from mmdream.film import FilmPlan, WorkDir, write_film
 from mmdream.jobspec import JobSpec
+from mmdream.media import storage
 
 
 def shard_work(job: JobSpec, shard: Shard, settings: dict[str, Any]) -> WorkDir:
-    return WorkDir(os.path.join(job.work_uri(), shard.name), settings)
+    return WorkDir(storage.join(job.work_uri(), shard.name), settings)
 
 
 def assembled_frames(job: JobSpec, plan: FilmPlan, shards: list[Shard], settings: dict[str, Any]
                      ) -> Iterator[torch.Tensor]:
     """Output frames ``(3, H, W)`` in order; each frame is checked to exist in every shard that makes it."""
     works = {s.index: shard_work(job, s, settings) for s in shards}
+    finished = {k: w.finished() for k, w in works.items()}
     sources = frame_sources(shards)
     for t in range(plan.start, plan.stop):
         parts = sources[t]
-        missing = [k for k, _ in parts if not works[k].done(t)]
+        missing = [k for k, _ in parts if t not in finished[k]]
         if missing:
             raise RuntimeError(f"frame {t} missing from shard(s) {missing}; rerun the job to finish them")
         yield sum((w * works[k].load(t)[0] for k, w in parts), start=torch.zeros(3, plan.height, plan.width))
 
 
-def reduce_film(job: JobSpec, plan: FilmPlan, shards: list[Shard], settings: dict[str, Any]) -> Path:
-    """Write the finished film to ``job.output`` atomically."""
-    return write_film(job.input, plan, assembled_frames(job, plan, shards, settings), job.output, job.film_params())
+def reduce_film(job: JobSpec, input_path: str, plan: FilmPlan, shards: list[Shard], settings: dict[str, Any]
+                ) -> Path | str:
+    """Write the finished film to ``job.output`` (local or s3://), complete or not at all."""
+    return write_film(input_path, plan, assembled_frames(job, plan, shards, settings), job.output,
+                      job.film_params())

@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,9 @@ from mmdream.backbones.base import Backbone
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import FrameInfo, TemporalState, VideoParams, dream_frames
 from mmdream.errors import ParameterError
-from mmdream.media.files import atomic_path, check_output
-from mmdream.media.images import from_uint8, load_image, save_image, to_uint8
+from mmdream.media.files import check_output
+from mmdream.media import storage
+from mmdream.media.images import decode_image, encode_png, from_uint8, save_image, to_uint8
 from mmdream.media.video import VideoInfo, VideoWriter, check_video_suffix, even_size, probe, read_frames
 from mmdream.objectives import Objective
 from mmdream.ops.pyramid import resize
@@ -113,49 +113,53 @@ def _fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 class WorkDir:
-    """A folder of finished frames ``NNNNNN.png`` + ``NNNNNN.json`` and the settings that made them."""
+    """Finished frames ``NNNNNN.png`` + ``NNNNNN.json`` and the settings that made them, in a local folder or
+    under an ``s3://`` prefix (every write atomic: a temporary name renamed, or one S3 put)."""
 
-    def __init__(self, path: str | os.PathLike[str], settings: dict[str, Any]) -> None:
-        self.path = Path(path)
+    def __init__(self, uri: str | os.PathLike[str], settings: dict[str, Any]) -> None:
+        self.uri = str(uri)
         self.settings = json.loads(json.dumps(settings))  # normalised as stored (tuples -> lists)
-        record = self.path / SETTINGS_FILE
-        if record.is_file():
-            stored = json.loads(record.read_text())
+        record = storage.join(self.uri, SETTINGS_FILE)
+        if storage.exists(record):
+            stored = json.loads(storage.read_text(record))
             if stored != self.settings:
                 differ = sorted(k for k in set(stored) | set(self.settings) if stored.get(k) != self.settings.get(k))
                 raise ParameterError(
-                    f"work directory {self.path} holds frames made with other settings (differ in: "
+                    f"work directory {self.uri} holds frames made with other settings (differ in: "
                     f"{', '.join(differ)}); remove it to start afresh, or give another --work-dir"
                 )
         else:
-            self.path.mkdir(parents=True, exist_ok=True)
-            with atomic_path(record) as tmp:
-                tmp.write_text(json.dumps(self.settings, indent=1, sort_keys=True))
+            storage.write_text(record, json.dumps(self.settings, indent=1, sort_keys=True))
 
-    def frame_path(self, index: int) -> Path:
-        return self.path / f"{index:06d}.png"
+    def frame_uri(self, index: int) -> str:
+        return storage.join(self.uri, f"{index:06d}.png")
 
-    def info_path(self, index: int) -> Path:
-        return self.path / f"{index:06d}.json"
+    def info_uri(self, index: int) -> str:
+        return storage.join(self.uri, f"{index:06d}.json")
+
+    def finished(self) -> set[int]:
+        """Indices of the finished frames (one listing)."""
+        names = set(storage.listdir(self.uri))
+        return {int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit() and f"{n[:-5]}.png" in names}
 
     def done(self, index: int) -> bool:
-        return self.info_path(index).is_file() and self.frame_path(index).is_file()
+        return storage.exists(self.info_uri(index)) and storage.exists(self.frame_uri(index))
 
     def resume_point(self, start: int, stop: int) -> int:
         """The first index in ``[start, stop)`` not finished (all before it are), or ``stop``."""
-        index = start
-        while index < stop and self.done(index):
+        finished, index = self.finished(), start
+        while index < stop and index in finished:
             index += 1
         return index
 
     def save(self, index: int, dream: torch.Tensor, info: FrameInfo) -> None:
         """Write a frame's PNG, then its record (the record marks the frame finished)."""
-        save_image(dream, self.frame_path(index))
-        with atomic_path(self.info_path(index)) as tmp:
-            tmp.write_text(json.dumps(dataclasses.asdict(info)))
+        storage.write_bytes(self.frame_uri(index), encode_png(dream))
+        storage.write_text(self.info_uri(index), json.dumps(dataclasses.asdict(info)))
 
     def load(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
-        return load_image(self.frame_path(index))[0], json.loads(self.info_path(index).read_text())
+        uri = self.frame_uri(index)
+        return decode_image(storage.read_bytes(uri), uri)[0], json.loads(storage.read_text(self.info_uri(index)))
 
 
 def default_work_dir(output: str | os.PathLike[str]) -> Path:
@@ -202,14 +206,15 @@ def dream_range(
 
 
 def write_film(input_path: str | os.PathLike[str], plan: FilmPlan, frames: Iterator[torch.Tensor],
-               output: str | os.PathLike[str], film: FilmParams) -> Path:
-    """Encode frames ``(3, H, W)`` as the film ``output`` (atomically), with the input's sound if kept."""
+               output: str | os.PathLike[str], film: FilmParams) -> Path | str:
+    """Encode frames ``(3, H, W)`` as the film ``output`` (a path or ``s3://`` URI; it appears only when
+    complete), with the input's sound if kept."""
     audio = input_path if film.keep_audio and plan.info.audio is not None else None
-    with VideoWriter(output, fps=plan.fps, crf=film.crf, audio_from=audio,
-                     audio_start_s=plan.start / plan.fps) as writer:
+    with storage.local_output(output) as target, VideoWriter(target, fps=plan.fps, crf=film.crf, audio_from=audio,
+                                                             audio_start_s=plan.start / plan.fps) as writer:
         for frame in frames:
             writer.write(to_uint8(frame))
-    return Path(output)
+    return output if storage.is_s3(output) else Path(output)
 
 
 def dream_film(
@@ -244,7 +249,7 @@ def dream_film(
     if preview is not None:
         _preview(input_path, plan, [work.load(i)[0] for i in _sample_indices(plan)], preview)
     if work_dir is None:
-        shutil.rmtree(work.path, ignore_errors=True)
+        storage.remove_tree(work.uri)
     return out, records
 
 

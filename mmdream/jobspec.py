@@ -118,6 +118,17 @@ class JobSpec(BaseModel):
     sharding: ShardingSpec = ShardingSpec()
     resources: ResourcesSpec = ResourcesSpec()
 
+    @model_validator(mode="after")
+    def _uris_stay_put(self) -> JobSpec:
+        """s3:// URIs must name a bucket and a key without ``.``/``..`` segments, so derived keys stay under them."""
+        for name in ("input", "output", "work", "weights"):
+            uri = getattr(self, name)
+            if uri and uri.startswith("s3://"):
+                bucket, _, key = uri[len("s3://"):].partition("/")
+                if not bucket or any(part in (".", "..") for part in key.split("/")):
+                    raise ValueError(f"{name}: {uri!r} must be s3://BUCKET/KEY without '.' or '..' segments")
+        return self
+
     def still_params(self) -> DreamParams:
         return DreamParams(**self.dream.model_dump())
 

