@@ -11,7 +11,7 @@ errors that name the key (``dream.steps: ...``).
     dream: {steps: 10}                      # DreamParams (each shot's first frame)
     video: {blend: 0.98}                    # VideoParams (temporal coherence)
     film: {size: 320}                       # FilmParams (frame size, rate, range, sound, quality)
-    sharding: {frames_per_shard: 24, warmup: 12, crossfade: 6}
+    sharding: {frames_per_shard: 250, warmup: 24, crossfade: 12}
     resources: {actors: 2, cpus_per_actor: 1, gpus_per_actor: 0}
 """
 
@@ -83,9 +83,9 @@ class ShardingSpec(BaseModel):
     """
 
     model_config = _STRICT
-    frames_per_shard: int = Field(default=24, ge=1, le=100_000)
-    warmup: int = Field(default=12, ge=0, le=1000)
-    crossfade: int = Field(default=6, ge=0, le=1000)
+    frames_per_shard: int = Field(default=250, ge=1, le=100_000)
+    warmup: int = Field(default=24, ge=0, le=1000)
+    crossfade: int = Field(default=12, ge=0, le=1000)
 
     @model_validator(mode="after")
     def _fade_within_warmup(self) -> ShardingSpec:
