@@ -104,6 +104,21 @@ def _progress(mode: str, desc: str, unit: str = "step") -> Iterator[Callable | N
         yield None
 
 
+@contextmanager
+def _local_io(input_uri: str, output_uri: str) -> Iterator[tuple[str, str]]:
+    """Local paths for an input and an output that may be ``s3://`` URIs (downloaded / uploaded when complete)."""
+    from mmdream.media.storage import is_s3, local_input, local_output
+
+    if is_s3(output_uri) and output_uri == input_uri:
+        raise ParameterError(f"output {output_uri} is the input; choose another output (inputs are never overwritten)")
+    with local_input(input_uri) as inp:
+        if is_s3(output_uri):
+            with local_output(output_uri) as out:
+                yield str(inp), str(out)
+        else:
+            yield str(inp), output_uri
+
+
 def _objective_from_args(args: argparse.Namespace, backbone, size: int):  # type: ignore[no-untyped-def]
     """The objective the options ask for, and a JSON-able record of them (for work directories)."""
     from mmdream.jobspec import BackboneSpec, ObjectiveSpec, build_job_objective, objective_record
@@ -120,17 +135,19 @@ def cmd_image(args: argparse.Namespace) -> int:
     from mmdream.media.images import check_image_suffix, load_image, save_image
 
     params = _params_from_args(DreamParams, args)
-    output = check_image_suffix(check_output(args.output, args.input))
+    check_image_suffix(args.output)
     if args.size is not None and not 16 <= args.size <= 16384:
         raise ParameterError(f"--size {args.size} is invalid: give the longer side in pixels, 16 to 16384")
-    image = load_image(args.input, args.size)
-    backbone = _load_backbone(args, "image")
-    objective, _ = _objective_from_args(args, backbone, max(image.shape[-2:]))
-    with _progress(args.progress, "dream") as progress:
-        result = dream_image(image, backbone, objective, params, progress=progress)
-    save_image(result, output)
+    with _local_io(args.input, args.output) as (input_path, output_path):
+        output = check_output(output_path, input_path)
+        image = load_image(input_path, args.size)
+        backbone = _load_backbone(args, "image")
+        objective, _ = _objective_from_args(args, backbone, max(image.shape[-2:]))
+        with _progress(args.progress, "dream") as progress:
+            result = dream_image(image, backbone, objective, params, progress=progress)
+        save_image(result, output)
     if args.progress == "json":
-        print(json.dumps({"event": "done", "output": str(output)}), file=sys.stderr)
+        print(json.dumps({"event": "done", "output": args.output}), file=sys.stderr)
     return 0
 
 
@@ -166,21 +183,23 @@ def cmd_video(args: argparse.Namespace) -> int:
     start, stop = args.frames
     film = FilmParams(size=args.size, fps=args.fps, start=start, stop=stop, keep_audio=args.audio,
                       crf=args.crf).validate()
-    check_video_suffix(check_output(args.output, args.input))
+    check_video_suffix(args.output)
     if args.preview:
         check_image_suffix(check_output(args.preview, args.input))
-    plan = plan_film(args.input, film)
-    backbone = _load_backbone(args, "image")
-    objective, spec = _objective_from_args(args, backbone, max(plan.width, plan.height))
-    print(f"dreaming {plan.count} frames of {args.input} at {plan.width}x{plan.height}, {plan.fps:g} fps",
-          file=sys.stderr)
-    with _progress(args.progress, "frames", unit="frame") as progress:
-        out, records = dream_film(args.input, args.output, backbone, objective, still, params, film,
-                                  work_dir=args.work_dir, objective_spec=spec, preview=args.preview,
-                                  progress=progress)
+    with _local_io(args.input, args.output) as (input_path, output_path):
+        check_output(output_path, input_path)
+        plan = plan_film(input_path, film)
+        backbone = _load_backbone(args, "image")
+        objective, spec = _objective_from_args(args, backbone, max(plan.width, plan.height))
+        print(f"dreaming {plan.count} frames of {args.input} at {plan.width}x{plan.height}, {plan.fps:g} fps",
+              file=sys.stderr)
+        with _progress(args.progress, "frames", unit="frame") as progress:
+            _, records = dream_film(input_path, output_path, backbone, objective, still, params, film,
+                                    work_dir=args.work_dir, objective_spec=spec, preview=args.preview,
+                                    progress=progress)
     if args.progress == "json":
         cuts = [r["index"] for r in records if r["cut"]]
-        print(json.dumps({"event": "done", "output": str(out), "frames": len(records), "shots_start": cuts}),
+        print(json.dumps({"event": "done", "output": args.output, "frames": len(records), "shots_start": cuts}),
               file=sys.stderr)
     return 0
 

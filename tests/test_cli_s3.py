@@ -1,0 +1,37 @@
+"""Image and film commands read and write s3:// URIs like local paths (real SeaweedFS server)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from mmdream.media.video import probe
+
+
+def test_image_and_video_commands_on_s3(s3_server, media_dir: Path, weights_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    s3, bucket = s3_server.client(), s3_server.bucket
+    s3.upload_file(str(media_dir / "images" / "chelsea.png"), bucket, "in/cat.png")
+    s3.upload_file(str(media_dir / "video" / "bbb_320x180.mp4"), bucket, "in/bbb.mp4")
+    env = {**os.environ, **s3_server.env, "MMDREAM_WEIGHTS": str(weights_dir)}
+
+    def mmdream(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mmdream.cli", *args, "--progress", "none"], env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    image = mmdream("image", f"s3://{bucket}/in/cat.png", f"s3://{bucket}/out/cat.png", "--size", "96",
+                    "--steps", "2", "--octaves", "1")
+    assert image.returncode == 0, image.stderr
+    assert s3.head_object(Bucket=bucket, Key="out/cat.png")["ContentLength"] > 1000
+    film = mmdream("video", f"s3://{bucket}/in/bbb.mp4", f"s3://{bucket}/out/bbb.mp4", "--size", "64",
+                   "--frames", "0:6", "--steps", "1", "--octaves", "1", "--frame-steps", "1",
+                   "--work-dir", f"s3://{bucket}/work/bbb")
+    assert film.returncode == 0, film.stderr
+    s3.download_file(bucket, "out/bbb.mp4", str(tmp_path / "bbb.mp4"))
+    assert probe(tmp_path / "bbb.mp4").frame_count == 6
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="work/bbb/")["Contents"]]
+    assert "work/bbb/000005.png" in keys and "work/bbb/settings.json" in keys  # checkpoints on S3, kept
+    missing = mmdream("image", f"s3://{bucket}/in/none.png", str(tmp_path / "x.png"))
+    assert missing.returncode == 2 and "none.png" in missing.stderr and s3_server.secret_key not in missing.stderr
+    assert not (tmp_path / "x.png").exists()
