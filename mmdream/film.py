@@ -22,7 +22,7 @@ import torch
 from mmdream.backbones.base import Backbone
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import FrameInfo, TemporalState, VideoParams, dream_frames
-from mmdream.errors import ParameterError
+from mmdream.errors import ParameterError, check_options
 from mmdream.media.files import check_output
 from mmdream.media import storage
 from mmdream.media.images import decode_image, encode_png, from_uint8, save_image, to_uint8
@@ -49,13 +49,11 @@ class FilmParams:
         checks = [
             (self.size is None or 16 <= self.size <= 8192, "size", "16 to 8192 pixels (the longer side)"),
             (self.fps is None or 0 < self.fps <= 240, "fps", "above 0 and at most 240"),
-            (self.start >= 0, "frames", "START:END with 0 <= START < END"),
-            (self.stop is None or self.stop > self.start, "frames", "START:END with 0 <= START < END"),
+            (self.start >= 0, "start", "a frame number from 0 (--frames START:END)"),
+            (self.stop is None or self.stop > self.start, "stop", "above start (--frames START:END)"),
             (0 <= self.crf <= 51, "crf", "an integer from 0 (lossless) to 51"),
         ]
-        for ok, name, want in checks:
-            if not ok:
-                raise ParameterError(f"--{name} is invalid: it must be {want}")
+        check_options(self, checks)
         return self
 
 

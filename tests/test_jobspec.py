@@ -26,7 +26,7 @@ def test_defaults_come_from_the_dataclasses() -> None:
     ({"colour": "red"}, "colour: unknown key"),
     ({"dream": {"steps": 0}}, "steps=0 is invalid"),
     ({"video": {"flow": "magic"}}, "flow='magic' is invalid"),
-    ({"film": {"crf": 99}}, "--crf is invalid"),
+    ({"film": {"crf": 99}}, "crf=99 is invalid"),
     ({"sharding": {"warmup": 2, "crossfade": 5}}, "crossfade (5) must not exceed warmup (2)"),
     ({"resources": {"actors": 0}}, "resources.actors"),
     ({"output": "s3://bucket/../other/film.mp4"}, "without '.' or '..'"),

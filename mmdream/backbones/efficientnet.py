@@ -38,13 +38,14 @@ DEFAULT_LAYERS: tuple[str, ...] = ("block9", "block12")
 
 
 class Conv2dSame(nn.Conv2d):
-    """Bias-free ``Conv2d`` with TF "SAME" padding: ``(N, C, H, W) -> (N, C', ceil(H/s), ceil(W/s))``.
+    """``Conv2d`` with TF "SAME" padding: ``(N, C, H, W) -> (N, C', ceil(H/s), ceil(W/s))`` (also YAMNet's).
 
     Padding is computed from the actual input size; the extra pixel of an odd total goes bottom/right.
     """
 
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(in_ch, out_ch, kernel, stride=stride, padding=0, groups=groups, bias=False)
+    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1,
+                 bias: bool = False) -> None:
+        super().__init__(in_ch, out_ch, kernel, stride=stride, padding=0, groups=groups, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pads: list[int] = []

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmdream.backbones.base import Layer
+from mmdream.backbones.efficientnet import Conv2dSame
 from mmdream.errors import ParameterError
 from mmdream.ops.mel import MelParams, log_mel
 
@@ -99,28 +100,12 @@ class Patches(nn.Module):
         return p.transpose(-1, -2).reshape(-1, 1, PATCH_FRAMES, logmel.shape[-1])
 
 
-class Conv2dSame(nn.Conv2d):
-    """3x3 or 1x1 ``Conv2d`` with a bias and TF "SAME" padding (extra pixel bottom/right)."""
-
-    def __init__(self, in_ch: int, out_ch: int, kernel: int, stride: int = 1, groups: int = 1) -> None:
-        super().__init__(in_ch, out_ch, kernel, stride=stride, padding=0, groups=groups, bias=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads: list[int] = []
-        for size, k, s in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1]):  # W first, then H
-            total = max((-(-size // s) - 1) * s + k - size, 0)
-            pads += [total // 2, total - total // 2]
-        if any(pads):
-            x = F.pad(x, pads)
-        return self._conv_forward(x, self.weight, self.bias)
-
-
 class ConvLayer(nn.Module):
     """Layer 1: 3x3 conv, stride 2, + ReLU: ``(N, 1, 96, 64) -> (N, 32, 48, 32)``."""
 
     def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
         super().__init__()
-        self.conv = Conv2dSame(in_ch, out_ch, 3, stride)
+        self.conv = Conv2dSame(in_ch, out_ch, 3, stride, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.conv(x))
@@ -131,8 +116,8 @@ class SeparableLayer(nn.Module):
 
     def __init__(self, in_ch: int, out_ch: int, stride: int) -> None:
         super().__init__()
-        self.depthwise = Conv2dSame(in_ch, in_ch, 3, stride, groups=in_ch)
-        self.pointwise = Conv2dSame(in_ch, out_ch, 1)
+        self.depthwise = Conv2dSame(in_ch, in_ch, 3, stride, groups=in_ch, bias=True)
+        self.pointwise = Conv2dSame(in_ch, out_ch, 1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.pointwise(F.relu(self.depthwise(x))))

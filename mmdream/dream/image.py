@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 
 from mmdream.backbones.base import Backbone
-from mmdream.errors import ParameterError
+from mmdream.errors import ParameterError, check_options
 from mmdream.objectives import Objective
 from mmdream.ops.color import preserve_colors
 from mmdream.ops.pyramid import normalize_gradient, octave_sizes, resize
@@ -61,9 +61,7 @@ class DreamParams:
              "at least 0 and under half the tile"),
             (self.preserve_colors in COLOR_MODES, "preserve_colors", f"one of {', '.join(COLOR_MODES)}"),
         ]
-        for ok, name, want in checks:
-            if not ok:
-                raise ParameterError(f"{name}={getattr(self, name)!r} is invalid: it must be {want}")
+        check_options(self, checks)
         return self
 
 

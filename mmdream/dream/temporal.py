@@ -21,7 +21,7 @@ import torch
 
 from mmdream.backbones.base import Backbone
 from mmdream.dream.image import DreamParams, dream_image, dream_step
-from mmdream.errors import ParameterError
+from mmdream.errors import ParameterError, check_options
 from mmdream.objectives import Objective
 from mmdream.ops.flow import FLOW_METHODS, motion, warp
 from mmdream.progress import ProgressFn, Tracker
@@ -59,9 +59,7 @@ class VideoParams:
             (0.0 <= self.cut_reliable <= 1.0, "cut_reliable", "a number from 0 to 1"),
             (0.0 < self.cut_error <= 1.0, "cut_error", "a number above 0 and at most 1"),
         ]
-        for ok, name, want in checks:
-            if not ok:
-                raise ParameterError(f"{name}={getattr(self, name)!r} is invalid: it must be {want}")
+        check_options(self, checks)
         return self
 
 

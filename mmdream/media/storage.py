@@ -300,14 +300,9 @@ def local_input(uri: Location) -> Iterator[Path]:
         yield path
         return
     _bucket, key = _object(str(uri))
-    fd, tmp = tempfile.mkstemp(prefix="mmdream-", suffix=PurePosixPath(key).suffix)
-    os.close(fd)
-    try:
-        _fetch(str(uri), Path(tmp))
-        yield Path(tmp)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with _scratch(key) as tmp:
+        _fetch(str(uri), tmp)
+        yield tmp
 
 
 @contextmanager
@@ -329,11 +324,18 @@ def local_output(uri: Location) -> Iterator[Path]:
             yield tmp
         return
     bucket, key = _object(str(uri))
+    with _scratch(key) as tmp:
+        yield tmp
+        _s3_call(str(uri), "upload to", s3_client().upload_file, Filename=str(tmp), Bucket=bucket, Key=key)
+
+
+@contextmanager
+def _scratch(key: str) -> Iterator[Path]:
+    """A temporary local file with the suffix of ``key`` (so formats are recognised), deleted afterwards."""
     fd, tmp = tempfile.mkstemp(prefix="mmdream-", suffix=PurePosixPath(key).suffix)
     os.close(fd)
     try:
         yield Path(tmp)
-        _s3_call(str(uri), "upload to", s3_client().upload_file, Filename=tmp, Bucket=bucket, Key=key)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
