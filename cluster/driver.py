@@ -65,6 +65,7 @@ def _run_shards(job: JobSpec, parts: list[Shard], settings: dict, n_actors: int,
     res = job.resources
     options = {"num_cpus": res.cpus_per_actor, "num_gpus": res.gpus_per_actor, "max_restarts": 3,
                "max_task_retries": 3}
+    works = [shard_work(job, s, settings) for s in parts]  # refuses checkpoints of other settings before starting
     job_json = json.dumps(job.model_dump(by_alias=True))
     actors = [DreamActor.options(**options).remote(job_json, max(1, int(res.cpus_per_actor)))
               for _ in range(n_actors)]
@@ -73,7 +74,6 @@ def _run_shards(job: JobSpec, parts: list[Shard], settings: dict, n_actors: int,
     for actor in actors:
         if queue:
             pending[actor.dream_shard.remote(queue.pop(0))] = actor
-    works = [shard_work(job, s, settings) for s in parts]
     total = sum(s.stop - s.first for s in parts)
     start, shards_done, reported = time.perf_counter(), 0, (-1, -1)
     while pending:
