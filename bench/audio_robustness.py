@@ -39,11 +39,16 @@ AAC_BIT_RATE = 96_000
 FLATNESS_BAND = (300.0, 4000.0)
 
 
-def score(samples: torch.Tensor, rate: int, backbone: Backbone, index: int) -> float:
-    """YAMNet clip score of class ``index`` for ``samples`` ``(C, n)`` at ``rate`` (mixed to mono, soxr_hq)."""
+def scores(samples: torch.Tensor, rate: int, backbone: Backbone) -> torch.Tensor:
+    """YAMNet clip scores ``(521,)`` of ``samples`` ``(C, n)`` at ``rate`` (mixed to mono, resampled with soxr_hq)."""
     assert backbone.sample_rate is not None
     mono = resample(samples.mean(dim=0).numpy(), rate, backbone.sample_rate)
-    return float(clip_scores(torch.from_numpy(np.ascontiguousarray(mono)), backbone)[index])
+    return clip_scores(torch.from_numpy(np.ascontiguousarray(mono)), backbone)
+
+
+def score(samples: torch.Tensor, rate: int, backbone: Backbone, index: int) -> float:
+    """YAMNet clip score of class ``index`` for ``samples`` ``(C, n)`` at ``rate``."""
+    return float(scores(samples, rate, backbone)[index])
 
 
 def aac_round_trip(samples: torch.Tensor, rate: int, folder: Path) -> torch.Tensor:
@@ -124,9 +129,8 @@ def run(name: str, source: torch.Tensor, rate: int, backbone: Backbone, index: i
         "change_level_db": round(rms_db(change) - rms_db(source), 2),
         "change_flatness_300_4000": round(band_flatness(change, rate), 4),
         "peak": round(float(dream.abs().max()), 4),
-        "top3": [(backbone.classes[i], round(float(v), 3))  # type: ignore[index]
-                 for v, i in zip(*clip_scores(torch.from_numpy(np.ascontiguousarray(resample(
-                     dream.mean(0).numpy(), rate, 16000))), backbone).topk(3))],
+        "top3": [(backbone.classes[int(i)], round(float(v), 3))  # type: ignore[index]
+                 for v, i in zip(*scores(dream, rate, backbone).topk(3))],
     }
 
 

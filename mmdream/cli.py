@@ -243,6 +243,27 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audio(args: argparse.Namespace) -> int:
+    """Dream a sound with an audio backbone (YAMNet): toward a class, or amplifying layers."""
+    from mmdream.dream.audio import AudioDreamParams, dream_audio, sound_objective
+    from mmdream.media.audio import check_audio_suffix, load_audio, save_audio
+    from mmdream.media.files import check_output
+
+    params = _params_from_args(AudioDreamParams, args)
+    check_audio_suffix(args.output)
+    with _local_io(args.input, args.output) as (input_path, output_path):
+        check_output(output_path, input_path)
+        samples, rate = load_audio(input_path)
+        backbone = _load_backbone(args, "audio")
+        objective = sound_objective(backbone, class_=args.class_, layers=args.layer)
+        with _progress(args.progress, "audio dream") as progress:
+            result = dream_audio(samples, rate, backbone, objective, params, progress=progress)
+        save_audio(output_path, result, rate)
+    if args.progress == "json":
+        print(json.dumps({"event": "done", "output": args.output}), file=sys.stderr)
+    return 0
+
+
 def cmd_layers(args: argparse.Namespace) -> int:
     from mmdream.backbones import get_spec, layers_of
 
@@ -288,6 +309,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from mmdream.backbones import BACKBONES
+    from mmdream.dream.audio import AudioDreamParams
     from mmdream.dream.image import DreamParams
     from mmdream.dream.temporal import VideoParams
 
@@ -342,6 +364,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "hidden folder beside the output, removed when the film is written)")
     p.add_argument("--preview", default=None, metavar="PNG", help="also write a contact sheet of sample frames")
     p.set_defaults(func=cmd_video)
+
+    p = sub.add_parser("audio", help="dream a sound: mmdream audio INPUT OUTPUT --class Bark",
+                       description="Dream a sound with YAMNet: gradient ascent on the waveform under random time and "
+                                   "pitch shifts (so the dream survives delays, re-encoding and noise), loudness "
+                                   "kept within 1 dB, never clipping; long clips in overlapping segments.")
+    _add_backbone_options(p, default="yamnet")
+    p.add_argument("input", help="input sound (WAV, FLAC, MP3, OGG, or a video's soundtrack)")
+    p.add_argument("output", help="output sound (.wav, .flac or .ogg) at the input's rate and channels")
+    p.add_argument("--class", dest="class_", default=None, metavar="CLASS",
+                   help="dream toward an AudioSet class, by index or (part of) its name (see `mmdream classes yamnet`)")
+    p.add_argument("--layer", "-l", default=None, metavar="LAYERS",
+                   help="layers to amplify instead (default: the backbone's dream layers)")
+    p.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
+                   help="progress display; json: one object per line on stderr (default: bar)")
+    _add_dataclass_options(p.add_argument_group("audio dream options"), AudioDreamParams)
+    p.set_defaults(func=cmd_audio)
 
     p = sub.add_parser("render", help="render a job spec (YAML) on Ray: mmdream render JOB.yaml",
                        description="Render a job spec on Ray: shards of frames are dreamed by actors that load "

@@ -74,6 +74,11 @@ CASES = {
     "audio backbone for an image dream": (["image", "{photo}", "{tmp}/out.png", "-b", "yamnet"],
                                           ["audio backbone", "image backbone"]),
     "image given to the audio classifier": (["classify", "{photo}", "-b", "yamnet"], ["has no audio stream"]),
+    "image backbone for a sound dream": (["audio", "{sound}", "{tmp}/out.wav", "-b", "vgg16"],
+                                         ["image backbone", "audio backbone"]),
+    "sound output without audio suffix": (["audio", "{sound}", "{tmp}/out.mp3"], ["no audio suffix"]),
+    "sound dream class unknown": (["audio", "{sound}", "{tmp}/out.wav", "--class", "unicorn"], ["no class"]),
+    "sound dream bad jitter": (["audio", "{sound}", "{tmp}/out.wav", "--pitch-jitter", "9"], ["pitch_jitter=9"]),
     "video input not a video": (["video", "{tmp}/text.png", "{tmp}/out.mp4"], ["cannot read", "as a video"]),
     "truncated video": (["video", "{tmp}/cut.mp4", "{tmp}/out.mp4"], ["cut.mp4"]),
     "video output without video suffix": (["video", "{video}", "{tmp}/out.avi"], ["no video suffix", ".mp4"]),
@@ -98,7 +103,8 @@ def test_bad_input(case: str, photo: Path, tmp_path: Path, weights_dir: Path, me
     before = {p.name for p in tmp_path.iterdir()}
     photo_bytes = photo.read_bytes()
     argv, fragments = CASES[case]
-    args = [a.format(tmp=tmp_path, photo=photo, video=video) for a in argv]
+    sound = media_dir / "audio" / "dog_bark.wav"
+    args = [a.format(tmp=tmp_path, photo=photo, video=video, sound=sound) for a in argv]
     if args[0] == "image":
         args[1:1] = IMAGE_ARGS  # before the case's own options, which win
     proc = run_cli(*args, env={"MMDREAM_WEIGHTS": str(weights_dir)})

@@ -48,3 +48,26 @@ def load_audio(path: str | os.PathLike[str], rate: int | None = None, mono: bool
     if rate is not None:
         samples = resample(samples, own_rate, rate)
     return torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)), rate or own_rate
+
+
+AUDIO_FORMATS = {".wav": ("WAV", "PCM_24"), ".flac": ("FLAC", "PCM_24"), ".ogg": ("OGG", "VORBIS")}
+
+
+def check_audio_suffix(path: str | os.PathLike[str]) -> str:
+    """The path, if its suffix names a format we write (.wav, .flac, .ogg); else a MediaError."""
+    if Path(str(path)).suffix.lower() not in AUDIO_FORMATS:
+        raise MediaError(f"output {path} has no audio suffix; use .wav, .flac or .ogg")
+    return str(path)
+
+
+def save_audio(path: str | os.PathLike[str], samples: torch.Tensor, rate: int) -> str:
+    """Write ``samples`` ``(channels, n)`` in [-1, 1] (24-bit WAV/FLAC or Vorbis by suffix), local or s3://, atomically."""
+    import soundfile
+
+    from mmdream.media.storage import local_output
+
+    fmt, subtype = AUDIO_FORMATS[Path(check_audio_suffix(path)).suffix.lower()]
+    data = samples.detach().reshape(-1, samples.shape[-1]).clamp(-1, 1).t().cpu().numpy()
+    with local_output(str(path)) as tmp:
+        soundfile.write(str(tmp), data, rate, format=fmt, subtype=subtype)
+    return str(path)

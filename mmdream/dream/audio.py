@@ -1,0 +1,418 @@
+"""Audio Deep Dream: gradient ascent on an additive change to a sound, through an audio backbone (YAMNet).
+
+Waveforms are float samples in [-1, 1] shaped ``(C, n)`` (or ``(n,)``) at any rate ``sr``. The network hears the
+clip mixed to mono at its own rate (16 kHz); the dream is a *change* ``d`` at that rate, found by gradient ascent
+on the mean objective of ``warps`` random warps of ``x + d``, evaluated as one batch. Each warp draws
+
+- a circular time shift of up to ``time_jitter_ms`` (moves the 10 ms STFT frames and the 0.96 s patches),
+- a pitch shift of up to ``pitch_jitter`` semitones: a resampling (speed change, linear interpolation) or, for a
+  ``vocoder_share`` of the warps, a phase-vocoder shift that keeps the duration (:func:`vocoder_shift`, what
+  ``librosa.effects.pitch_shift`` does; it smears phase, so the dream cannot hide in fine phase detail).
+
+This is the audio analogue of the image dream's jitter and octaves (an expectation over transformations): a
+change that raises the objective under all these warps does not depend on the exact frame grid, pitch or phase,
+so it survives a delay, a pitch shift, AAC and noise, where plain ascent finds fragile changes (measured by
+``bench/audio_robustness.py``). Each step's gradient is band-limited (``fmin``..``fmax``, STFT mask) and
+normalised to unit RMS, accumulated with ``momentum``, and the step adds ``step_size x`` the source's RMS.
+
+The change is then resampled to ``sr`` (soxr) and added to every channel of the original, so whatever the dream
+did not touch keeps its full rate and quality; the sum is scaled back to the input's RMS (loudness within 1 dB)
+and peak-limited so that no sample exceeds ``PEAK`` (:func:`fit_level`). Long clips are dreamed in segments of
+``segment_s`` (memory is bounded by one segment's batch of warps) joined with raised-cosine crossfades
+(:func:`mmdream.ops.segments.overlap_add`); each segment draws its warps from its own seed (``seed`` and the
+segment's index), so a segment's dream does not depend on the others.
+
+>>> yam = load_backbone("yamnet")
+>>> out = dream_audio(wave, 44100, yam, "Bark", AudioDreamParams(steps=20))      # or sound_objective(yam, ...)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mmdream.backbones.base import Backbone
+from mmdream.errors import ParameterError, check_options
+from mmdream.media.audio import resample
+from mmdream.objectives import LayerTerm, Objective, parse_layers
+from mmdream.ops.segments import overlap_add, plan_segments
+from mmdream.progress import ProgressFn, Tracker
+
+__all__ = ["AudioDreamParams", "SoundClassTerm", "sound_objective", "dream_audio", "dream_change", "warp",
+           "vocoder_shift", "band_mask", "fit_level", "limit_peaks", "rms_db", "DOMAINS", "PEAK"]
+
+DOMAINS = ("wave",)  # "mel" (ascent on a mel spectrogram, resynthesised) is not implemented yet
+PEAK = 1 - 2**-10  # no output sample goes beyond this (0.99902, -0.0085 dBFS; exact in float16 and float32)
+LOUDNESS_TOLERANCE_DB = 1.0
+_BAND_FFT = 1024  # STFT of the band mask at the network's rate: 64 ms frames, 15.6 Hz bins
+_EPS = 1e-12
+# Frame sizes of the phase-vocoder warps at 16 kHz, one drawn per warp: 32 and 64 ms bracket the 46 ms of
+# librosa's pitch_shift at 44.1 kHz (n_fft 2048) and the 93 ms it has at 22.05 kHz.
+VOCODER_FFTS = (512, 1024)
+
+
+class AudioObjective(Protocol):
+    """What :func:`dream_audio` maximises: taps ``layers`` -> a scalar (an :class:`mmdream.objectives.Objective`)."""
+
+    @property
+    def layers(self) -> tuple[str, ...]: ...
+
+    def __call__(self, acts: Mapping[str, torch.Tensor]) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class AudioDreamParams:
+    """Every option of an audio dream, with defaults that give an audible, robust dream unasked.
+
+    ``step_size``: RMS of each step's change as a fraction of the source's RMS (the gradient is normalised to unit
+    RMS), so the dream's strength does not depend on the input's level. ``mix`` scales the final change.
+    """
+
+    steps: int = field(default=20, metadata={"help": "gradient-ascent steps per segment"})
+    step_size: float = field(default=0.03, metadata={"help": "RMS of each step's change, as a fraction of the "
+                                                             "source's RMS: the dream's strength"})
+    domain: str = field(default="wave", metadata={"help": "what the ascent changes: the waveform", "choices": DOMAINS})
+    time_jitter_ms: float = field(default=20.0, metadata={"help": "maximal random circular time shift per warp, "
+                                                                  "milliseconds (0: none)"})
+    pitch_jitter: float = field(default=0.7, metadata={"help": "maximal random pitch shift per warp, semitones "
+                                                               "(0: none)"})
+    vocoder_share: float = field(default=0.5, metadata={"help": "share of the warps whose pitch shift is a "
+                                                                "phase vocoder's (keeps the duration, smears phase) "
+                                                                "rather than a resampling"})
+    warps: int = field(default=8, metadata={"help": "random warps (time and pitch shifts) whose objectives are "
+                                                    "averaged at each step, evaluated as one batch"})
+    momentum: float = field(default=0.8, metadata={"help": "momentum of the normalised gradient: steps keep this "
+                                                         "share of the previous direction (0: none)"})
+    mix: float = field(default=1.0, metadata={"help": "how much of the dreamed change is added to the source "
+                                                      "(0: the source unchanged)"})
+    fmin: float = field(default=0.0, metadata={"help": "lowest frequency of the change, Hz"})
+    fmax: float = field(default=7500.0, metadata={"help": "highest frequency of the change, Hz (at most half the "
+                                                          "network's rate: 8000 for yamnet)"})
+    segment_s: float = field(default=10.0, metadata={"help": "dream long clips in segments of this many seconds "
+                                                             "(bounds memory)"})
+    overlap_s: float = field(default=1.0, metadata={"help": "crossfaded overlap between segments, seconds"})
+    seed: int = field(default=0, metadata={"help": "random seed: same seed, same input, same output"})
+
+    def validate(self) -> AudioDreamParams:
+        """Raise ParameterError naming the first bad option; return self."""
+        checks = [
+            (isinstance(self.steps, int) and 0 <= self.steps <= 10_000, "steps", "an integer from 0 to 10000"),
+            (0.0 < self.step_size <= 1.0, "step_size", "a number above 0 and at most 1"),
+            (self.domain in DOMAINS, "domain", f"one of {', '.join(DOMAINS)}"),
+            (0.0 <= self.time_jitter_ms <= 2000.0, "time_jitter_ms", "from 0 to 2000 milliseconds"),
+            (0.0 <= self.pitch_jitter <= 3.0, "pitch_jitter", "from 0 to 3 semitones"),
+            (0.0 <= self.vocoder_share <= 1.0, "vocoder_share", "a number from 0 to 1"),
+            (isinstance(self.warps, int) and 1 <= self.warps <= 64, "warps", "an integer from 1 to 64"),
+            (0.0 <= self.momentum < 1.0, "momentum", "at least 0 and below 1"),
+            (0.0 <= self.mix <= 4.0, "mix", "a number from 0 to 4"),
+            (0.0 <= self.fmin < self.fmax, "fmin", "at least 0 and below fmax"),
+            (self.fmin < self.fmax <= 24_000.0, "fmax", "above fmin and at most 24000 Hz"),
+            (1.0 <= self.segment_s <= 600.0, "segment_s", "from 1 to 600 seconds"),
+            (0.0 <= self.overlap_s <= self.segment_s / 2, "overlap_s", "at least 0 and at most half of segment_s"),
+            (isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**62, "seed",
+             "a non-negative integer"),
+        ]
+        check_options(self, checks)
+        return self
+
+
+@dataclass(frozen=True)
+class SoundClassTerm:
+    """``log sigmoid`` of a class's logit, averaged over patches (YAMNet is multi-label: one sigmoid per class,
+    so raising a class does not need to lower the others, unlike :class:`mmdream.objectives.ClassTerm`)."""
+
+    index: int
+    weight: float = 1.0
+    layer: str = "logits"
+
+    def value(self, acts: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return F.logsigmoid(acts[self.layer][:, self.index]).mean()
+
+
+def sound_objective(backbone: Backbone, *, class_: str | int | None = None,
+                    layers: str | Sequence[str] | None = None) -> Objective:
+    """Objective of an audio dream from user options.
+
+    ``class_`` (index or (part of) a name): raise that class's score (:class:`SoundClassTerm`); with ``layers``
+    too, both. Otherwise the L2 of ``layers`` (``"layer8:1,layer10:0.5"``; default the backbone's dream layers).
+    """
+    if backbone.modality != "audio":
+        raise ParameterError(f"{backbone.name} is an image backbone; dream sounds with an audio one (yamnet)")
+    terms: list = []
+    if class_ is not None:
+        terms.append(SoundClassTerm(backbone.resolve_class(class_)))
+    if class_ is None or layers is not None:
+        terms += [LayerTerm(name, weight) for name, weight in parse_layers(layers, backbone)]
+    return Objective(tuple(terms))
+
+
+def rms_db(x: torch.Tensor) -> float:
+    """RMS level of ``x`` (all samples of all channels) in dB re full scale (1.0)."""
+    return 10.0 * math.log10(float(x.double().square().mean()) + _EPS) if x.numel() else -120.0
+
+
+def warp(x: torch.Tensor, shift: float, ratio: float = 1.0, pivot: float = 0.0) -> torch.Tensor:
+    """Circularly shifted and resampled ``x`` ``(..., n)``: ``y[t] = x[(pivot + (t - pivot) ratio - shift) mod n]``.
+
+    ``shift`` (samples, may be fractional) delays the sound; ``ratio > 1`` plays it faster, i.e. higher by
+    ``12 log2(ratio)`` semitones (and shorter, around ``pivot``). Linear interpolation: differentiable in ``x``;
+    an integer shift with ``ratio == 1`` is exactly ``torch.roll``.
+    """
+    n = x.shape[-1]
+    t = torch.arange(n, dtype=torch.float64, device=x.device)
+    pos = torch.remainder(pivot + (t - pivot) * ratio - shift, n)
+    i0 = pos.floor()
+    frac = (pos - i0).to(x.dtype)
+    i0 = i0.long().clamp_(0, n - 1)
+    i1 = torch.remainder(i0 + 1, n)
+    return x[..., i0] * (1.0 - frac) + x[..., i1] * frac
+
+
+def _phase_vocoder(spec: torch.Tensor, rate: float, hop: int) -> torch.Tensor:
+    """librosa's ``phase_vocoder`` on a complex STFT ``(..., freqs, frames)`` -> ``(..., freqs, ceil(frames / rate))``.
+
+    Magnitudes are interpolated between frames (gradients flow through them); phases are propagated from the
+    input's (without gradients), as in librosa.
+    """
+    n_fft = 2 * (spec.shape[-2] - 1)
+    frames = spec.shape[-1]
+    steps = torch.arange(0, frames, rate, dtype=torch.float64, device=spec.device)
+    padded = F.pad(spec, (0, 2))
+    t0 = steps.floor().long()
+    alpha = (steps - t0).to(spec.real.dtype)
+    mag = padded.abs()
+    mag = mag[..., t0] * (1 - alpha) + mag[..., t0 + 1] * alpha
+    phase = padded.detach().angle()
+    advance = (2 * math.pi * hop / n_fft) * torch.arange(spec.shape[-2], dtype=phase.dtype, device=spec.device)
+    dphase = phase[..., t0 + 1] - phase[..., t0] - advance[:, None]
+    dphase = dphase - 2 * math.pi * torch.round(dphase / (2 * math.pi))
+    acc = torch.cumsum(dphase + advance[:, None], dim=-1)
+    acc = phase[..., :1] + torch.cat([torch.zeros_like(acc[..., :1]), acc[..., :-1]], dim=-1)
+    return torch.polar(mag, acc.to(mag.dtype))
+
+
+def vocoder_shift(x: torch.Tensor, semitones: float, n_fft: int = 1024) -> torch.Tensor:
+    """``x`` ``(..., n)`` shifted in pitch by ``semitones`` keeping its duration, like
+    ``librosa.effects.pitch_shift``: phase-vocoder time stretch by ``2 ** (-semitones / 12)``, then linear
+    resampling back to ``n`` samples. Differentiable in ``x`` through the STFT magnitudes."""
+    n = x.shape[-1]
+    if semitones == 0 or n < n_fft:
+        return x
+    rate = 2.0 ** (-semitones / 12)
+    hop = n_fft // 4
+    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
+    lead = x.shape[:-1]
+    flat = x.reshape(-1, n)
+    spec = torch.stft(flat, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True)
+    long = round(n / rate)
+    stretched = torch.istft(_phase_vocoder(spec, rate, hop), n_fft, hop, window=window, center=True, length=long)
+    pos = torch.arange(n, dtype=torch.float64, device=x.device) * (long / n)
+    i0 = pos.floor().long().clamp_(0, long - 1)
+    frac = (pos - i0).to(x.dtype)
+    i1 = (i0 + 1).clamp_(max=long - 1)
+    out = stretched[..., i0] * (1 - frac) + stretched[..., i1] * frac
+    return out.reshape(*lead, n)
+
+
+def band_mask(x: torch.Tensor, rate: int, fmin: float, fmax: float) -> torch.Tensor:
+    """``x`` ``(..., n)`` with frequencies outside ``fmin``..``fmax`` removed (STFT mask, raised-cosine edges a
+    sixth of an octave wide, inverse STFT). Returns ``x`` itself when the band is the whole spectrum."""
+    nyquist = rate / 2
+    if fmin <= 0.0 and fmax >= nyquist or x.shape[-1] == 0:
+        return x
+    n_fft = min(_BAND_FFT, 1 << max(int(math.log2(max(x.shape[-1], 2))), 1))
+    freqs = torch.linspace(0.0, nyquist, n_fft // 2 + 1, dtype=torch.float64)
+    mask = torch.ones_like(freqs)
+    edge = 2 ** (1 / 6)
+    if fmin > 0:
+        lo = torch.clamp((torch.log2(freqs.clamp_min(1e-3) / (fmin / edge))) / math.log2(edge), 0, 1)
+        mask = mask * torch.sin(lo * math.pi / 2).square()
+    if fmax < nyquist:
+        hi = torch.clamp((torch.log2((fmax * edge) / freqs.clamp_min(1e-3))) / math.log2(edge), 0, 1)
+        mask = mask * torch.sin(hi * math.pi / 2).square()
+    lead = x.shape[:-1]
+    flat = x.reshape(-1, x.shape[-1])
+    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
+    spec = torch.stft(flat, n_fft, n_fft // 4, window=window, center=True, pad_mode="constant", return_complex=True)
+    spec = spec * mask.to(device=x.device, dtype=x.dtype)[:, None]
+    out = torch.istft(spec, n_fft, n_fft // 4, window=window, center=True, length=x.shape[-1])
+    return out.reshape(*lead, -1)
+
+
+def _segment_generator(seed: int, index: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + index) % 2**63)
+
+
+def _random_warp(x: torch.Tensor, max_shift: float, max_semitones: float, vocoder_share: float,
+                 generator: torch.Generator) -> torch.Tensor:
+    """``x`` ``(n,)`` with a random pitch shift (phase vocoder or resampling) and circular time shift."""
+    shift, semitones, pivot, kind = torch.rand(4, generator=generator, dtype=torch.float64).tolist()
+    semitones = (2 * semitones - 1) * max_semitones
+    shift = (2 * shift - 1) * max_shift
+    if kind < vocoder_share:
+        n_fft = VOCODER_FFTS[min(int(kind / vocoder_share * len(VOCODER_FFTS)), len(VOCODER_FFTS) - 1)]
+        return warp(vocoder_shift(x, semitones, n_fft), shift)
+    return warp(x, shift, 2.0 ** (semitones / 12), pivot * x.shape[-1])
+
+
+def dream_change(
+    x: torch.Tensor,
+    backbone: Backbone,
+    objective: AudioObjective,
+    params: AudioDreamParams,
+    *,
+    step: float,
+    generator: torch.Generator,
+    advance: Callable[[float], None] | None = None,
+) -> torch.Tensor:
+    """Dreamed change ``(n,)`` to a mono clip ``x`` ``(n,)`` at ``backbone.sample_rate`` (one segment).
+
+    ``step``: RMS added per step (in sample units). ``advance(value)`` is called after every step with the
+    objective's value before that step's update.
+    """
+    rate = backbone.sample_rate or 16000
+    x = x.detach()
+    delta = torch.zeros_like(x)
+    max_shift = params.time_jitter_ms * rate / 1000.0
+    jitter = bool(max_shift or params.pitch_jitter)
+    velocity = torch.zeros_like(x)
+    for _ in range(params.steps):
+        d = delta.requires_grad_(True)
+        if jitter:
+            y = torch.stack([_random_warp(x + d, max_shift, params.pitch_jitter, params.vocoder_share, generator)
+                             for _ in range(params.warps)])
+        else:
+            y = (x + d)[None]
+        value = objective(backbone.taps(y, objective.layers))
+        (grad,) = torch.autograd.grad(value, d)
+        delta = delta.detach()
+        grad = band_mask(grad, rate, params.fmin, params.fmax)
+        velocity = params.momentum * velocity + grad / (grad.square().mean().sqrt() + 1e-20)
+        delta = delta + step * velocity / (velocity.square().mean().sqrt() + 1e-20)
+        if advance is not None:
+            advance(float(value.detach()))
+    return delta.detach()
+
+
+def limit_peaks(y: torch.Tensor, peak: float = PEAK, window: int = 220) -> torch.Tensor:
+    """``y`` ``(..., C, n)`` (or ``(n,)``) under a look-ahead peak limiter: no sample beyond ``peak``.
+
+    The gain each sample needs (``peak / |y|``, at most 1, linked across channels) is spread by a running minimum
+    over ``±window`` samples and smoothed by a moving average of the same width, so it dips smoothly around
+    peaks (ramps of ``window`` samples; 5 ms is inaudible) and is never above what any sample needs.
+    """
+    if y.numel() == 0 or float(y.abs().max()) <= peak:
+        return y
+    level = y.abs().reshape(-1, y.shape[-1]).amax(dim=0) if y.dim() > 1 else y.abs()
+    need = (peak / level.clamp_min(1e-30)).clamp_(max=1.0)
+    size = 2 * window + 1
+    spread = -F.max_pool1d(-need[None, None], size, stride=1, padding=window)
+    gain = F.avg_pool1d(spread, size, stride=1, padding=window, count_include_pad=False)[0, 0]
+    return (y * gain).clamp_(-peak, peak)  # the clamp only absorbs rounding
+
+
+def fit_level(source: torch.Tensor, change: torch.Tensor, *, tolerance_db: float = LOUDNESS_TOLERANCE_DB,
+              peak: float = PEAK, window: int = 220) -> torch.Tensor:
+    """``source + a change`` at the RMS of ``source``, with no sample beyond ``peak``.
+
+    The sum is scaled to the source's RMS and peak-limited (:func:`limit_peaks`, re-scaled and limited again a
+    few times); if the loudness still ends more than ``0.9 tolerance_db`` below the source's (a source that is
+    all peaks), the change is scaled down (``a < 1``, by bisection) until it does not. Shapes broadcast (a mono
+    change ``(n,)`` onto ``(C, n)``); returns ``source``'s shape.
+    """
+    target = float(source.double().square().mean().sqrt())
+    floor = 10 ** (-(tolerance_db * 0.9) / 20)  # aim inside the tolerance
+
+    def rms(y: torch.Tensor) -> float:
+        return float(y.double().square().mean().sqrt())
+
+    def render(a: float) -> tuple[torch.Tensor, float]:
+        y = source + a * change
+        for _ in range(4):
+            level = rms(y)
+            if level > 0 and target > 0:
+                y = y * (target / level)
+            if float(y.abs().max()) <= peak:
+                break
+            y = limit_peaks(y, peak, window)
+        y = limit_peaks(y, peak, window)
+        return y, (rms(y) / target if target > 0 else 1.0)
+
+    out, ratio = render(1.0)
+    if ratio >= floor:
+        return out
+    lo, hi = 0.0, 1.0
+    for _ in range(12):
+        mid = (lo + hi) / 2
+        if render(mid)[1] >= floor:
+            lo = mid
+        else:
+            hi = mid
+    return render(lo)[0]
+
+
+def dream_audio(
+    waveform: torch.Tensor,
+    sample_rate: int,
+    backbone: Backbone,
+    objective: AudioObjective | str | int | None = None,
+    params: AudioDreamParams = AudioDreamParams(),
+    *,
+    progress: ProgressFn | None = None,
+) -> torch.Tensor:
+    """Dreamed ``waveform`` ``(C, n)`` (or ``(n,)``) at ``sample_rate``: same shape, rate, dtype and device.
+
+    The backbone must be on the waveform's device; it runs in its own dtype whatever the waveform's.
+
+    ``objective``: an :class:`~mmdream.objectives.Objective` over the backbone's taps (see :func:`sound_objective`),
+    a class (name or index) to raise, or ``None`` for the backbone's default dream layers. See the module
+    docstring for the method. Progress: one event per ascent step, ``segments x steps`` in all.
+    """
+    params.validate()
+    if backbone.modality != "audio" or backbone.sample_rate is None:
+        raise ParameterError(f"{backbone.name} is an image backbone; dream sounds with an audio one (yamnet)")
+    if not isinstance(sample_rate, int) or isinstance(sample_rate, bool) or sample_rate <= 0:
+        raise ParameterError(f"sample_rate must be a positive integer; got {sample_rate!r}")
+    if waveform.dim() not in (1, 2) or not waveform.is_floating_point() or waveform.shape[-1] == 0:
+        raise ParameterError(
+            f"waveform must be float samples (channels, n) or (n,) with n > 0; got {waveform.dtype} "
+            f"{tuple(waveform.shape)}"
+        )
+    if not bool(torch.isfinite(waveform).all()):
+        raise ParameterError("waveform holds NaN or infinite samples")
+    rate = backbone.sample_rate
+    if params.fmax > rate / 2:
+        raise ParameterError(f"fmax={params.fmax!r} is invalid: {backbone.name} hears up to {rate / 2:g} Hz")
+    if objective is None or isinstance(objective, (str, int)):
+        objective = sound_objective(backbone, class_=objective)
+
+    source = waveform if waveform.dim() == 2 else waveform[None]
+    mono = source.detach().mean(dim=0).double().cpu().numpy()
+    weight = next(backbone.module.parameters(), None)  # the network runs in its own dtype (float32 weights)
+    x = torch.from_numpy(np.ascontiguousarray(resample(mono, sample_rate, rate))).to(
+        device=waveform.device, dtype=waveform.dtype if weight is None else weight.dtype)
+    step = params.step_size * max(float(x.double().square().mean().sqrt()), 1e-4)
+
+    segment, overlap = round(params.segment_s * rate), round(params.overlap_s * rate)
+    plan = plan_segments(x.shape[-1], segment, overlap)
+    tracker = Tracker(len(plan) * params.steps, progress, stage="audio dream")
+    pieces = []
+    for i, (a, b) in enumerate(plan):
+        stage = f"segment {i + 1}/{len(plan)}"
+        pieces.append(dream_change(x[a:b], backbone, objective, params, step=step,
+                                   generator=_segment_generator(params.seed, i),
+                                   advance=lambda value, stage=stage: tracker.advance(value, stage=stage)))
+    change16 = overlap_add(pieces, x.shape[-1], overlap) * params.mix
+
+    n = source.shape[-1]
+    back = resample(change16.detach().double().cpu().numpy(), rate, sample_rate)[:n]
+    change = torch.zeros(n, dtype=waveform.dtype, device=waveform.device)
+    change[:back.shape[-1]] = torch.from_numpy(np.ascontiguousarray(back)).to(change)
+    out = fit_level(source.detach(), change, window=max(1, round(0.005 * sample_rate)))
+    return out if waveform.dim() == 2 else out[0]

@@ -1,0 +1,113 @@
+"""Segmenting long signals ``(..., time)`` and joining processed segments with raised-cosine crossfades.
+
+>>> plan = plan_segments(n, segment=160_000, overlap=16_000)          # [(start, stop), ...], consecutive ones
+>>> pieces = [process(x[..., a:b]) for a, b in plan]                  # share exactly `overlap` samples
+>>> y = overlap_add(pieces, n, 16_000)                                # == x exactly when process is the identity
+
+The join is a chain of crossfades: over each shared stretch the earlier piece fades out and the later one fades in
+with complementary raised-cosine (``sin²``/``cos²``) weights, so the weights of all pieces sum to one at every
+sample. It is computed as ``y = a + w (b - a)``, so identical pieces come back bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from mmdream.errors import ParameterError
+
+__all__ = ["plan_segments", "overlap_add", "segment_weights", "fade_in"]
+
+Segment = tuple[int, int]
+
+
+def _check_sizes(n_samples: int, segment: int, overlap: int) -> None:
+    for name, value in (("n_samples", n_samples), ("segment", segment), ("overlap", overlap)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ParameterError(f"{name} must be an integer number of samples; got {value!r}")
+    if n_samples < 0:
+        raise ParameterError(f"n_samples must be >= 0; got {n_samples}")
+    if segment <= 0:
+        raise ParameterError(f"segment must be a positive number of samples; got {segment}")
+    if not 0 <= overlap < segment:
+        raise ParameterError(f"overlap must be at least 0 and shorter than the segment ({segment}); got {overlap}")
+
+
+def plan_segments(n_samples: int, segment: int, overlap: int) -> list[Segment]:
+    """Segments ``[(start, stop)]`` of at most ``segment`` samples covering ``[0, n_samples)``.
+
+    A clip no longer than ``segment`` is one segment. Otherwise the fewest segments are used; each one after the
+    first starts exactly ``overlap`` samples before the previous one stops, and the starts are spread evenly, so
+    the segments have (nearly) equal lengths and the last stops at ``n_samples``.
+    """
+    _check_sizes(n_samples, segment, overlap)
+    if n_samples <= segment:
+        return [(0, n_samples)]
+    span = n_samples - overlap  # the owned parts (segment minus its trailing overlap) tile [0, span)
+    count = math.ceil(span / (segment - overlap))
+    bounds = [round(i * span / count) for i in range(count + 1)]
+    return [(a, b + overlap) for a, b in zip(bounds, bounds[1:])]
+
+
+def fade_in(length: int, like: torch.Tensor | None = None) -> torch.Tensor:
+    """Raised-cosine fade-in of ``length`` samples, ``sin²(π/2 · (t + ½) / length)``: never 0 or 1, and
+    ``fade_in(n) + fade_in(n).flip(0) == 1`` (complementary crossfade weights)."""
+    dtype = like.dtype if like is not None and like.is_floating_point() else torch.float32
+    device = like.device if like is not None else None
+    t = (torch.arange(length, dtype=torch.float64) + 0.5) / max(length, 1)
+    return torch.sin(t * (math.pi / 2)).square().to(device=device, dtype=dtype)
+
+
+def _starts(lengths: Sequence[int], n_samples: int, overlap: int) -> list[int]:
+    if not lengths:
+        raise ParameterError("overlap_add needs at least one piece")
+    if overlap < 0:
+        raise ParameterError(f"overlap must be >= 0; got {overlap}")
+    starts = [0]
+    for length in lengths[:-1]:
+        if length <= overlap:
+            raise ParameterError(f"a piece of {length} samples cannot overlap the next by {overlap}")
+        starts.append(starts[-1] + length - overlap)
+    if starts[-1] + lengths[-1] != n_samples:
+        raise ParameterError(
+            f"pieces of lengths {list(lengths)} overlapping by {overlap} cover {starts[-1] + lengths[-1]} samples, "
+            f"not {n_samples}; pass the pieces of plan_segments({n_samples}, segment, {overlap}) in order"
+        )
+    return starts
+
+
+def overlap_add(pieces: Sequence[torch.Tensor], n_samples: int, overlap: int) -> torch.Tensor:
+    """Join ``pieces`` ``(..., length_i)``, in the order and lengths of :func:`plan_segments`, into
+    ``(..., n_samples)``.
+
+    Over the ``overlap`` samples two neighbours share, the result crossfades from the earlier piece to the later
+    one with raised-cosine weights (see :func:`fade_in`); elsewhere it is the piece that covers the sample. The
+    leading dims of all pieces must agree; the result takes the first piece's device and dtype.
+    """
+    starts = _starts([p.shape[-1] for p in pieces], n_samples, overlap)
+    first = pieces[0]
+    out = first.new_empty((*first.shape[:-1], n_samples))
+    ramp = fade_in(overlap, first)
+    done = 0  # out[..., :done] holds the join of the pieces so far
+    for start, piece in zip(starts, pieces):
+        if piece.shape[:-1] != first.shape[:-1]:
+            raise ParameterError(f"pieces differ in their leading dims: {tuple(first.shape)} vs {tuple(piece.shape)}")
+        piece = piece.to(out)
+        shared = done - start  # == overlap except for the first piece
+        if shared > 0:
+            a = out[..., start:done]
+            out[..., start:done] = a + ramp * (piece[..., :shared] - a)
+        out[..., max(done, start):start + piece.shape[-1]] = piece[..., max(shared, 0):]
+        done = start + piece.shape[-1]
+    return out
+
+
+def segment_weights(segments: Sequence[Segment], n_samples: int, overlap: int,
+                    dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Weight ``(len(segments), n_samples)`` each segment gets in :func:`overlap_add`; the rows sum to one."""
+    lengths = [b - a for a, b in segments]
+    eye = [[torch.full((length,), float(i == j), dtype=dtype) for i, length in enumerate(lengths)]
+           for j in range(len(segments))]
+    return torch.stack([overlap_add(row, n_samples, overlap) for row in eye])
