@@ -70,24 +70,34 @@ def _run_shards(job: JobSpec, parts: list[Shard], settings: dict, n_actors: int,
     actors = [DreamActor.options(**options).remote(job_json, max(1, int(res.cpus_per_actor)))
               for _ in range(n_actors)]
     queue = list(parts)
-    pending = {}
-    for actor in actors:
+    pending: dict = {}  # task -> (actor, shard)
+
+    def launch(actor) -> None:  # type: ignore[no-untyped-def]
         if queue:
-            pending[actor.dream_shard.remote(queue.pop(0))] = actor
-    total = sum(s.stop - s.first for s in parts)
-    start, shards_done, reported = time.perf_counter(), 0, (-1, -1)
+            shard = queue.pop(0)
+            pending[actor.dream_shard.remote(shard)] = (actor, shard)
+
+    for actor in actors:
+        launch(actor)
+    counts = {s.index: len(w.finished()) for s, w in zip(parts, works)}  # frames finished per shard
+    before, total = sum(counts.values()), sum(s.stop - s.first for s in parts)
+    start, shards_done, reported = time.perf_counter(), 0, -1
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
         for ref in done:
-            actor = pending.pop(ref)
+            actor, shard = pending.pop(ref)
             ray.get(ref)  # a finished task: raises if the shard failed for good
+            counts[shard.index] = shard.stop - shard.first
             shards_done += 1
-            if queue:
-                pending[actor.dream_shard.remote(queue.pop(0))] = actor
-        frames = sum(len(w.finished()) for w in works)
-        if progress is not None and (frames, shards_done) != reported:
-            reported = (frames, shards_done)
+            launch(actor)
+        if progress is None:
+            continue
+        for _, shard in pending.values():  # list only the shards in flight
+            counts[shard.index] = len(works[shard.index].finished())
+        frames = sum(counts.values())
+        if frames != reported:
+            reported = frames
             elapsed = time.perf_counter() - start
-            rate = frames / elapsed if elapsed > 0 else 0.0
+            rate = (frames - before) / elapsed if elapsed > 0 else 0.0  # frames of earlier runs are not timed
             progress(Progress(f"shards {shards_done}/{len(parts)}", frames, total, None, round(elapsed, 3),
                               round((total - frames) / rate, 3) if rate > 0 else None))

@@ -11,6 +11,7 @@ import torch
 from cluster.planner import Shard, frame_sources
 from mmdream.film import FilmPlan, WorkDir, write_film
 from mmdream.jobspec import JobSpec
+from mmdream.errors import MediaError
 from mmdream.media import storage
 
 
@@ -28,8 +29,8 @@ def assembled_frames(job: JobSpec, plan: FilmPlan, shards: list[Shard], settings
         parts = sources[t]
         missing = [k for k, _ in parts if t not in finished[k]]
         if missing:
-            raise RuntimeError(f"frame {t} missing from shard(s) {missing}; rerun the job to finish them")
-        yield sum((w * works[k].load(t)[0] for k, w in parts), start=torch.zeros(3, plan.height, plan.width))
+            raise MediaError(f"frame {t} is missing from shard(s) {missing}; rerun the job to finish them")
+        yield sum((w * works[k].frame(t) for k, w in parts), start=torch.zeros(3, plan.height, plan.width))
 
 
 def reduce_film(job: JobSpec, input_path: str, plan: FilmPlan, shards: list[Shard], settings: dict[str, Any]

@@ -46,6 +46,11 @@ def _add_dataclass_options(group: argparse._ArgumentGroup, cls: type) -> None:
                                help=f"{f.metadata['help']} (default: {f.default})")
 
 
+def _add_progress_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
+                        help="progress display; json: one object per line on stderr (default: bar)")
+
+
 def _params_from_args(cls: type, args: argparse.Namespace):  # type: ignore[no-untyped-def]
     """The params dataclass ``cls`` filled from the parsed options, validated."""
     return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)}).validate()
@@ -332,8 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="match the features of this guide image at the layers")
         p.add_argument("--size", type=_positive_int, default=None, metavar="PX",
                        help="resize so that the longer side is PX pixels (default: keep the input's size)")
-        p.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
-                       help="progress display; json: one object per line on stderr (default: bar)")
+        _add_progress_option(p)
         _add_dataclass_options(p.add_argument_group("dream options (defaults give a good dream)"), DreamParams)
         return p
 
@@ -376,8 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dream toward an AudioSet class, by index or (part of) its name (see `mmdream classes yamnet`)")
     p.add_argument("--layer", "-l", default=None, metavar="LAYERS",
                    help="layers to amplify instead (default: the backbone's dream layers)")
-    p.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
-                   help="progress display; json: one object per line on stderr (default: bar)")
+    _add_progress_option(p)
     _add_dataclass_options(p.add_argument_group("audio dream options"), AudioDreamParams)
     p.set_defaults(func=cmd_audio)
 
@@ -392,8 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shards", type=_positive_int, default=None, help="split into this many shards "
                    "(default: by sharding.frames_per_shard)")
     p.add_argument("--workers", type=_positive_int, default=None, help="override resources.actors")
-    p.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
-                   help="progress display; json: one object per line on stderr (default: bar)")
+    _add_progress_option(p)
     p.set_defaults(func=cmd_render)
 
     address_help = "Ray Jobs API of the cluster head (default: $RAY_ADDRESS or http://127.0.0.1:8265)"

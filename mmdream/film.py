@@ -140,9 +140,6 @@ class WorkDir:
         names = set(storage.listdir(self.uri))
         return {int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit() and f"{n[:-5]}.png" in names}
 
-    def done(self, index: int) -> bool:
-        return storage.exists(self.info_uri(index)) and storage.exists(self.frame_uri(index))
-
     def resume_point(self, start: int, stop: int) -> int:
         """The first index in ``[start, stop)`` not finished (all before it are), or ``stop``."""
         finished, index = self.finished(), start
@@ -155,9 +152,14 @@ class WorkDir:
         storage.write_bytes(self.frame_uri(index), encode_png(dream))
         storage.write_text(self.info_uri(index), json.dumps(dataclasses.asdict(info)))
 
-    def load(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
+    def frame(self, index: int) -> torch.Tensor:
+        """A finished frame ``(3, H, W)`` as saved."""
         uri = self.frame_uri(index)
-        return decode_image(storage.read_bytes(uri), uri)[0], json.loads(storage.read_text(self.info_uri(index)))
+        return decode_image(storage.read_bytes(uri), uri)[0]
+
+    def record(self, index: int) -> dict[str, Any]:
+        """A finished frame's record (:class:`FrameInfo` as a dict)."""
+        return json.loads(storage.read_text(self.info_uri(index)))
 
 
 def default_work_dir(output: str | os.PathLike[str]) -> Path:
@@ -195,8 +197,8 @@ def dream_range(
     state = None
     if resume > first:
         prev_source = next(source_frames(input_path, plan, resume - 1, resume))
-        prev_dream, record = work.load(resume - 1)
-        state = TemporalState(resume - 1, prev_source, prev_dream, record["target_strength"])
+        state = TemporalState(resume - 1, prev_source, work.frame(resume - 1),
+                              work.record(resume - 1)["target_strength"])
     frames = source_frames(input_path, plan, resume, stop)
     for dream, info in dream_frames(frames, backbone, objective, still, params, start=resume, state=state,
                                     total=total or stop - first, done=done + resume - first, progress=progress):
@@ -242,10 +244,10 @@ def dream_film(
     work = WorkDir(work_dir or default_work_dir(out), film_settings(input_path, plan, still, params, spec))
     dream_range(input_path, plan, work, plan.start, plan.stop, backbone, objective, still, params,
                 progress=progress)
-    records = [work.load(i)[1] for i in range(plan.start, plan.stop)]
-    write_film(input_path, plan, (work.load(i)[0] for i in range(plan.start, plan.stop)), out, film)
+    records = [work.record(i) for i in range(plan.start, plan.stop)]
+    write_film(input_path, plan, (work.frame(i) for i in range(plan.start, plan.stop)), out, film)
     if preview is not None:
-        _preview(input_path, plan, [work.load(i)[0] for i in _sample_indices(plan)], preview)
+        _preview(input_path, plan, [work.frame(i) for i in _sample_indices(plan)], preview)
     if work_dir is None:
         storage.remove_tree(work.uri)
     return out, records

@@ -107,15 +107,14 @@ def dream_frame(
 ) -> tuple[TemporalState, FrameInfo]:
     """Dream frame ``index`` (source ``(3, H, W)``) given the previous frame's state (``None``: first frame)."""
     seed = still.seed + index
-    shot_start = state is None or state.index != index - 1 or state.source.shape != source.shape
-    reliable, mot = 1.0, None
-    if not shot_start and params.blend > 0:
-        assert state is not None
+    continues = state is not None and state.index == index - 1 and state.source.shape == source.shape
+    mot = None  # no motion: a shot's first frame, or independent frames (blend 0)
+    if state is not None and continues and params.blend > 0:
         mot = motion(state.source, source, params.flow, min_reliable=params.cut_reliable,
                      max_error=params.cut_error)
-        reliable = mot.reliable
-        shot_start = mot.cut
-    if shot_start or state is None or mot is None:
+    shot_start = not continues or (mot is not None and mot.cut)
+    reliable = 1.0 if mot is None else mot.reliable
+    if state is None or mot is None or mot.cut:
         dream = dream_image(source[None], backbone, objective, dataclasses.replace(still, seed=seed))[0]
         dream = quantize(dream)
         target = strength(dream, source)

@@ -31,15 +31,25 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``target`` (same suffix); rename it onto ``target`` if the block succeeds."""
-    target = Path(target)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
+def scratch_file(suffix: str = "", beside: str | os.PathLike[str] | None = None) -> Iterator[Path]:
+    """A temporary file (with ``suffix``, so formats are recognised), in the temp folder or hidden beside
+    ``beside``; removed afterwards unless the block renamed it away."""
+    near = None if beside is None else Path(beside)
+    fd, tmp = tempfile.mkstemp(dir=None if near is None else near.parent,
+                               prefix="mmdream-" if near is None else f".{near.stem}.", suffix=suffix)
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; a finished output gets the usual mode
-        os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``target`` (same suffix); rename it onto ``target`` if the block succeeds."""
+    target = Path(target)
+    with scratch_file(target.suffix, beside=target) as tmp:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; a finished output gets the usual mode
+        os.replace(tmp, target)

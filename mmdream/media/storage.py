@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, NoReturn
 
 from mmdream.errors import MediaError, ParameterError
-from mmdream.media.files import atomic_path
+from mmdream.media.files import atomic_path, scratch_file
 
 Location = str | os.PathLike[str]
 
@@ -300,7 +299,7 @@ def local_input(uri: Location) -> Iterator[Path]:
         yield path
         return
     _bucket, key = _object(str(uri))
-    with _scratch(key) as tmp:
+    with scratch_file(PurePosixPath(key).suffix) as tmp:
         _fetch(str(uri), tmp)
         yield tmp
 
@@ -324,21 +323,9 @@ def local_output(uri: Location) -> Iterator[Path]:
             yield tmp
         return
     bucket, key = _object(str(uri))
-    with _scratch(key) as tmp:
+    with scratch_file(PurePosixPath(key).suffix) as tmp:
         yield tmp
         _s3_call(str(uri), "upload to", s3_client().upload_file, Filename=str(tmp), Bucket=bucket, Key=key)
-
-
-@contextmanager
-def _scratch(key: str) -> Iterator[Path]:
-    """A temporary local file with the suffix of ``key`` (so formats are recognised), deleted afterwards."""
-    fd, tmp = tempfile.mkstemp(prefix="mmdream-", suffix=PurePosixPath(key).suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _fetch(uri: str, path: Path) -> None:

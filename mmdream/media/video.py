@@ -12,7 +12,6 @@ import heapq
 import math
 import numbers
 import os
-import tempfile
 from array import array
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -27,7 +26,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from mmdream.errors import MediaError, ParameterError
-from mmdream.media.files import atomic_path, check_output
+from mmdream.media.files import atomic_path, check_output, scratch_file
 
 PathLike = str | os.PathLike[str]
 
@@ -504,18 +503,6 @@ def _open_output(path: Path, target: Path, fmt: str) -> Iterator[Any]:
         raise MediaError(f"cannot write {target} ({exc}); check the disk and the output name") from exc
 
 
-@contextmanager
-def _scratch(beside: Path, suffix: str) -> Iterator[Path]:
-    """A temporary file beside ``beside``, removed afterwards."""
-    fd, name = tempfile.mkstemp(dir=beside.parent, prefix=f".{beside.stem}.", suffix=suffix)
-    os.close(fd)
-    try:
-        yield Path(name)
-    finally:
-        if os.path.exists(name):
-            os.unlink(name)
-
-
 def _packet_time(packet: Any) -> Fraction:
     t = packet.dts if packet.dts is not None else packet.pts
     return t * packet.time_base
@@ -647,7 +634,7 @@ class VideoWriter:
         with ExitStack() as stack:
             self._final = stack.enter_context(atomic_path(self.path))
             has_audio = self._source is not None or self._pcm is not None
-            self._video = stack.enter_context(_scratch(self.path, self.path.suffix)) if has_audio else self._final
+            self._video = stack.enter_context(scratch_file(self.path.suffix, beside=self.path)) if has_audio else self._final
             self._stack = stack.pop_all()
         return self
 
