@@ -1,4 +1,5 @@
-"""Ray actors: each loads and freezes its backbone once, then dreams shard after shard into the work location."""
+"""Ray actors: each loads and freezes its backbone(s) once, then dreams task after task into the work location:
+frame shards (the picture) and sound segments (the soundtrack)."""
 
 from __future__ import annotations
 
@@ -7,22 +8,25 @@ import os
 from contextlib import ExitStack
 from typing import Any
 
+import numpy as np
 import ray
 
 from cluster.planner import Shard
 from mmdream.media.storage import local_input
 
-LOADS = 0  # backbones loaded by this process (an actor process loads exactly one per job)
+LOADS = 0  # backbones loaded by this process (an actor loads each of its job's backbones exactly once)
 
 
 @ray.remote
 class DreamActor:
-    """Holds one loaded backbone and objective; ``dream_shard`` dreams a frame range with checkpoints per frame."""
+    """Holds the job's loaded backbone(s) and objective(s): the picture's for a film, the sound's when the job
+    dreams its audio. ``dream_shard`` dreams a frame range, ``dream_sound`` one sound segment, both checkpointed."""
 
     def __init__(self, job_json: str, threads: int = 1) -> None:
         import torch
 
         from mmdream.backbones import load_backbone
+        from mmdream.dream.audio import sound_objective
         from mmdream.film import film_settings, plan_film
         from mmdream.jobspec import build_job_objective, objective_record, parse_job
 
@@ -31,14 +35,22 @@ class DreamActor:
         self.job = parse_job(json.loads(job_json))
         self._files = ExitStack()  # the input, downloaded once per actor if it lives on S3
         self.input = str(self._files.enter_context(local_input(self.job.input)))
-        self.plan = plan_film(self.input, self.job.film_params())
-        self.backbone = load_backbone(self.job.backbone.name, variant=self.job.backbone.variant,
-                                      weights_dir=self.job.weights)
-        LOADS += 1
-        size = max(self.plan.width, self.plan.height)
-        self.objective = build_job_objective(self.job.objective, self.backbone, size)
-        self.settings = film_settings(self.input, self.plan, self.job.still_params(), self.job.video_params(),
-                                      objective_record(self.job.objective, self.job.backbone, size))
+        if self.job.kind == "film":
+            self.plan = plan_film(self.input, self.job.film_params())
+            self.backbone = load_backbone(self.job.backbone.name, variant=self.job.backbone.variant,
+                                          weights_dir=self.job.weights)
+            LOADS += 1
+            size = max(self.plan.width, self.plan.height)
+            self.objective = build_job_objective(self.job.objective, self.backbone, size)
+            self.settings = film_settings(self.input, self.plan, self.job.still_params(), self.job.video_params(),
+                                          objective_record(self.job.objective, self.job.backbone, size))
+        if self.job.audio is not None:
+            spec = self.job.audio
+            self.sound_backbone = load_backbone(spec.backbone.name, variant=spec.backbone.variant,
+                                                weights_dir=self.job.weights)
+            LOADS += 1
+            self.sound_objective = sound_objective(self.sound_backbone, class_=spec.objective.class_,
+                                                   layers=spec.objective.layers)
 
     def info(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "loads": LOADS}
@@ -52,3 +64,16 @@ class DreamActor:
         dream_range(self.input, self.plan, work, shard.first, shard.stop, self.backbone, self.objective,
                     self.job.still_params(), self.job.video_params())
         return {"shard": shard.index, "frames": shard.stop - shard.first, "pid": os.getpid()}
+
+    def dream_sound(self, index: int, plan: Any, piece: np.ndarray, settings: dict[str, Any]) -> dict[str, Any]:
+        """Dream sound segment ``index`` of a :class:`SoundtrackPlan` from its samples ``piece`` (network rate),
+        unless its checkpoint exists; return what was done."""
+        import torch
+
+        from mmdream.soundtrack import SegmentStore, dream_segment
+
+        store = SegmentStore(self.job.sound_work_uri(), settings)
+        if index not in store.finished():
+            store.save(index, dream_segment(torch.from_numpy(np.array(piece)), plan, index, self.sound_backbone,
+                                            self.sound_objective, self.job.audio_params()))
+        return {"segment": index, "pid": os.getpid()}

@@ -1,22 +1,29 @@
-"""Run a job on Ray: start (or join) Ray, hand shards to actors as they free up, follow progress, reduce."""
+"""Run a job on Ray: start (or join) Ray, hand frame shards and sound segments to actors as they free up, follow
+progress, reduce (the film with its sound, or the sound alone)."""
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import ray
+import torch
 
 from cluster.actors import DreamActor
 from cluster.planner import Shard, plan_shards
 from cluster.reducer import reduce_film, shard_work
-from mmdream.film import film_settings, plan_film
+from mmdream.errors import ParameterError
+from mmdream.film import FilmPlan, film_settings, plan_film
 from mmdream.jobspec import JobSpec, objective_record
 from mmdream.media import storage
+from mmdream.media.audio import save_audio
 from mmdream.media.samples import resolve as resolve_sample
 from mmdream.media.storage import local_input
 from mmdream.progress import Progress, ProgressFn
+from mmdream.soundtrack import SegmentStore, SoundtrackPlan, join_soundtrack, plan_soundtrack, read_soundtrack, \
+    soundtrack_settings
 
 
 def render_job(job: JobSpec, *, address: str | None = None, shards: int | None = None,
@@ -32,15 +39,48 @@ def render_job(job: JobSpec, *, address: str | None = None, shards: int | None =
         return _render(job, str(input_path), address, shards, progress)
 
 
+@dataclass
+class _Sound:
+    """A job's soundtrack: the source samples, their segment plan and checkpoint store, the network-rate clip."""
+
+    source: torch.Tensor  # (C, n) at `rate`
+    rate: int
+    plan: SoundtrackPlan
+    x: torch.Tensor  # (m,) mono at the network's rate
+    settings: dict
+    store: SegmentStore
+
+
+def _sound_of(job: JobSpec, input_path: str, plan: FilmPlan | None) -> _Sound:
+    """Read the sound a job dreams (a film's: the stretch its frames cover) and plan its segments."""
+    from mmdream.backbones import get_spec
+
+    start_s = 0.0 if plan is None else plan.start / plan.fps
+    source, rate = read_soundtrack(input_path, start_s, None if plan is None else plan.count / plan.fps)
+    params = job.audio_params()
+    net_rate = get_spec(job.audio.backbone.name).sample_rate  # type: ignore[union-attr]
+    if net_rate is None:
+        raise ParameterError(f"audio.backbone: {job.audio.backbone.name} is an image backbone; dream sounds with "  # type: ignore[union-attr]
+                             "an audio one (yamnet)")
+    sound_plan, x = plan_soundtrack(source, rate, params, net_rate)
+    record = job.audio.model_dump(by_alias=True, exclude={"dream"})  # type: ignore[union-attr]
+    settings = soundtrack_settings(input_path, start_s, source, rate, params, record)
+    return _Sound(source, rate, sound_plan, x, settings, SegmentStore(job.sound_work_uri(), settings))
+
+
 def _render(job: JobSpec, input_path: str, address: str | None, shards: int | None,
             progress: ProgressFn | None) -> Path | str:
-    plan = plan_film(input_path, job.film_params())
-    parts = plan_shards(plan.start, plan.stop, job.sharding.frames_per_shard, job.sharding.warmup,
-                        job.sharding.crossfade, shards)
-    settings = film_settings(input_path, plan, job.still_params(), job.video_params(),
-                             objective_record(job.objective, job.backbone, max(plan.width, plan.height)))
+    film = job.kind == "film"
+    plan = plan_film(input_path, job.film_params()) if film else None
+    parts, settings = [], {}
+    if plan is not None:
+        parts = plan_shards(plan.start, plan.stop, job.sharding.frames_per_shard, job.sharding.warmup,
+                            job.sharding.crossfade, shards)
+        settings = film_settings(input_path, plan, job.still_params(), job.video_params(),
+                                 objective_record(job.objective, job.backbone, max(plan.width, plan.height)))
+    sound = _sound_of(job, input_path, plan) if job.audio is not None else None
     res = job.resources
-    n_actors = min(res.actors, len(parts))
+    n_actors = min(res.actors, len(parts) + (len(sound.plan.segments) if sound else 0))
     started = False
     if not ray.is_initialized():
         if address:
@@ -50,18 +90,30 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
                      include_dashboard=False, log_to_driver=False)  # "local": never join a stray cluster
         started = True
     try:
-        _run_shards(job, parts, settings, n_actors, progress)
-        out = reduce_film(job, input_path, plan, parts, settings)
-        if job.work is None:  # the default work location goes once the film is written; a given one is kept
+        _run_tasks(job, parts, settings, sound, n_actors, progress)
+        dreamed = None
+        if sound is not None:
+            pieces = [sound.store.load(i) for i in range(len(sound.plan.segments))]
+            dreamed = join_soundtrack(sound.source, sound.rate, sound.plan, pieces, job.audio_params())
+        if plan is None:
+            out: Path | str = save_audio(job.output, dreamed, sound.rate)  # type: ignore[arg-type,union-attr]
+        else:
+            audio = None if dreamed is None else (dreamed.numpy(), sound.rate)  # type: ignore[union-attr]
+            out = reduce_film(job, input_path, plan, parts, settings, audio)
+        if job.work is None:  # the default work location goes once the output is written; a given one is kept
             storage.remove_tree(job.work_uri())
-        return out
+        return out if storage.is_s3(str(out)) else Path(out)
     finally:
         if started:
             ray.shutdown()
 
 
-def _run_shards(job: JobSpec, parts: list[Shard], settings: dict, n_actors: int,
-                progress: ProgressFn | None) -> None:
+def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, sound: _Sound | None, n_actors: int,
+               progress: ProgressFn | None) -> None:
+    """Dream every frame shard and sound segment on ``n_actors`` actors, handing out tasks as actors free up.
+
+    Progress counts frames (warm-up included) and sound segments; a rerun counts what its checkpoints hold as done.
+    """
     res = job.resources
     options = {"num_cpus": res.cpus_per_actor, "num_gpus": res.gpus_per_actor, "max_restarts": 3,
                "max_task_retries": 3}
@@ -69,35 +121,50 @@ def _run_shards(job: JobSpec, parts: list[Shard], settings: dict, n_actors: int,
     job_json = json.dumps(job.model_dump(by_alias=True))
     actors = [DreamActor.options(**options).remote(job_json, max(1, int(res.cpus_per_actor)))
               for _ in range(n_actors)]
-    queue = list(parts)
-    pending: dict = {}  # task -> (actor, shard)
+    queue: list = []  # sound segments first (few, and the reducer needs them all), then frame shards
+    if sound is not None:
+        finished = sound.store.finished()
+        plan_ref = ray.put(sound.plan)
+        queue += [("sound", i, plan_ref, ray.put(sound.x[a:b].numpy()))
+                  for i, (a, b) in enumerate(sound.plan.segments) if i not in finished]
+    queue += [("frames", s) for s in parts]
+    pending: dict = {}  # task -> (actor, task)
 
     def launch(actor) -> None:  # type: ignore[no-untyped-def]
         if queue:
-            shard = queue.pop(0)
-            pending[actor.dream_shard.remote(shard)] = (actor, shard)
+            task = queue.pop(0)
+            if task[0] == "sound":
+                ref = actor.dream_sound.remote(*task[1:], sound.settings)  # type: ignore[union-attr]
+            else:
+                ref = actor.dream_shard.remote(task[1])
+            pending[ref] = (actor, task)
 
     for actor in actors:
         launch(actor)
-    counts = {s.index: len(w.finished()) for s, w in zip(parts, works)}  # frames finished per shard
-    before, total = sum(counts.values()), sum(s.stop - s.first for s in parts)
-    start, shards_done, reported = time.perf_counter(), 0, -1
+    counts = {("frames", s.index): len(w.finished()) for s, w in zip(parts, works)}
+    if sound is not None:
+        counts.update({("sound", i): int(i in sound.store.finished()) for i in range(len(sound.plan.segments))})
+    total = sum(s.stop - s.first for s in parts) + (len(sound.plan.segments) if sound else 0)
+    before, n_tasks = sum(counts.values()), len(counts)
+    start, tasks_done, reported = time.perf_counter(), n_tasks - len(queue) - len(pending), -1
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
         for ref in done:
-            actor, shard = pending.pop(ref)
-            ray.get(ref)  # a finished task: raises if the shard failed for good
-            counts[shard.index] = shard.stop - shard.first
-            shards_done += 1
+            actor, task = pending.pop(ref)
+            ray.get(ref)  # a finished task: raises if it failed for good
+            key = ("sound", task[1]) if task[0] == "sound" else ("frames", task[1].index)
+            counts[key] = 1 if task[0] == "sound" else task[1].stop - task[1].first
+            tasks_done += 1
             launch(actor)
         if progress is None:
             continue
-        for _, shard in pending.values():  # list only the shards in flight
-            counts[shard.index] = len(works[shard.index].finished())
-        frames = sum(counts.values())
-        if frames != reported:
-            reported = frames
+        for _, task in pending.values():  # look only at the frame shards in flight
+            if task[0] == "frames":
+                counts[("frames", task[1].index)] = len(works[task[1].index].finished())
+        units = sum(counts.values())
+        if units != reported:
+            reported = units
             elapsed = time.perf_counter() - start
-            rate = (frames - before) / elapsed if elapsed > 0 else 0.0  # frames of earlier runs are not timed
-            progress(Progress(f"shards {shards_done}/{len(parts)}", frames, total, None, round(elapsed, 3),
-                              round((total - frames) / rate, 3) if rate > 0 else None))
+            rate = (units - before) / elapsed if elapsed > 0 else 0.0  # work of earlier runs is not timed
+            progress(Progress(f"tasks {tasks_done}/{n_tasks}", units, total, None, round(elapsed, 3),
+                              round((total - units) / rate, 3) if rate > 0 else None))

@@ -1,4 +1,4 @@
-"""Reducer: reassemble the shards' frames in order (dissolving across seams), encode, mux the sound."""
+"""Reducer: reassemble the shards' frames in order (dissolving across seams), encode, mux the (dreamed) sound."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from cluster.planner import Shard, frame_sources
@@ -33,8 +34,9 @@ def assembled_frames(job: JobSpec, plan: FilmPlan, shards: list[Shard], settings
         yield sum((w * works[k].frame(t) for k, w in parts), start=torch.zeros(3, plan.height, plan.width))
 
 
-def reduce_film(job: JobSpec, input_path: str, plan: FilmPlan, shards: list[Shard], settings: dict[str, Any]
-                ) -> Path | str:
-    """Write the finished film to ``job.output`` (local or s3://), complete or not at all."""
+def reduce_film(job: JobSpec, input_path: str, plan: FilmPlan, shards: list[Shard], settings: dict[str, Any],
+                audio: tuple[np.ndarray, int] | None = None) -> Path | str:
+    """Write the finished film to ``job.output`` (local or s3://), complete or not at all, with ``audio`` (the
+    dreamed soundtrack: samples ``(C, n)``, rate) or else the input's sound as the job says."""
     return write_film(input_path, plan, assembled_frames(job, plan, shards, settings), job.output,
-                      job.film_params())
+                      job.film_params(), audio)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from mmdream.backbones.base import Backbone
@@ -30,8 +31,6 @@ from mmdream.media.video import VideoInfo, VideoWriter, check_video_suffix, even
 from mmdream.objectives import Objective
 from mmdream.ops.pyramid import resize
 from mmdream.progress import ProgressFn
-
-SETTINGS_FILE = "settings.json"
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ def source_frames(input_path: str | os.PathLike[str], plan: FilmPlan, start: int
         yield from_uint8(arr)[0]
 
 
-def _fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
+def fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Identity of an input file: size and the sha256 of its first and last MiB (cheap, content-based)."""
     p = Path(path)
     size = p.stat().st_size
@@ -116,18 +115,7 @@ class WorkDir:
 
     def __init__(self, uri: str | os.PathLike[str], settings: dict[str, Any]) -> None:
         self.uri = str(uri)
-        self.settings = json.loads(json.dumps(settings))  # normalised as stored (tuples -> lists)
-        record = storage.join(self.uri, SETTINGS_FILE)
-        if storage.exists(record):
-            stored = json.loads(storage.read_text(record))
-            if stored != self.settings:
-                differ = sorted(k for k in set(stored) | set(self.settings) if stored.get(k) != self.settings.get(k))
-                raise ParameterError(
-                    f"work directory {self.uri} holds frames made with other settings (differ in: "
-                    f"{', '.join(differ)}); remove it to start afresh, or give another --work-dir"
-                )
-        else:
-            storage.write_text(record, json.dumps(self.settings, indent=1, sort_keys=True))
+        self.settings = storage.bind_settings(self.uri, settings, "frames")
 
     def frame_uri(self, index: int) -> str:
         return storage.join(self.uri, f"{index:06d}.png")
@@ -170,7 +158,7 @@ def default_work_dir(output: str | os.PathLike[str]) -> Path:
 def film_settings(input_path: str | os.PathLike[str], plan: FilmPlan, still: DreamParams, params: VideoParams,
                   objective_spec: dict[str, Any]) -> dict[str, Any]:
     """What makes a film's frames what they are; a work directory refuses frames of other settings."""
-    return {"input": _fingerprint(input_path), "width": plan.width, "height": plan.height, "fps": plan.fps,
+    return {"input": fingerprint(input_path), "width": plan.width, "height": plan.height, "fps": plan.fps,
             "still": dataclasses.asdict(still), "video": dataclasses.asdict(params), "objective": objective_spec}
 
 
@@ -206,12 +194,15 @@ def dream_range(
 
 
 def write_film(input_path: str | os.PathLike[str], plan: FilmPlan, frames: Iterator[torch.Tensor],
-               output: str | os.PathLike[str], film: FilmParams) -> Path | str:
+               output: str | os.PathLike[str], film: FilmParams,
+               audio: tuple[np.ndarray, int] | None = None) -> Path | str:
     """Encode frames ``(3, H, W)`` as the film ``output`` (a path or ``s3://`` URI; it appears only when
-    complete), with the input's sound if kept."""
-    audio = input_path if film.keep_audio and plan.info.audio is not None else None
-    with storage.local_output(output) as target, VideoWriter(target, fps=plan.fps, crf=film.crf, audio_from=audio,
-                                                             audio_start_s=plan.start / plan.fps) as writer:
+    complete), with ``audio`` (samples ``(C, n)``, rate, from the film's first frame on: a dreamed soundtrack,
+    encoded as AAC) or else the input's sound if kept."""
+    kept = input_path if audio is None and film.keep_audio and plan.info.audio is not None else None
+    with storage.local_output(output) as target, VideoWriter(target, fps=plan.fps, crf=film.crf, audio_from=kept,
+                                                             audio_start_s=0.0 if audio else plan.start / plan.fps,
+                                                             audio=audio) as writer:
         for frame in frames:
             writer.write(to_uint8(frame))
     return output if storage.is_s3(output) else Path(output)

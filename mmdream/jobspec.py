@@ -11,8 +11,12 @@ errors that name the key (``dream.steps: ...``).
     dream: {steps: 10}                      # DreamParams (each shot's first frame)
     video: {blend: 0.98}                    # VideoParams (temporal coherence)
     film: {size: 320}                       # FilmParams (frame size, rate, range, sound, quality)
-    sharding: {frames_per_shard: 250, warmup: 24, crossfade: 12}
+    sharding: {frames_per_shard: 250, warmup: 24, crossfade: 12, audio_segment_s: 10, audio_overlap_s: 1}
     resources: {actors: 2, cpus_per_actor: 1, gpus_per_actor: 0}
+    audio: {objective: {class: Bark}, dream: {steps: 20}}   # dream the soundtrack too (AudioDreamParams)
+
+An output with an audio suffix (.wav, .flac, .ogg) makes an audio-only job: the input's sound is dreamed (the
+``audio`` section is then required) and no picture is made.
 """
 
 from __future__ import annotations
@@ -28,19 +32,23 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from mmdream.backbones.base import Backbone
+from mmdream.dream.audio import AudioDreamParams
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import VideoParams
 from mmdream.errors import MmdreamError, ParameterError
 from mmdream.film import FilmParams
+from mmdream.media.audio import AUDIO_FORMATS
 from mmdream.objectives import Objective, build_objective
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
-def _model_of(cls: type) -> type[BaseModel]:
-    """A pydantic model with the fields, types and defaults of the frozen dataclass ``cls``, validated by it."""
+def _model_of(cls: type, exclude: tuple[str, ...] = ()) -> type[BaseModel]:
+    """A pydantic model with the fields, types and defaults of the frozen dataclass ``cls`` (but ``exclude``),
+    validated by it."""
     hints = typing.get_type_hints(cls)
-    fields: dict[str, Any] = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(cls)}
+    fields: dict[str, Any] = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(cls)
+                              if f.name not in exclude}
 
     def check(self: BaseModel) -> BaseModel:
         try:
@@ -56,6 +64,8 @@ def _model_of(cls: type) -> type[BaseModel]:
 DreamSpec = _model_of(DreamParams)
 VideoSpec = _model_of(VideoParams)
 FilmSpec = _model_of(FilmParams)
+_AUDIO_SEGMENTING = ("segment_s", "overlap_s")  # job specs set them under `sharding`
+AudioDreamSpec = _model_of(AudioDreamParams, exclude=_AUDIO_SEGMENTING)
 
 
 class BackboneSpec(BaseModel):
@@ -74,23 +84,50 @@ class ObjectiveSpec(BaseModel):
     guide: str | None = None
 
 
-class ShardingSpec(BaseModel):
-    """How a film is split among actors.
+class AudioObjectiveSpec(BaseModel):
+    """What the sound dreams toward: an AudioSet class (``Bark``), or layers (``layer10:1``; default the
+    backbone's dream layers), or both."""
 
-    Each shard dreams ``warmup`` frames before its own first frame (starting a shot there), so that its temporal
-    state has settled; the last ``crossfade`` of those are blended with the previous shard's frames (a dissolve
-    that hides the seam), the others are dropped.
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    layers: str | None = None
+    class_: str | None = Field(default=None, alias="class")
+
+
+class AudioSpec(BaseModel):
+    """Dream the sound as well (without this section a film keeps its soundtrack as it is)."""
+
+    model_config = _STRICT
+    backbone: BackboneSpec = Field(default_factory=lambda: BackboneSpec(name="yamnet"))
+    objective: AudioObjectiveSpec = AudioObjectiveSpec()
+    dream: AudioDreamSpec = AudioDreamSpec()  # type: ignore[valid-type]
+
+
+_AUDIO_DEFAULTS = AudioDreamParams()
+
+
+class ShardingSpec(BaseModel):
+    """How a job is split among actors.
+
+    Each frame shard dreams ``warmup`` frames before its own first frame (starting a shot there), so that its
+    temporal state has settled; the last ``crossfade`` of those are blended with the previous shard's frames (a
+    dissolve that hides the seam), the others are dropped. The sound is cut into segments of ``audio_segment_s``
+    seconds that overlap by ``audio_overlap_s`` and are joined by crossfades.
     """
 
     model_config = _STRICT
     frames_per_shard: int = Field(default=250, ge=1, le=100_000)
     warmup: int = Field(default=24, ge=0, le=1000)
     crossfade: int = Field(default=12, ge=0, le=1000)
+    audio_segment_s: float = Field(default=_AUDIO_DEFAULTS.segment_s, ge=1, le=600)
+    audio_overlap_s: float = Field(default=_AUDIO_DEFAULTS.overlap_s, ge=0, le=300)
 
     @model_validator(mode="after")
     def _fade_within_warmup(self) -> ShardingSpec:
         if self.crossfade > self.warmup:
             raise ValueError(f"crossfade ({self.crossfade}) must not exceed warmup ({self.warmup})")
+        if self.audio_overlap_s > self.audio_segment_s / 2:
+            raise ValueError(f"audio_overlap_s ({self.audio_overlap_s}) must be at most half of audio_segment_s "
+                             f"({self.audio_segment_s})")
         return self
 
 
@@ -117,6 +154,21 @@ class JobSpec(BaseModel):
     film: FilmSpec = FilmSpec()  # type: ignore[valid-type]
     sharding: ShardingSpec = ShardingSpec()
     resources: ResourcesSpec = ResourcesSpec()
+    audio: AudioSpec | None = None
+
+    @property
+    def kind(self) -> str:
+        """``"audio"`` for an output with an audio suffix (the sound only), else ``"film"``."""
+        return "audio" if Path(self.output).suffix.lower() in AUDIO_FORMATS else "film"
+
+    @model_validator(mode="after")
+    def _audio_section_fits(self) -> JobSpec:
+        if self.kind == "audio" and self.audio is None:
+            raise ValueError(f"audio: an audio-only job (output {self.output}) needs an `audio` section saying what "
+                             "to dream, e.g. audio: {objective: {class: Bark}}")
+        if self.kind == "film" and self.audio is not None and not self.film.keep_audio:
+            raise ValueError("audio: the film drops its sound (film.keep_audio: false); remove one of the two")
+        return self
 
     @model_validator(mode="after")
     def _uris_stay_put(self) -> JobSpec:
@@ -138,12 +190,25 @@ class JobSpec(BaseModel):
     def film_params(self) -> FilmParams:
         return FilmParams(**self.film.model_dump())
 
+    def audio_params(self) -> AudioDreamParams:
+        """The sound's dream settings, segmenting from ``sharding`` (an error without an ``audio`` section)."""
+        if self.audio is None:
+            raise ParameterError("this job has no `audio` section: its sound is not dreamed")
+        return AudioDreamParams(**self.audio.dream.model_dump(), segment_s=self.sharding.audio_segment_s,
+                                overlap_s=self.sharding.audio_overlap_s)
+
     def work_uri(self) -> str:
         """Where checkpoints go: ``work``, or a hidden folder/prefix beside the output."""
         if self.work:
             return self.work
         head, _, name = self.output.rpartition("/")
         return f"{head}/.{name}.work" if head else f".{name}.work"
+
+    def sound_work_uri(self) -> str:
+        """Where the sound's segment checkpoints go."""
+        from mmdream.media.storage import join
+
+        return join(self.work_uri(), "sound")
 
     def with_overrides(self, **changes: Any) -> JobSpec:
         """A copy with top-level or dotted (``resources.actors``) values replaced, validated again."""

@@ -31,6 +31,12 @@ def test_defaults_come_from_the_dataclasses() -> None:
     ({"resources": {"actors": 0}}, "resources.actors"),
     ({"output": "s3://bucket/../other/film.mp4"}, "without '.' or '..'"),
     ({"work": "s3:///nobucket"}, "work:"),
+    ({"output": "out.wav"}, "an audio-only job (output out.wav) needs an `audio` section"),
+    ({"audio": {"dream": {"segment_s": 3}}}, "audio.dream.segment_s: unknown key"),  # set under sharding
+    ({"audio": {"dream": {"domain": "fourier"}}}, "domain='fourier' is invalid"),
+    ({"audio": {"objective": {"guide": "x.wav"}}}, "audio.objective.guide: unknown key"),
+    ({"sharding": {"audio_segment_s": 2, "audio_overlap_s": 1.5}}, "audio_overlap_s (1.5) must be at most half"),
+    ({"audio": {}, "film": {"keep_audio": False}}, "the film drops its sound"),
 ])
 def test_bad_values_name_their_key(spec: dict, fragment: str) -> None:
     with pytest.raises(ParameterError, match=None) as err:
@@ -48,10 +54,22 @@ def test_missing_required_keys_and_overrides() -> None:
         job.with_overrides(**{"resources.actors": -1})
 
 
-@pytest.mark.parametrize("name", ["demo.yaml", "long_film.yaml"])
-def test_shipped_examples_are_valid(name: str) -> None:
+@pytest.mark.parametrize("name,kind", [("demo.yaml", "film"), ("long_film.yaml", "film"), ("audio.yaml", "audio")])
+def test_shipped_examples_are_valid(name: str, kind: str) -> None:
     job = load_job(ROOT / "jobs" / name)
-    assert job.output.endswith(".mp4")
+    assert job.kind == kind
+
+
+def test_audio_section_and_audio_only_jobs() -> None:
+    job = parse_job({"input": "in.flac", "output": "out.flac", "audio": {"objective": {"class": "Bark"},
+                                                                        "dream": {"steps": 7}},
+                     "sharding": {"audio_segment_s": 4, "audio_overlap_s": 0.5}})
+    params = job.audio_params()
+    assert job.kind == "audio" and params.steps == 7 and (params.segment_s, params.overlap_s) == (4, 0.5)
+    assert job.audio.backbone.name == "yamnet" and job.sound_work_uri() == ".out.flac.work/sound"
+    assert parse_job({"input": "in.mp4", "output": "out.mp4"}).audio is None  # a film keeps its sound unasked
+    with pytest.raises(ParameterError, match="has no `audio` section"):
+        parse_job({"input": "in.mp4", "output": "out.mp4"}).audio_params()
 
 
 def test_unreadable_specs(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""A job with its input, output and checkpoints on a real S3 server (SeaweedFS); a killed driver resumes."""
+"""A job (frames and sound) with its input, output and checkpoints on a real S3 server (SeaweedFS); a killed driver
+resumes."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def test_s3_job_resumes_after_the_driver_is_killed(s3_server, media_dir: Path, w
             "work": f"s3://{bucket}/work/film", "weights": str(weights_dir),
             "dream": {"steps": 2, "octaves": 2}, "video": {"frame_steps": 1}, "objective": {"layers": "relu4_3"},
             "film": {"size": 64, "stop": 24}, "sharding": {"frames_per_shard": 8, "warmup": 4, "crossfade": 2},
-            "resources": {"actors": 2}}
+            "resources": {"actors": 2}, "audio": {"objective": {"class": "Bark"}, "dream": {"steps": 1, "warps": 1}}}
     job = tmp_path / "job.yaml"
     job.write_text(yaml.safe_dump(spec))
     env = {**os.environ, **s3_server.env}
@@ -50,4 +51,6 @@ def test_s3_job_resumes_after_the_driver_is_killed(s3_server, media_dir: Path, w
     s3.download_file(bucket, "out/film.mp4", str(tmp_path / "film.mp4"))
     info = probe(tmp_path / "film.mp4")
     assert info.frame_count == 24 and info.audio is not None
+    sound = s3.list_objects_v2(Bucket=bucket, Prefix="work/film/sound/")["Contents"]
+    assert {o["Key"].rsplit("/", 1)[1] for o in sound} == {"settings.json", "00000.npy"}  # the dreamed sound's segment
     assert s3_server.secret_key not in rerun.stderr
