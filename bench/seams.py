@@ -1,12 +1,20 @@
 """Seams of a sharded render: flicker at the seams vs inside shards, and distance to the 1-shard film by warm-up.
 
-    python bench/seams.py [--job jobs/demo.yaml] [--input PATH] [--shards 3] [--warmups 0,6,12,24]
+    python bench/seams.py [--job jobs/demo.yaml] [--input PATH] [--shards 3] [--warmups 0,12,24,48]
+                          [--fades 0.5,1]
 
-Renders the job once with one shard (the reference), then with ``--shards`` shards for each warm-up length W
-(crossfade W x ``--fade-ratio``), on a local Ray, and prints one JSON line per run: flicker of the transitions at the seams
-(crossfade zone and first owned frame) over the flicker of the transitions inside shards (target <= 1.2), the
-mean |frame - reference frame| (0-255) over the whole film and over the later shards' frames, and the dream
-strength relative to the reference.
+Renders the job once with one shard (the reference), then with ``--shards`` shards for each warm-up length W on a
+local Ray, and assembles each sharded film for every crossfade length F = W x ``--fades`` from the shards'
+checkpointed frames (the frames do not depend on F; the films are compared as dreamed, before H.264). One JSON
+line per (W, F):
+
+- ``seam_over_inside_flicker``: the flicker (the video issue's measure: the dream's flow-compensated frame
+  difference over the source's, on the same transitions) of the transitions at the seams (crossfade zone and first
+  owned frame) over the flicker of the transitions inside shards (target <= 1.2); ``reference_seam_over_inside``
+  is the same ratio of the 1-shard film on the same transitions (what the content alone gives);
+- ``mean_abs_delta_255``: mean |frame - reference frame| (0-255) over the whole film, and over the later shards'
+  frames only;
+- ``strength_vs_1_shard``: the dream strength relative to the reference's.
 """
 
 from __future__ import annotations
@@ -15,22 +23,35 @@ import argparse
 import json
 import statistics
 import tempfile
-from pathlib import Path
 
 import ray
 import torch
 
 from cluster.driver import render_job
 from cluster.planner import plan_shards
+from cluster.reducer import assembled_frames
 from mmdream import metrics
-from mmdream.jobspec import load_job
-from mmdream.media.images import from_uint8
+from mmdream.av import film_drive
+from mmdream.film import film_settings, plan_film, source_frames
+from mmdream.jobspec import JobSpec, load_job, objective_record
 from mmdream.media.samples import resolve
-from mmdream.media.video import probe, read_frames
 
 
-def frames_of(path: Path, size: tuple[int, int] | None = None) -> list[torch.Tensor]:
-    return [from_uint8(f)[0] for f in read_frames(path, size=size)]
+def seam_ratio(diffs: list[float], source_diffs: list[float], seam: set[int], inside: set[int]) -> float:
+    """Flicker over the transitions ``seam`` over flicker over ``inside`` (transition t: frame t-1 -> t)."""
+    def flicker(steps: set[int]) -> float:
+        return sum(diffs[t - 1] for t in steps) / sum(source_diffs[t - 1] for t in steps)
+    return flicker(seam) / flicker(inside)
+
+
+def dreamed(job: JobSpec, shards: int, warmup: int, fade: int) -> list[torch.Tensor]:
+    """The film's frames ``(3, H, W)`` as assembled from the job's checkpoints for this warm-up and crossfade."""
+    plan = plan_film(job.input, job.film_params())
+    settings = film_settings(job.input, plan, job.still_params(), job.video_params(),
+                             objective_record(job.objective, job.backbone, max(plan.width, plan.height)),
+                             film_drive(job.input, plan, job.av_params()))
+    parts = plan_shards(plan.start, plan.stop, job.sharding.frames_per_shard, warmup, fade, shards)
+    return list(assembled_frames(job, plan, parts, settings))
 
 
 def main() -> None:
@@ -38,37 +59,43 @@ def main() -> None:
     parser.add_argument("--job", default="jobs/demo.yaml")
     parser.add_argument("--input", default=None, help="override the job's input")
     parser.add_argument("--shards", type=int, default=3)
-    parser.add_argument("--warmups", default="0,6,12,24")
-    parser.add_argument("--fade-ratio", type=float, default=0.5, help="crossfade = warm-up x this")
+    parser.add_argument("--warmups", default="0,12,24,48")
+    parser.add_argument("--fades", default="0.5,1", help="crossfade lengths as fractions of the warm-up")
     args = parser.parse_args()
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     with tempfile.TemporaryDirectory() as d:
-        base = load_job(args.job).with_overrides(input=resolve(args.input or load_job(args.job).input))
-        ref_path = render_job(base.with_overrides(output=f"{d}/ref.mp4", work=f"{d}/ref"), shards=1)
-        info = probe(ref_path)
-        ref = frames_of(ref_path)
-        source = frames_of(Path(base.input), (info.width, info.height))[:len(ref)]
+        base = load_job(args.job)
+        base = base.with_overrides(input=resolve(args.input or base.input))
+        ref_job = base.with_overrides(output=f"{d}/ref.mp4", work=f"{d}/ref")
+        render_job(ref_job, shards=1)
+        ref = dreamed(ref_job, 1, 0, 0)
+        plan = plan_film(base.input, base.film_params())
+        source = list(source_frames(base.input, plan, plan.start, plan.stop))
         ref_strength = statistics.mean(metrics.strengths(ref, source))
+        source_diffs = metrics.warped_differences(source, source)  # [t - 1]: transition t-1 -> t
+        ref_diffs = metrics.warped_differences(ref, source)
         for w in [int(x) for x in args.warmups.split(",")]:
-            fade = round(w * args.fade_ratio)
-            job = base.with_overrides(**{"output": f"{d}/w{w}.mp4", "work": f"{d}/w{w}",
-                                         "sharding.warmup": w, "sharding.crossfade": fade})
-            out = frames_of(render_job(job, shards=args.shards))
-            shards = plan_shards(0, len(out), job.sharding.frames_per_shard, w, fade, args.shards)
-            seam_steps = {t for s in shards[1:] for t in range(s.start - s.fade, s.start + 1)}
-            diffs = metrics.warped_differences(out, source)  # diffs[t - 1]: transition t-1 -> t
-            seam = [diffs[t - 1] for t in sorted(seam_steps)]
-            inside = [diffs[t - 1] for t in range(1, len(out)) if t not in seam_steps]
-            later = range(shards[1].start - shards[1].fade, len(out))
-            print(json.dumps({
-                "warmup": w, "crossfade": fade, "shards": args.shards,
-                "seam_over_inside_flicker": round(statistics.mean(seam) / statistics.mean(inside), 3),
-                "mean_abs_delta_255": round(255 * float(torch.stack([(a - b).abs().mean() for a, b in
-                                                                      zip(out, ref)]).mean()), 3),
-                "mean_abs_delta_later_shards_255": round(255 * float(torch.stack([(out[t] - ref[t]).abs().mean()
-                                                                                   for t in later]).mean()), 3),
-                "strength_vs_1_shard": round(statistics.mean(metrics.strengths(out, source)) / ref_strength, 3),
-            }), flush=True)
+            job = base.with_overrides(**{"output": f"{d}/w{w}.mp4", "work": f"{d}/w{w}", "sharding.warmup": w,
+                                         "sharding.crossfade": 0})
+            render_job(job, shards=args.shards)
+            for fade in sorted({round(w * float(r)) for r in args.fades.split(",")}):
+                out = dreamed(job, args.shards, w, fade)
+                shards = plan_shards(0, len(out), job.sharding.frames_per_shard, w, fade, args.shards)
+                seam_steps = {t for s in shards[1:] for t in range(s.start - s.fade, s.start + 1)}
+                inside_steps = set(range(1, len(out))) - seam_steps
+                later = range(shards[1].start - shards[1].fade, len(out))
+                print(json.dumps({
+                    "warmup": w, "crossfade": fade, "shards": args.shards,
+                    "seam_over_inside_flicker": round(seam_ratio(metrics.warped_differences(out, source),
+                                                                 source_diffs, seam_steps, inside_steps), 3),
+                    "reference_seam_over_inside": round(seam_ratio(ref_diffs, source_diffs, seam_steps,
+                                                                   inside_steps), 3),
+                    "mean_abs_delta_255": round(255 * statistics.mean(float((a - b).abs().mean())
+                                                                      for a, b in zip(out, ref)), 3),
+                    "mean_abs_delta_later_shards_255": round(255 * statistics.mean(
+                        float((out[t] - ref[t]).abs().mean()) for t in later), 3),
+                    "strength_vs_1_shard": round(statistics.mean(metrics.strengths(out, source)) / ref_strength, 3),
+                }), flush=True)
     ray.shutdown()
 
 

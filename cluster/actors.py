@@ -22,7 +22,7 @@ class DreamActor:
     """Holds the job's loaded backbone(s) and objective(s): the picture's for a film, the sound's when the job
     dreams its audio. ``dream_shard`` dreams a frame range, ``dream_sound`` one sound segment, both checkpointed."""
 
-    def __init__(self, job_json: str, threads: int = 1) -> None:
+    def __init__(self, job_json: str, threads: int = 1, drive: list[float] | None = None) -> None:
         import torch
 
         from mmdream.backbones import load_backbone
@@ -42,8 +42,9 @@ class DreamActor:
             LOADS += 1
             size = max(self.plan.width, self.plan.height)
             self.objective = build_job_objective(self.job.objective, self.backbone, size)
+            self.drive = drive  # per-frame strength multipliers, computed once by the driver
             self.settings = film_settings(self.input, self.plan, self.job.still_params(), self.job.video_params(),
-                                          objective_record(self.job.objective, self.job.backbone, size))
+                                          objective_record(self.job.objective, self.job.backbone, size), drive)
         if self.job.audio is not None:
             spec = self.job.audio
             self.sound_backbone = load_backbone(spec.backbone.name, variant=spec.backbone.variant,
@@ -62,7 +63,7 @@ class DreamActor:
 
         work = WorkDir(join(self.job.work_uri(), shard.name), self.settings)
         dream_range(self.input, self.plan, work, shard.first, shard.stop, self.backbone, self.objective,
-                    self.job.still_params(), self.job.video_params())
+                    self.job.still_params(), self.job.video_params(), drive=self.drive)
         return {"shard": shard.index, "frames": shard.stop - shard.first, "pid": os.getpid()}
 
     def dream_sound(self, index: int, plan: Any, piece: np.ndarray, settings: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import torch
 from cluster.actors import DreamActor
 from cluster.planner import Shard, plan_shards
 from cluster.reducer import reduce_film, shard_work
+from mmdream.av import film_drive
 from mmdream.errors import ParameterError
 from mmdream.film import FilmPlan, film_settings, plan_film
 from mmdream.jobspec import JobSpec, objective_record
@@ -72,12 +73,13 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
             progress: ProgressFn | None) -> Path | str:
     film = job.kind == "film"
     plan = plan_film(input_path, job.film_params()) if film else None
-    parts, settings = [], {}
+    parts, settings, drive = [], {}, None
     if plan is not None:
         parts = plan_shards(plan.start, plan.stop, job.sharding.frames_per_shard, job.sharding.warmup,
                             job.sharding.crossfade, shards)
-        settings = film_settings(input_path, plan, job.still_params(), job.video_params(),
-                                 objective_record(job.objective, job.backbone, max(plan.width, plan.height)))
+        drive = film_drive(input_path, plan, job.av_params())  # once, before sharding: every shard sees it
+        record = objective_record(job.objective, job.backbone, max(plan.width, plan.height))
+        settings = film_settings(input_path, plan, job.still_params(), job.video_params(), record, drive)
     sound = _sound_of(job, input_path, plan) if job.audio is not None else None
     res = job.resources
     n_actors = min(res.actors, len(parts) + (len(sound.plan.segments) if sound else 0))
@@ -90,7 +92,7 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
                      include_dashboard=False, log_to_driver=False)  # "local": never join a stray cluster
         started = True
     try:
-        _run_tasks(job, parts, settings, sound, n_actors, progress)
+        _run_tasks(job, parts, settings, drive, sound, n_actors, progress)
         dreamed = None
         if sound is not None:
             pieces = [sound.store.load(i) for i in range(len(sound.plan.segments))]
@@ -108,8 +110,8 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
             ray.shutdown()
 
 
-def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, sound: _Sound | None, n_actors: int,
-               progress: ProgressFn | None) -> None:
+def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, drive: list[float] | None, sound: _Sound | None,
+               n_actors: int, progress: ProgressFn | None) -> None:
     """Dream every frame shard and sound segment on ``n_actors`` actors, handing out tasks as actors free up.
 
     Progress counts frames (warm-up included) and sound segments; a rerun counts what its checkpoints hold as done.
@@ -119,7 +121,8 @@ def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, sound: _Sound |
                "max_task_retries": 3}
     works = [shard_work(job, s, settings) for s in parts]  # refuses checkpoints of other settings before starting
     job_json = json.dumps(job.model_dump(by_alias=True))
-    actors = [DreamActor.options(**options).remote(job_json, max(1, int(res.cpus_per_actor)))
+    drive_ref = ray.put(drive)
+    actors = [DreamActor.options(**options).remote(job_json, max(1, int(res.cpus_per_actor)), drive_ref)
               for _ in range(n_actors)]
     queue: list = []  # sound segments first (few, and the reducer needs them all), then frame shards
     if sound is not None:

@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,10 +156,13 @@ def default_work_dir(output: str | os.PathLike[str]) -> Path:
 
 
 def film_settings(input_path: str | os.PathLike[str], plan: FilmPlan, still: DreamParams, params: VideoParams,
-                  objective_spec: dict[str, Any]) -> dict[str, Any]:
+                  objective_spec: dict[str, Any], drive: Sequence[float] | None = None) -> dict[str, Any]:
     """What makes a film's frames what they are; a work directory refuses frames of other settings."""
-    return {"input": fingerprint(input_path), "width": plan.width, "height": plan.height, "fps": plan.fps,
-            "still": dataclasses.asdict(still), "video": dataclasses.asdict(params), "objective": objective_spec}
+    settings = {"input": fingerprint(input_path), "width": plan.width, "height": plan.height, "fps": plan.fps,
+                "still": dataclasses.asdict(still), "video": dataclasses.asdict(params), "objective": objective_spec}
+    if drive is not None:
+        settings["drive_sha256"] = hashlib.sha256(np.asarray(drive, dtype=np.float64).tobytes()).hexdigest()
+    return settings
 
 
 def dream_range(
@@ -173,23 +176,27 @@ def dream_range(
     still: DreamParams,
     params: VideoParams,
     *,
+    drive: Sequence[float] | None = None,
     total: int | None = None,
     done: int = 0,
     progress: ProgressFn | None = None,
 ) -> None:
     """Dream frames ``[first, stop)`` into ``work`` (frame ``first`` begins a shot), resuming after the last
-    finished frame. Progress counts frames of ``total`` (default: the range), ``done`` of them finished before."""
+    finished frame. ``drive``: per-frame strength multipliers by frame index (:mod:`mmdream.av`). Progress counts
+    frames of ``total`` (default: the range), ``done`` of them finished before."""
     resume = work.resume_point(first, stop)
     if resume >= stop:
         return
     state = None
     if resume > first:
         prev_source = next(source_frames(input_path, plan, resume - 1, resume))
-        state = TemporalState(resume - 1, prev_source, work.frame(resume - 1),
-                              work.record(resume - 1)["target_strength"])
+        record = work.record(resume - 1)
+        state = TemporalState(resume - 1, prev_source, work.frame(resume - 1), record["target_strength"],
+                              record["drive"])
     frames = source_frames(input_path, plan, resume, stop)
     for dream, info in dream_frames(frames, backbone, objective, still, params, start=resume, state=state,
-                                    total=total or stop - first, done=done + resume - first, progress=progress):
+                                    drive=drive, total=total or stop - first, done=done + resume - first,
+                                    progress=progress):
         work.save(info.index, dream[None], info)
 
 
@@ -219,21 +226,23 @@ def dream_film(
     *,
     work_dir: str | os.PathLike[str] | None = None,
     objective_spec: dict[str, Any] | None = None,
+    drive: Sequence[float] | None = None,
     preview: str | os.PathLike[str] | None = None,
     progress: ProgressFn | None = None,
 ) -> tuple[Path, list[dict[str, Any]]]:
     """Dream ``input_path`` into ``output`` (.mp4/.mkv/.mov) in one process, resuming from the work directory.
 
     ``objective_spec``: a JSON-able description of the objective (backbone, layers, ...) recorded in the work
-    directory so that frames of another objective are refused. The default work directory is removed once the film
-    is written; a given one is kept. ``preview``: also write a contact sheet of sample frames there. Returns the
+    directory so that frames of another objective are refused. ``drive``: per-frame strength multipliers by frame
+    index (:func:`mmdream.av.film_drive`). The default work directory is removed once the film is written; a
+    given one is kept. ``preview``: also write a contact sheet of sample frames there. Returns the
     output path and the per-frame records.
     """
     out = check_video_suffix(check_output(output, input_path))
     plan = plan_film(input_path, film)
     spec = objective_spec or {"layers": list(objective.layers), "backbone": backbone.name}
-    work = WorkDir(work_dir or default_work_dir(out), film_settings(input_path, plan, still, params, spec))
-    dream_range(input_path, plan, work, plan.start, plan.stop, backbone, objective, still, params,
+    work = WorkDir(work_dir or default_work_dir(out), film_settings(input_path, plan, still, params, spec, drive))
+    dream_range(input_path, plan, work, plan.start, plan.stop, backbone, objective, still, params, drive=drive,
                 progress=progress)
     records = [work.record(i) for i in range(plan.start, plan.stop)]
     write_film(input_path, plan, (work.frame(i) for i in range(plan.start, plan.stop)), out, film)

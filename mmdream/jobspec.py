@@ -14,6 +14,7 @@ errors that name the key (``dream.steps: ...``).
     sharding: {frames_per_shard: 250, warmup: 24, crossfade: 12, audio_segment_s: 10, audio_overlap_s: 1}
     resources: {actors: 2, cpus_per_actor: 1, gpus_per_actor: 0}
     audio: {objective: {class: Bark}, dream: {steps: 20}}   # dream the soundtrack too (AudioDreamParams)
+    av: {drive: rms}                        # AVParams: the soundtrack's loudness drives the dream's strength
 
 An output with an audio suffix (.wav, .flac, .ogg) makes an audio-only job: the input's sound is dreamed (the
 ``audio`` section is then required) and no picture is made.
@@ -31,6 +32,7 @@ import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from mmdream.av import AVParams
 from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import AudioDreamParams
 from mmdream.dream.image import DreamParams
@@ -66,6 +68,7 @@ VideoSpec = _model_of(VideoParams)
 FilmSpec = _model_of(FilmParams)
 _AUDIO_SEGMENTING = ("segment_s", "overlap_s")  # job specs set them under `sharding`
 AudioDreamSpec = _model_of(AudioDreamParams, exclude=_AUDIO_SEGMENTING)
+AVSpec = _model_of(AVParams)
 
 
 class BackboneSpec(BaseModel):
@@ -155,6 +158,7 @@ class JobSpec(BaseModel):
     sharding: ShardingSpec = ShardingSpec()
     resources: ResourcesSpec = ResourcesSpec()
     audio: AudioSpec | None = None
+    av: AVSpec = AVSpec()  # type: ignore[valid-type]
 
     @property
     def kind(self) -> str:
@@ -189,6 +193,9 @@ class JobSpec(BaseModel):
 
     def film_params(self) -> FilmParams:
         return FilmParams(**self.film.model_dump())
+
+    def av_params(self) -> AVParams:
+        return AVParams(**self.av.model_dump())
 
     def audio_params(self) -> AudioDreamParams:
         """The sound's dream settings, segmenting from ``sharding`` (an error without an ``audio`` section)."""

@@ -5,7 +5,8 @@ previous *dreamed* frame's detail (dream minus source), carried by the optical f
 scaled by ``blend`` where the flow is reliable and dropped where it is not (disocclusions, motion boundaries); it
 then takes a few full-resolution ascent steps (warm start). An optional quadratic penalty pulls reliable pixels
 toward the warped previous dream (temporal loss), and the dream's strength is held at the level of the still that
-began the shot, so it neither fades nor grows over long clips.
+began the shot, so it neither fades nor grows over long clips. A per-frame *drive* (e.g. the soundtrack's loudness,
+:mod:`mmdream.av`) multiplies that level frame by frame.
 
 Frames are RGB ``(3, H, W)`` in [0, 1]. The carried state is quantised to 8 bits, exactly what a frame file holds,
 so a run resumed from saved frames equals an uninterrupted run.
@@ -14,7 +15,7 @@ so a run resumed from saved frames equals an uninterrupted run.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -65,18 +66,21 @@ class VideoParams:
 
 @dataclass(frozen=True)
 class TemporalState:
-    """What frame t needs from frame t-1: its source and dream ``(3, H, W)``, and the shot's target strength."""
+    """What frame t needs from frame t-1: its source and dream ``(3, H, W)``, the shot's target strength and the
+    frame's drive."""
 
     index: int
     source: torch.Tensor
     dream: torch.Tensor
     target_strength: float
+    drive: float = 1.0
 
 
 @dataclass(frozen=True)
 class FrameInfo:
     """Per-frame facts: ``cut`` (dreamed as a still), share of reliable flow, strength = mean |dream - source|,
-    and the objective (of the last ascent step's jittered input on warm-started frames)."""
+    the shot's target strength and this frame's drive (its target is their product), and the objective (of the
+    last ascent step's jittered input on warm-started frames)."""
 
     index: int
     cut: bool
@@ -84,6 +88,7 @@ class FrameInfo:
     strength: float
     target_strength: float
     objective: float
+    drive: float = 1.0
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:
@@ -104,8 +109,11 @@ def dream_frame(
     params: VideoParams,
     state: TemporalState | None,
     index: int,
+    drive: float = 1.0,
 ) -> tuple[TemporalState, FrameInfo]:
-    """Dream frame ``index`` (source ``(3, H, W)``) given the previous frame's state (``None``: first frame)."""
+    """Dream frame ``index`` (source ``(3, H, W)``) given the previous frame's state (``None``: first frame).
+
+    ``drive``: this frame's strength multiplier (1: the shot's own strength)."""
     seed = still.seed + index
     continues = state is not None and state.index == index - 1 and state.source.shape == source.shape
     mot = None  # no motion: a shot's first frame, or independent frames (blend 0)
@@ -118,6 +126,8 @@ def dream_frame(
         dream = dream_image(source[None], backbone, objective, dataclasses.replace(still, seed=seed))[0]
         dream = quantize(dream)
         target = strength(dream, source)
+        if drive != 1.0:
+            dream = quantize(_hold(dream, source, target * drive, max(1.0, drive)))
         value = objective.evaluate(backbone, dream[None])
     else:
         carried = warp(state.dream - state.source, mot.backward) * mot.mask
@@ -132,19 +142,20 @@ def dream_frame(
             if params.temporal_weight > 0:
                 x = (x - pull * (x - target_image)).clamp(0.0, 1.0)
         dream, target = x[0], state.target_strength
-        if params.hold_strength:
-            dream = _hold(dream, source, target)
+        if params.hold_strength or drive != 1.0 or state.drive != 1.0:
+            dream = _hold(dream, source, target * drive, 1.05 * max(1.0, drive / max(state.drive, 1e-6)))
         dream = quantize(dream)
-    info = FrameInfo(index, shot_start, reliable, strength(dream, source), target, value)
-    return TemporalState(index, source, dream, target), info
+    info = FrameInfo(index, shot_start, reliable, strength(dream, source), target, value, drive)
+    return TemporalState(index, source, dream, target, drive), info
 
 
-def _hold(dream: torch.Tensor, source: torch.Tensor, target: float) -> torch.Tensor:
-    """Scale the detail so that its strength does not exceed ``target`` (and lift it by at most 5% a frame)."""
+def _hold(dream: torch.Tensor, source: torch.Tensor, target: float, lift: float = 1.05) -> torch.Tensor:
+    """Scale the detail so that its strength does not exceed ``target`` (and lift it by at most ``lift`` a frame:
+    5% unless the drive rises)."""
     current = strength(dream, source)
     if current <= 0:
         return dream
-    gain = min(target / current, 1.05)
+    gain = min(target / current, lift)
     return (source + gain * (dream - source)).clamp(0.0, 1.0)
 
 
@@ -157,13 +168,15 @@ def dream_frames(
     *,
     start: int = 0,
     state: TemporalState | None = None,
+    drive: Sequence[float] | None = None,
     total: int = 0,
     done: int = 0,
     progress: ProgressFn | None = None,
 ) -> Iterator[tuple[torch.Tensor, FrameInfo]]:
     """Dream a sequence of source frames ``(3, H, W)`` (indices ``start, start + 1, ...``), yielding each dream.
 
-    ``state``: the previous frame's state when resuming at ``start``. Progress counts frames: ``done`` of
+    ``state``: the previous frame's state when resuming at ``start``. ``drive``: per-frame strength multipliers
+    indexed by frame index (:func:`mmdream.av.drive_schedule`; None: all 1). Progress counts frames: ``done`` of
     ``total`` were finished before this call (a resumed job).
     """
     still.validate()
@@ -172,6 +185,9 @@ def dream_frames(
     for index, source in enumerate(frames, start=start):
         if source.dim() != 3 or source.shape[0] != 3:
             raise ParameterError(f"frames must be (3, H, W) RGB, got shape {tuple(source.shape)}")
-        state, info = dream_frame(source, backbone, objective, still, params, state, index)
+        if drive is not None and index >= len(drive):
+            raise ParameterError(f"the drive schedule has {len(drive)} frames; frame {index} has none")
+        state, info = dream_frame(source, backbone, objective, still, params, state, index,
+                                  1.0 if drive is None else float(drive[index]))
         yield state.dream, info
         tracker.advance(info.objective)  # after the consumer has handled (saved) the frame

@@ -86,3 +86,15 @@ def test_temporal_weight_pulls_toward_the_warped_previous_dream(vgg16) -> None: 
                                         VideoParams(hold_strength=False, temporal_weight=0.5))]
     assert metrics.warped_difference(tight, source) < metrics.warped_difference(loose, source)
     assert dataclasses.replace(VideoParams(), temporal_weight=0.5).validate().temporal_weight == 0.5
+
+
+def test_driven_strength_follows_the_drive(vgg16) -> None:  # type: ignore[no-untyped-def]
+    """A per-frame drive (mmdream.av) multiplies the shot's strength frame by frame, falling and rising."""
+    source = clip(16)
+    drive = [1.0] * 4 + [0.4] * 4 + [1.6] * 4 + [1.0] * 4
+    out = list(dream_frames(source, vgg16, build_objective(vgg16, layers="relu4_3"), STILL, VideoParams(),
+                            drive=drive))
+    strengths = torch.tensor(metrics.strengths([d for d, _ in out], source))
+    assert [info.drive for _, info in out] == drive
+    assert torch.corrcoef(torch.stack([torch.tensor(drive), strengths]))[0, 1] > 0.9
+    assert strengths[8:12].mean() > 3 * strengths[4:8].mean()

@@ -1,0 +1,66 @@
+"""Sound drives the picture: per-frame audio features, the attack/release envelope, the drive schedule, and a
+film dream whose strength follows it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mmdream.av import AVParams, drive_schedule, envelope, frame_features
+from mmdream.errors import ParameterError
+
+RATE, FPS = 22050, 25.0
+
+
+def pulses(levels: list[float], seconds_each: float = 0.4) -> np.ndarray:
+    """A 440 Hz tone whose amplitude steps through ``levels``."""
+    n = int(RATE * seconds_each)
+    t = np.arange(n * len(levels)) / RATE
+    amplitude = np.repeat(np.asarray(levels, dtype=np.float64), n)
+    return (amplitude * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+
+
+def test_envelope_rises_fast_and_falls_slowly() -> None:
+    step = np.r_[np.zeros(5), np.ones(20), np.zeros(40)]
+    env = envelope(step, FPS, attack_s=0.0, release_s=0.4)
+    assert env[4] == 0 and env[5] == 1  # no attack time: at once
+    assert env[25] == pytest.approx(np.exp(-1 / (FPS * 0.4)))  # one frame of release
+    assert 0.3 < env[34] < 0.45 and env[-1] < 0.05  # ~ e^-1 after 0.4 s, gone after 1.6 s
+    slow = envelope(step, FPS, attack_s=0.2, release_s=0.0)
+    assert slow[5] == pytest.approx(1 - np.exp(-1 / (FPS * 0.2))) and slow[25] == 0
+
+
+def test_features_follow_the_sound() -> None:
+    wave = pulses([0.05, 0.8, 0.05, 0.4])
+    frames = int(1.6 * FPS)
+    f = frame_features(wave, RATE, FPS, frames)
+    assert f["rms"].shape == (frames,) and f["chroma"].shape == (12, frames)
+    quarter = frames // 4
+    means = [f["rms"][i * quarter + 2:(i + 1) * quarter - 2].mean() for i in range(4)]
+    assert means[1] > 10 * means[0] and means[1] > 1.5 * means[3] > 1.5 * means[2]
+    assert int(np.argmax(f["chroma"][:, 15])) == 9  # A (C=0)
+    assert 300 < np.median(f["centroid"][5:-5]) < 700
+    # Frames past the end of the sound hear silence.
+    assert frame_features(wave, RATE, FPS, frames + 10)["rms"][-1] == 0
+
+
+def test_drive_schedule_maps_loudness_to_strength() -> None:
+    wave = pulses([0.05, 0.8, 0.05, 0.4, 0.1, 0.6])
+    frames = int(2.4 * FPS)
+    rms = frame_features(wave, RATE, FPS, frames)["rms"]
+    drive = drive_schedule(wave, RATE, FPS, frames, AVParams(drive="rms", drive_low=0.2, drive_high=1.0))
+    assert drive.shape == (frames,) and drive.mean() == pytest.approx(1.0)
+    assert np.corrcoef(rms, drive)[0, 1] > 0.9
+    assert drive.max() / drive.min() == pytest.approx(5.0, rel=0.05)  # low..high, scaled together
+    assert np.array_equal(drive_schedule(wave, RATE, FPS, frames, AVParams(drive="none")), np.ones(frames))
+    silence = np.zeros(RATE, dtype=np.float32)
+    assert np.array_equal(drive_schedule(silence, RATE, FPS, 25, AVParams(drive="rms")), np.ones(25))
+
+
+@pytest.mark.parametrize("bad,name", [({"drive": "loudness"}, "drive"), ({"drive_low": -1}, "drive_low"),
+                                      ({"drive_low": 2.0, "drive_high": 1.0}, "drive_high"),
+                                      ({"release_s": -0.1}, "release_s")])
+def test_bad_params_name_the_option(bad: dict, name: str) -> None:
+    with pytest.raises(ParameterError, match=f"^{name}="):
+        AVParams(**bad).validate()
+
