@@ -26,9 +26,8 @@ class DreamActor:
         import torch
 
         from mmdream.backbones import load_backbone
-        from mmdream.dream.audio import sound_objective
         from mmdream.film import film_settings, plan_film
-        from mmdream.jobspec import build_job_objective, objective_record, parse_job
+        from mmdream.jobspec import build_job_objective, build_job_sound_objective, objective_record, parse_job
 
         global LOADS
         torch.set_num_threads(threads)
@@ -41,17 +40,18 @@ class DreamActor:
                                           weights_dir=self.job.weights)
             LOADS += 1
             size = max(self.plan.width, self.plan.height)
-            self.objective = build_job_objective(self.job.objective, self.backbone, size)
+            theme = self.job.theme_value()
+            self.objective = build_job_objective(self.job.objective, self.backbone, size, theme)
             self.drive = drive  # per-frame strength multipliers, computed once by the driver
+            record = objective_record(self.job.objective, self.job.backbone, size, theme)
             self.settings = film_settings(self.input, self.plan, self.job.still_params(), self.job.video_params(),
-                                          objective_record(self.job.objective, self.job.backbone, size), drive)
-        if self.job.audio is not None:
-            spec = self.job.audio
+                                          record, drive)
+        spec = self.job.sound_spec()
+        if spec is not None:
             self.sound_backbone = load_backbone(spec.backbone.name, variant=spec.backbone.variant,
                                                 weights_dir=self.job.weights)
             LOADS += 1
-            self.sound_objective = sound_objective(self.sound_backbone, class_=spec.objective.class_,
-                                                   layers=spec.objective.layers)
+            self.sound_objective = build_job_sound_objective(self.job, self.sound_backbone)
 
     def info(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "loads": LOADS}

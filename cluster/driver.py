@@ -14,7 +14,7 @@ import torch
 from cluster.actors import DreamActor
 from cluster.planner import Shard, plan_shards
 from cluster.reducer import reduce_film, shard_work
-from mmdream.av import film_drive
+from mmdream.av import film_drive, sound_gain
 from mmdream.errors import ParameterError
 from mmdream.film import FilmPlan, film_settings, plan_film
 from mmdream.jobspec import JobSpec, objective_record
@@ -58,13 +58,14 @@ def _sound_of(job: JobSpec, input_path: str, plan: FilmPlan | None) -> _Sound:
 
     start_s = 0.0 if plan is None else plan.start / plan.fps
     source, rate = read_soundtrack(input_path, start_s, None if plan is None else plan.count / plan.fps)
-    params = job.audio_params()
-    net_rate = get_spec(job.audio.backbone.name).sample_rate  # type: ignore[union-attr]
+    params, spec, theme = job.audio_params(), job.sound_spec(), job.theme_value()
+    assert spec is not None
+    net_rate = get_spec(spec.backbone.name).sample_rate
     if net_rate is None:
-        raise ParameterError(f"audio.backbone: {job.audio.backbone.name} is an image backbone; dream sounds with "  # type: ignore[union-attr]
-                             "an audio one (yamnet)")
+        raise ParameterError(f"audio.backbone: {spec.backbone.name} is an image backbone; dream sounds with an audio "
+                             "one (yamnet)")
     sound_plan, x = plan_soundtrack(source, rate, params, net_rate)
-    record = job.audio.model_dump(by_alias=True, exclude={"dream"})  # type: ignore[union-attr]
+    record = {**spec.model_dump(by_alias=True, exclude={"dream"}), "theme": None if theme is None else list(theme.sound)}
     settings = soundtrack_settings(input_path, start_s, source, rate, params, record)
     return _Sound(source, rate, sound_plan, x, settings, SegmentStore(job.sound_work_uri(), settings))
 
@@ -78,9 +79,9 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
         parts = plan_shards(plan.start, plan.stop, job.sharding.frames_per_shard, job.sharding.warmup,
                             job.sharding.crossfade, shards)
         drive = film_drive(input_path, plan, job.av_params())  # once, before sharding: every shard sees it
-        record = objective_record(job.objective, job.backbone, max(plan.width, plan.height))
+        record = objective_record(job.objective, job.backbone, max(plan.width, plan.height), job.theme_value())
         settings = film_settings(input_path, plan, job.still_params(), job.video_params(), record, drive)
-    sound = _sound_of(job, input_path, plan) if job.audio is not None else None
+    sound = _sound_of(job, input_path, plan) if job.sound_spec() is not None else None
     res = job.resources
     n_actors = min(res.actors, len(parts) + (len(sound.plan.segments) if sound else 0))
     started = False
@@ -96,7 +97,9 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
         dreamed = None
         if sound is not None:
             pieces = [sound.store.load(i) for i in range(len(sound.plan.segments))]
-            dreamed = join_soundtrack(sound.source, sound.rate, sound.plan, pieces, job.audio_params())
+            gain = None if plan is None else sound_gain(input_path, plan, job.av_params())
+            dreamed = join_soundtrack(sound.source, sound.rate, sound.plan, pieces, job.audio_params(),
+                                      None if gain is None else (gain, plan.fps))  # type: ignore[union-attr]
         if plan is None:
             out: Path | str = save_audio(job.output, dreamed, sound.rate)  # type: ignore[arg-type,union-attr]
         else:

@@ -8,6 +8,8 @@ an attack/release envelope follower (fast rise, slow fall, as a compressor's sid
 average strength stays what the undriven dream gives while loud passages dream harder and quiet ones softer.
 
 The schedule is computed once from the whole soundtrack, before any sharding, so every shard sees the same curve.
+The other way round, the picture's motion (optical-flow energy per frame, the same mapping) can set the sound
+dream's intensity over time (``sound_follows="motion"``): the dreamed change of the soundtrack is scaled by it.
 
 >>> drive = drive_schedule(samples, rate, fps=25.0, frames=132, params=AVParams(drive="rms"))   # (132,) mean 1
 """
@@ -16,17 +18,24 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from mmdream.errors import ParameterError, check_options
-from mmdream.film import FilmPlan
+from mmdream.film import FilmPlan, source_frames
 from mmdream.media.video import read_audio
+from mmdream.ops.flow import optical_flow
 
-__all__ = ["AVParams", "FEATURES", "frame_features", "envelope", "drive_schedule", "film_drive"]
+__all__ = ["AVParams", "FEATURES", "PICTURE_FEATURES", "frame_features", "envelope", "drive_schedule", "film_drive",
+           "motion_energy", "sound_gain"]
 
 FEATURES = ("none", "rms", "onset", "centroid")
+PICTURE_FEATURES = ("none", "motion")
+_MOTION_SIZE = 160  # frames are measured at this width: motion energy is a coarse, cheap feature
 _HOP = 512
 
 
@@ -43,8 +52,12 @@ class AVParams:
                                                               "(99th percentile); the curve is then scaled to mean 1"})
     attack_s: float = field(default=0.02, metadata={"help": "drive envelope rise time, seconds (how fast the "
                                                              "dream follows a louder sound)"})
-    release_s: float = field(default=0.15, metadata={"help": "drive envelope fall time, seconds (how slowly it "
+    release_s: float = field(default=0.08, metadata={"help": "drive envelope fall time, seconds (how slowly it "
                                                               "lets go)"})
+    sound_follows: str = field(default="none", metadata={"help": "picture feature that sets the sound dream's "
+                                                                 "intensity over time (motion: the optical flow's "
+                                                                 "energy; none: even)",
+                                                         "choices": PICTURE_FEATURES})
 
     def validate(self) -> AVParams:
         """Raise ParameterError naming the first bad option; return self."""
@@ -54,6 +67,7 @@ class AVParams:
             (self.drive_low <= self.drive_high <= 10.0, "drive_high", "at least drive_low and at most 10"),
             (0.0 <= self.attack_s <= 10.0, "attack_s", "from 0 to 10 seconds"),
             (0.0 <= self.release_s <= 10.0, "release_s", "from 0 to 10 seconds"),
+            (self.sound_follows in PICTURE_FEATURES, "sound_follows", f"one of {', '.join(PICTURE_FEATURES)}"),
         ]
         check_options(self, checks)
         return self
@@ -109,7 +123,13 @@ def drive_schedule(samples: np.ndarray, rate: int, fps: float, frames: int, para
     params.validate()
     if params.drive == "none":
         return np.ones(frames)
-    feature = frame_features(samples, rate, fps, frames)[params.drive].astype(np.float64)
+    return _curve(frame_features(samples, rate, fps, frames)[params.drive], fps, params)
+
+
+def _curve(feature: np.ndarray, fps: float, params: AVParams) -> np.ndarray:
+    """A feature ``(frames,)`` -> multipliers: percentile-normalised, enveloped, mapped to low..high, mean 1."""
+    frames = len(feature)
+    feature = feature.astype(np.float64)
     lo, hi = np.percentile(feature, [5, 99])
     if hi - lo <= 1e-9 * max(abs(hi), 1.0):
         return np.ones(frames)
@@ -130,3 +150,28 @@ def film_drive(input_path: str | os.PathLike[str], plan: FilmPlan, params: AVPar
                              "set drive to none")
     samples, rate = read_audio(input_path, start_s=plan.start / plan.fps, duration_s=plan.count / plan.fps)
     return [1.0] * plan.start + drive_schedule(samples, rate, plan.fps, plan.count, params).tolist()
+
+
+def motion_energy(frames: Iterable[torch.Tensor]) -> np.ndarray:
+    """Mean optical-flow magnitude (pixels at a width of 160) of each frame ``(3, H, W)`` against the one before
+    ``(frames,)``; the first frame gets the second's value."""
+    out: list[float] = []
+    prev = None
+    for frame in frames:
+        small = F.interpolate(frame[None], scale_factor=_MOTION_SIZE / frame.shape[-1], mode="area")[0]
+        if prev is not None:
+            out.append(float(optical_flow(prev, small).norm(dim=0).mean()))
+        prev = small
+    if not out:
+        return np.zeros(0 if prev is None else 1)
+    return np.array(out[:1] + out)
+
+
+def sound_gain(input_path: str | os.PathLike[str], plan: FilmPlan, params: AVParams) -> np.ndarray | None:
+    """Per-frame gain ``(count,)`` (mean 1) of the sound dream's change over the film's frames, from the picture
+    (``sound_follows``); None when the sound dream is even."""
+    params.validate()
+    if params.sound_follows == "none":
+        return None
+    energy = motion_energy(source_frames(input_path, plan, plan.start, plan.stop))
+    return _curve(energy, plan.fps, params)

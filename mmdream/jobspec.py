@@ -41,6 +41,7 @@ from mmdream.errors import MmdreamError, ParameterError
 from mmdream.film import FilmParams
 from mmdream.media.audio import AUDIO_FORMATS
 from mmdream.objectives import Objective, build_objective
+from mmdream.themes import Theme, image_objective, resolve_theme, sound_objective_of
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -94,6 +95,15 @@ class AudioObjectiveSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     layers: str | None = None
     class_: str | None = Field(default=None, alias="class")
+
+
+class ThemeSpec(BaseModel):
+    """A theme that extends a shipped one (``name``) or defines its own classes (:mod:`mmdream.themes`)."""
+
+    model_config = _STRICT
+    name: str | None = None
+    image: list[int | str] | None = None
+    sound: list[int | str] | None = None
 
 
 class AudioSpec(BaseModel):
@@ -159,6 +169,7 @@ class JobSpec(BaseModel):
     resources: ResourcesSpec = ResourcesSpec()
     audio: AudioSpec | None = None
     av: AVSpec = AVSpec()  # type: ignore[valid-type]
+    theme: str | ThemeSpec | None = None
 
     @property
     def kind(self) -> str:
@@ -167,12 +178,33 @@ class JobSpec(BaseModel):
 
     @model_validator(mode="after")
     def _audio_section_fits(self) -> JobSpec:
-        if self.kind == "audio" and self.audio is None:
+        if self.kind == "audio" and self.sound_spec() is None:
             raise ValueError(f"audio: an audio-only job (output {self.output}) needs an `audio` section saying what "
                              "to dream, e.g. audio: {objective: {class: Bark}}")
-        if self.kind == "film" and self.audio is not None and not self.film.keep_audio:
-            raise ValueError("audio: the film drops its sound (film.keep_audio: false); remove one of the two")
+        if self.av.sound_follows != "none" and (self.kind == "audio" or self.sound_spec() is None):
+            raise ValueError(f"av.sound_follows: {self.av.sound_follows} needs a film whose sound is dreamed (an "
+                             "audio section or a theme)")
+        if self.kind == "film" and self.sound_spec() is not None and not self.film.keep_audio:
+            raise ValueError("audio: the film drops its sound (film.keep_audio: false), so it cannot dream it")
+        if self.theme is not None:
+            try:
+                self.theme_value()
+            except ParameterError as exc:
+                raise ValueError(f"theme: {exc}") from None
+            if self.objective.class_ or (self.audio is not None and self.audio.objective.class_):
+                raise ValueError("theme: a theme sets the classes to dream toward; remove objective.class and "
+                                 "audio.objective.class (or the theme)")
         return self
+
+    def theme_value(self) -> Theme | None:
+        """The resolved theme (:mod:`mmdream.themes`), if any."""
+        if self.theme is None:
+            return None
+        return resolve_theme(self.theme if isinstance(self.theme, str) else self.theme.model_dump())
+
+    def sound_spec(self) -> AudioSpec | None:
+        """How the sound is dreamed: the ``audio`` section, or its defaults when a theme is set; None: kept as is."""
+        return self.audio if self.audio is not None or self.theme is None else AudioSpec()
 
     @model_validator(mode="after")
     def _uris_stay_put(self) -> JobSpec:
@@ -199,9 +231,10 @@ class JobSpec(BaseModel):
 
     def audio_params(self) -> AudioDreamParams:
         """The sound's dream settings, segmenting from ``sharding`` (an error without an ``audio`` section)."""
-        if self.audio is None:
+        sound = self.sound_spec()
+        if sound is None:
             raise ParameterError("this job has no `audio` section: its sound is not dreamed")
-        return AudioDreamParams(**self.audio.dream.model_dump(), segment_s=self.sharding.audio_segment_s,
+        return AudioDreamParams(**sound.dream.model_dump(), segment_s=self.sharding.audio_segment_s,
                                 overlap_s=self.sharding.audio_overlap_s)
 
     def work_uri(self) -> str:
@@ -265,7 +298,8 @@ def load_job(path: str | os.PathLike[str]) -> JobSpec:
         raise ParameterError(f"{p}: {exc}") from None
 
 
-def objective_record(objective: ObjectiveSpec, backbone: BackboneSpec, size: int) -> dict[str, Any]:
+def objective_record(objective: ObjectiveSpec, backbone: BackboneSpec, size: int, theme: Theme | None = None
+                     ) -> dict[str, Any]:
     """A JSON-able record of an objective (work directories refuse frames of other objectives); no weights loaded.
 
     ``size``: the longer side of the frames; a guide image is summarised as loaded for them.
@@ -276,7 +310,8 @@ def objective_record(objective: ObjectiveSpec, backbone: BackboneSpec, size: int
     guide = _load_guide(objective, size)
     return {"backbone": backbone.name, "variant": variant, "layers": objective.layers,
             "channels": objective.channels, "class": objective.class_,
-            "guide": None if guide is None else [round(float(v), 6) for v in guide.mean(dim=(0, 2, 3))]}
+            "guide": None if guide is None else [round(float(v), 6) for v in guide.mean(dim=(0, 2, 3))],
+            "theme": None if theme is None else list(theme.image)}
 
 
 def _load_guide(objective: ObjectiveSpec, size: int) -> torch.Tensor | None:
@@ -285,7 +320,31 @@ def _load_guide(objective: ObjectiveSpec, size: int) -> torch.Tensor | None:
     return load_image(objective.guide, min(512, size)) if objective.guide else None
 
 
-def build_job_objective(objective: ObjectiveSpec, backbone: Backbone, size: int) -> Objective:
-    """The objective a spec asks for on a loaded backbone; a guide image is loaded at most ``size`` (512) px."""
-    return build_objective(backbone, layers=objective.layers, channels=objective.channels,
-                           class_=objective.class_, guide=_load_guide(objective, size))
+def build_job_objective(objective: ObjectiveSpec, backbone: Backbone, size: int, theme: Theme | None = None
+                        ) -> Objective:
+    """The objective a spec asks for on a loaded backbone; a guide image is loaded at most ``size`` (512) px.
+    With a ``theme``: its image classes, plus the layers, channels or guide if the spec names them too."""
+    if theme is None:
+        return build_objective(backbone, layers=objective.layers, channels=objective.channels,
+                               class_=objective.class_, guide=_load_guide(objective, size))
+    terms = image_objective(backbone, theme).terms
+    if objective.layers or objective.channels or objective.guide:
+        terms += build_objective(backbone, layers=objective.layers, channels=objective.channels,
+                                 guide=_load_guide(objective, size)).terms
+    return Objective(terms)
+
+
+def build_job_sound_objective(job: JobSpec, backbone: Backbone) -> Objective:
+    """The sound's objective on a loaded audio backbone: the theme's sound classes (plus layers if named), or the
+    ``audio.objective`` class and/or layers."""
+    from mmdream.dream.audio import sound_objective
+
+    spec, theme = job.sound_spec(), job.theme_value()
+    if spec is None:
+        raise ParameterError("this job does not dream its sound")
+    if theme is None:
+        return sound_objective(backbone, class_=spec.objective.class_, layers=spec.objective.layers)
+    terms = sound_objective_of(backbone, theme).terms
+    if spec.objective.layers:
+        terms += sound_objective(backbone, layers=spec.objective.layers).terms
+    return Objective(terms)

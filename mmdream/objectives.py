@@ -52,6 +52,32 @@ class ClassTerm:
 
 
 @dataclass(frozen=True)
+class ClassSetTerm:
+    """Log of the summed probability of a set of classes (e.g. all dog breeds): raises the set as a whole, letting
+    the dream settle on whichever members it finds."""
+
+    indices: tuple[int, ...]
+    weight: float = 1.0
+    layer: str = "logits"
+
+    def value(self, acts: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return torch.log_softmax(acts[self.layer], dim=-1)[:, list(self.indices)].logsumexp(dim=-1).mean()
+
+
+@dataclass(frozen=True)
+class SoundSetTerm:
+    """Mean over a set of sound classes of ``log sigmoid`` of their logits (multi-label scores, e.g. YAMNet's Dog
+    and Bark), averaged over patches."""
+
+    indices: tuple[int, ...]
+    weight: float = 1.0
+    layer: str = "logits"
+
+    def value(self, acts: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return torch.nn.functional.logsigmoid(acts[self.layer][:, list(self.indices)]).mean()
+
+
+@dataclass(frozen=True)
 class GuideTerm:
     """Match a guide image's features (google/deepdream's ``objective_guide``).
 
@@ -73,7 +99,7 @@ class GuideTerm:
         return (x.transpose(1, 2) * matched).sum(-1).mean() / x.shape[1]
 
 
-Term = LayerTerm | ChannelTerm | ClassTerm | GuideTerm
+Term = LayerTerm | ChannelTerm | ClassTerm | ClassSetTerm | SoundSetTerm | GuideTerm
 
 
 @dataclass(frozen=True)
@@ -154,3 +180,37 @@ def build_objective(
     else:
         terms += [LayerTerm(n, w) for n, w in named]
     return Objective(tuple(terms))
+
+
+# --- Style statistics (audio and image style transfer): features are (..., C, M), C channels at M positions ------
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """``F Fᵀ / M``: ``(..., C, M) -> (..., C, C)``, the mean over positions of the channels' outer products."""
+    return features @ features.transpose(-1, -2) / features.shape[-1]
+
+
+def gram_loss(gram: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Relative squared Frobenius distance ``||G - T||² / ||T||²`` of Gram matrices ``(..., C, C)`` (0: equal)."""
+    return (gram - target).square().sum() / target.square().sum().clamp_min(1e-30)
+
+
+def feature_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Relative squared distance ``||F - T||² / ||T||²`` of two feature maps of one shape (a content loss)."""
+    return (features - target).square().sum() / target.square().sum().clamp_min(1e-30)
+
+
+def w2_loss(features: torch.Tensor, mean: torch.Tensor, cov_sqrt: torch.Tensor, cov_trace: float) -> torch.Tensor:
+    """Squared 2-Wasserstein distance between the Gaussian of ``features`` ``(C, M)`` and a target Gaussian,
+    relative to the target's ``trace(C_t) + |mean|²`` (0: equal mean and covariance).
+
+    ``W2² = |μ - μ_t|² + tr C + tr C_t - 2 tr (C_t^½ C C_t^½)^½``; with ``C = X Xᵀ / M`` (``X`` the centred
+    features) the last trace is the nuclear norm of ``C_t^½ X / √M``, so no ``(C, C)`` square root is taken per
+    step. ``mean`` ``(C,)``, ``cov_sqrt`` ``(C, C)`` = ``C_t^½`` and ``cov_trace`` = ``tr C_t`` are the target's.
+    """
+    m = features.shape[-1]
+    mu = features.mean(dim=-1)
+    centred = features - mu[:, None]
+    cross = torch.linalg.matrix_norm(cov_sqrt.to(features) @ centred, ord="nuc") / m**0.5
+    w2 = (mu - mean.to(mu)).square().sum() + centred.square().sum() / m + cov_trace - 2 * cross
+    return w2 / (cov_trace + float(mean.square().sum()) + 1e-30)

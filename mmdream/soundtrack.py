@@ -96,14 +96,18 @@ def dream_segment(piece: torch.Tensor, plan: SoundtrackPlan, index: int, backbon
 
 
 def join_soundtrack(source: torch.Tensor, rate: int, plan: SoundtrackPlan, pieces: Sequence[torch.Tensor],
-                    params: AudioDreamParams) -> torch.Tensor:
+                    params: AudioDreamParams, gain: tuple[np.ndarray, float] | None = None) -> torch.Tensor:
     """``source`` ``(C, n)`` at ``rate`` plus the joined change of ``pieces`` (in segment order), at the source's
-    loudness with no sample beyond full scale; ``(C, n)``."""
+    loudness with no sample beyond full scale; ``(C, n)``. ``gain``: per-frame multipliers of the change and their
+    frame rate (the picture sets the sound dream's intensity, :func:`mmdream.av.sound_gain`)."""
     if len(pieces) != len(plan.segments):
         raise ParameterError(f"{len(pieces)} dreamed segments for a plan of {len(plan.segments)}")
     change = overlap_add([p.float() for p in pieces], plan.samples, plan.overlap) * params.mix
     n = source.shape[-1]
     back = resample(change.double().numpy(), plan.net_rate, rate)[:n]
+    if gain is not None:
+        curve, fps = gain
+        back = back * np.interp(np.arange(back.shape[-1]) * (fps / rate), np.arange(len(curve)), curve)
     full = torch.zeros(n, dtype=source.dtype)
     full[:back.shape[-1]] = torch.from_numpy(np.ascontiguousarray(back)).to(source.dtype)
     return fit_level(source.detach().cpu(), full, window=max(1, round(0.005 * rate)))

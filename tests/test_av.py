@@ -64,3 +64,41 @@ def test_bad_params_name_the_option(bad: dict, name: str) -> None:
     with pytest.raises(ParameterError, match=f"^{name}="):
         AVParams(**bad).validate()
 
+
+
+def test_motion_energy_follows_the_speed_of_the_picture() -> None:
+    import torch
+
+    from mmdream.av import motion_energy
+
+    g = torch.Generator().manual_seed(0)
+    background = torch.nn.functional.interpolate(torch.rand(1, 3, 12, 16, generator=g), size=(96, 128),
+                                                 mode="bicubic", align_corners=False)[0].clamp(0, 1)
+    speeds = [0, 0, 1, 1, 4, 4, 0, 0]
+    frames, x = [], 0
+    for v in speeds:
+        x += v
+        frames.append(torch.roll(background, shifts=x, dims=-1))
+    energy = motion_energy(frames)
+    assert energy.shape == (8,) and energy[0] == energy[1]
+    assert energy[6] < 0.2 < energy[2] < energy[4] and 2.5 < energy[4] / energy[2] < 6  # px at a width of 160
+
+
+def test_the_sound_dream_follows_a_gain_curve() -> None:
+    import torch
+
+    from mmdream.dream.audio import AudioDreamParams
+    from mmdream.soundtrack import SoundtrackPlan, join_soundtrack
+
+    rate, n = 16000, 32000
+    t = torch.arange(n, dtype=torch.float64) / rate
+    source = (0.1 * torch.sin(2 * torch.pi * 220 * t)).float()[None]
+    plan = SoundtrackPlan(rate, ((0, n),), 0, 0.01)
+    change = [(0.01 * torch.sin(2 * torch.pi * 1000 * t)).float()]
+    params = AudioDreamParams()
+    even = join_soundtrack(source, rate, plan, change, params) - source
+    curve = np.r_[np.full(25, 0.5), np.full(25, 1.5)]  # 2 s at 25 fps: soft, then loud
+    shaped = join_soundtrack(source, rate, plan, change, params, (curve, 25.0)) - source
+    rms = [float(x.square().mean().sqrt()) for x in (shaped[0, 2000:14000], shaped[0, 18000:30000],
+                                                      even[0, 2000:14000])]
+    assert rms[1] / rms[0] == pytest.approx(3.0, rel=0.1) and rms[0] / rms[2] == pytest.approx(0.5, rel=0.1)

@@ -37,6 +37,11 @@ def test_defaults_come_from_the_dataclasses() -> None:
     ({"audio": {"objective": {"guide": "x.wav"}}}, "audio.objective.guide: unknown key"),
     ({"sharding": {"audio_segment_s": 2, "audio_overlap_s": 1.5}}, "audio_overlap_s (1.5) must be at most half"),
     ({"audio": {}, "film": {"keep_audio": False}}, "the film drops its sound"),
+    ({"av": {"drive": "loudness"}}, "drive='loudness' is invalid"),
+    ({"av": {"sound_follows": "motion"}}, "av.sound_follows: motion needs a film whose sound is dreamed"),
+    ({"theme": "unicorn"}, "unknown theme 'unicorn'"),
+    ({"theme": {"image": [1, 2]}}, "needs both image: and sound: class lists"),
+    ({"theme": "dog", "objective": {"class": "goldfish"}}, "a theme sets the classes"),
 ])
 def test_bad_values_name_their_key(spec: dict, fragment: str) -> None:
     with pytest.raises(ParameterError, match=None) as err:
@@ -54,7 +59,8 @@ def test_missing_required_keys_and_overrides() -> None:
         job.with_overrides(**{"resources.actors": -1})
 
 
-@pytest.mark.parametrize("name,kind", [("demo.yaml", "film"), ("long_film.yaml", "film"), ("audio.yaml", "audio")])
+@pytest.mark.parametrize("name,kind", [("demo.yaml", "film"), ("long_film.yaml", "film"), ("audio.yaml", "audio"),
+                                       ("music.yaml", "film"), ("dogs.yaml", "film")])
 def test_shipped_examples_are_valid(name: str, kind: str) -> None:
     job = load_job(ROOT / "jobs" / name)
     assert job.kind == kind
@@ -70,6 +76,13 @@ def test_audio_section_and_audio_only_jobs() -> None:
     assert parse_job({"input": "in.mp4", "output": "out.mp4"}).audio is None  # a film keeps its sound unasked
     with pytest.raises(ParameterError, match="has no `audio` section"):
         parse_job({"input": "in.mp4", "output": "out.mp4"}).audio_params()
+
+
+def test_a_theme_dreams_both_tracks() -> None:
+    job = parse_job({"input": "in.mp4", "output": "out.mp4", "theme": {"name": "dog", "sound": ["Howl"]}})
+    theme = job.theme_value()
+    assert theme is not None and theme.sound == ("Dog", "Bark", "Howl") and len(theme.image) == 118
+    assert job.sound_spec() is not None and job.sound_spec().backbone.name == "yamnet"  # the sound is dreamed too
 
 
 def test_unreadable_specs(tmp_path: Path) -> None:
