@@ -5,26 +5,22 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import ray
-import torch
 
 from cluster.actors import DreamActor
 from cluster.planner import Shard, plan_shards
 from cluster.reducer import reduce_film, shard_work
-from mmdream.av import film_drive, sound_gain
-from mmdream.errors import ParameterError
-from mmdream.film import FilmPlan, film_settings, plan_film
+from cluster.sound import Sound, join_sound, prepare_sound
+from mmdream.av import film_drive
+from mmdream.film import film_settings, plan_film
 from mmdream.jobspec import JobSpec, objective_record
 from mmdream.media import storage
 from mmdream.media.audio import save_audio
 from mmdream.media.samples import resolve as resolve_sample
 from mmdream.media.storage import local_input
 from mmdream.progress import Progress, ProgressFn
-from mmdream.soundtrack import SegmentStore, SoundtrackPlan, join_soundtrack, plan_soundtrack, read_soundtrack, \
-    soundtrack_settings
 
 
 def render_job(job: JobSpec, *, address: str | None = None, shards: int | None = None,
@@ -40,36 +36,6 @@ def render_job(job: JobSpec, *, address: str | None = None, shards: int | None =
         return _render(job, str(input_path), address, shards, progress)
 
 
-@dataclass
-class _Sound:
-    """A job's soundtrack: the source samples, their segment plan and checkpoint store, the network-rate clip."""
-
-    source: torch.Tensor  # (C, n) at `rate`
-    rate: int
-    plan: SoundtrackPlan
-    x: torch.Tensor  # (m,) mono at the network's rate
-    settings: dict
-    store: SegmentStore
-
-
-def _sound_of(job: JobSpec, input_path: str, plan: FilmPlan | None) -> _Sound:
-    """Read the sound a job dreams (a film's: the stretch its frames cover) and plan its segments."""
-    from mmdream.backbones import get_spec
-
-    start_s = 0.0 if plan is None else plan.start / plan.fps
-    source, rate = read_soundtrack(input_path, start_s, None if plan is None else plan.count / plan.fps)
-    params, spec, theme = job.audio_params(), job.sound_spec(), job.theme_value()
-    assert spec is not None
-    net_rate = get_spec(spec.backbone.name).sample_rate
-    if net_rate is None:
-        raise ParameterError(f"audio.backbone: {spec.backbone.name} is an image backbone; dream sounds with an audio "
-                             "one (yamnet)")
-    sound_plan, x = plan_soundtrack(source, rate, params, net_rate)
-    record = {**spec.model_dump(by_alias=True, exclude={"dream"}), "theme": None if theme is None else list(theme.sound)}
-    settings = soundtrack_settings(input_path, start_s, source, rate, params, record)
-    return _Sound(source, rate, sound_plan, x, settings, SegmentStore(job.sound_work_uri(), settings))
-
-
 def _render(job: JobSpec, input_path: str, address: str | None, shards: int | None,
             progress: ProgressFn | None) -> Path | str:
     film = job.kind == "film"
@@ -81,7 +47,7 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
         drive = film_drive(input_path, plan, job.av_params())  # once, before sharding: every shard sees it
         record = objective_record(job.objective, job.backbone, max(plan.width, plan.height), job.theme_value())
         settings = film_settings(input_path, plan, job.still_params(), job.video_params(), record, drive)
-    sound = _sound_of(job, input_path, plan) if job.sound_spec() is not None else None
+    sound = prepare_sound(job, input_path, plan) if job.sound_spec() is not None else None
     res = job.resources
     n_actors = min(res.actors, len(parts) + (len(sound.plan.segments) if sound else 0))
     started = False
@@ -94,16 +60,11 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
         started = True
     try:
         _run_tasks(job, parts, settings, drive, sound, n_actors, progress)
-        dreamed = None
-        if sound is not None:
-            pieces = [sound.store.load(i) for i in range(len(sound.plan.segments))]
-            gain = None if plan is None else sound_gain(input_path, plan, job.av_params())
-            dreamed = join_soundtrack(sound.source, sound.rate, sound.plan, pieces, job.audio_params(),
-                                      None if gain is None else (gain, plan.fps))  # type: ignore[union-attr]
+        dreamed = None if sound is None else join_sound(job, input_path, plan, sound)
         if plan is None:
-            out: Path | str = save_audio(job.output, dreamed, sound.rate)  # type: ignore[arg-type,union-attr]
+            out: Path | str = save_audio(job.output, *dreamed)  # type: ignore[misc]
         else:
-            audio = None if dreamed is None else (dreamed.numpy(), sound.rate)  # type: ignore[union-attr]
+            audio = None if dreamed is None else (dreamed[0].numpy(), dreamed[1])
             out = reduce_film(job, input_path, plan, parts, settings, audio)
         if job.work is None:  # the default work location goes once the output is written; a given one is kept
             storage.remove_tree(job.work_uri())
@@ -113,7 +74,7 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
             ray.shutdown()
 
 
-def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, drive: list[float] | None, sound: _Sound | None,
+def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, drive: list[float] | None, sound: Sound | None,
                n_actors: int, progress: ProgressFn | None) -> None:
     """Dream every frame shard and sound segment on ``n_actors`` actors, handing out tasks as actors free up.
 

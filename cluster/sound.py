@@ -1,0 +1,58 @@
+"""A job's soundtrack on Ray: read and planned once by the driver, dreamed segment by segment by the actors
+(checkpointed in a :class:`SegmentStore`), joined by the reducer with crossfades (and the picture's gain)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from mmdream.av import sound_gain
+from mmdream.backbones import get_spec
+from mmdream.errors import ParameterError
+from mmdream.film import FilmPlan
+from mmdream.jobspec import JobSpec
+from mmdream.soundtrack import (SegmentStore, SoundtrackPlan, join_soundtrack, plan_soundtrack, read_soundtrack,
+                                soundtrack_settings)
+
+
+@dataclass(frozen=True)
+class Sound:
+    """The source samples ``(C, n)`` at ``rate``, their segment plan, the network-rate mono clip ``x`` ``(m,)``,
+    and the settings and store of the segments' checkpoints."""
+
+    source: torch.Tensor
+    rate: int
+    plan: SoundtrackPlan
+    x: torch.Tensor
+    settings: dict[str, Any]
+    store: SegmentStore
+
+
+def prepare_sound(job: JobSpec, input_path: str, plan: FilmPlan | None) -> Sound:
+    """Read the sound a job dreams (a film's: the stretch its frames cover) and plan its segments; a work location
+    holding segments of other settings is refused here, before any actor starts."""
+    spec, theme = job.sound_spec(), job.theme_value()
+    if spec is None:
+        raise ParameterError("this job does not dream its sound")
+    net_rate = get_spec(spec.backbone.name).sample_rate
+    if net_rate is None:
+        raise ParameterError(f"audio.backbone: {spec.backbone.name} is an image backbone; dream sounds with an "
+                             "audio one (yamnet)")
+    start_s = 0.0 if plan is None else plan.start / plan.fps
+    source, rate = read_soundtrack(input_path, start_s, None if plan is None else plan.count / plan.fps)
+    params = job.audio_params()
+    sound_plan, x = plan_soundtrack(source, rate, params, net_rate)
+    record = {**spec.model_dump(by_alias=True, exclude={"dream"}),
+              "theme": None if theme is None else list(theme.sound)}
+    settings = soundtrack_settings(input_path, start_s, source, rate, params, record)
+    return Sound(source, rate, sound_plan, x, settings, SegmentStore(job.sound_work_uri(), settings))
+
+
+def join_sound(job: JobSpec, input_path: str, plan: FilmPlan | None, sound: Sound) -> tuple[torch.Tensor, int]:
+    """The dreamed soundtrack ``(C, n)`` and its rate, from every segment's checkpoint."""
+    pieces = [sound.store.load(i) for i in range(len(sound.plan.segments))]
+    gain = None if plan is None else sound_gain(input_path, plan, job.av_params())
+    curve = None if gain is None or plan is None else (gain, plan.fps)
+    return join_soundtrack(sound.source, sound.rate, sound.plan, pieces, job.audio_params(), curve), sound.rate
