@@ -24,7 +24,7 @@ from mmdream.media.samples import resolve
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--job", default="jobs/demo.yaml")
+    parser.add_argument("--job", default="bench/film_job.yaml")
     parser.add_argument("--input", default=None)
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--shards", type=int, default=4)

@@ -1,6 +1,6 @@
 """Seams of a sharded render: flicker at the seams vs inside shards, and distance to the 1-shard film by warm-up.
 
-    python bench/seams.py [--job jobs/demo.yaml] [--input PATH] [--shards 3] [--warmups 0,12,24,48]
+    python bench/seams.py [--job bench/film_job.yaml] [--input PATH] [--shards 3] [--warmups 0,12,24,48]
                           [--fades 0.5,1]
 
 Renders the job once with one shard (the reference), then with ``--shards`` shards for each warm-up length W on a
@@ -56,7 +56,7 @@ def dreamed(job: JobSpec, shards: int, warmup: int, fade: int) -> list[torch.Ten
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--job", default="jobs/demo.yaml")
+    parser.add_argument("--job", default="bench/film_job.yaml")
     parser.add_argument("--input", default=None, help="override the job's input")
     parser.add_argument("--shards", type=int, default=3)
     parser.add_argument("--warmups", default="0,12,24,48")

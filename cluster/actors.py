@@ -12,6 +12,7 @@ import numpy as np
 import ray
 
 from cluster.planner import Shard
+from mmdream.media import storage
 from mmdream.media.storage import local_input
 
 LOADS = 0  # backbones loaded by this process (an actor loads each of its job's backbones exactly once)
@@ -22,7 +23,7 @@ class DreamActor:
     """Holds the job's loaded backbone(s) and objective(s): the picture's for a film, the sound's when the job
     dreams its audio. ``dream_shard`` dreams a frame range, ``dream_sound`` one sound segment, both checkpointed."""
 
-    def __init__(self, job_json: str, threads: int = 1, drive: list[float] | None = None) -> None:
+    def __init__(self, job_json: str, threads: int = 1) -> None:
         import torch
 
         from mmdream.backbones import load_backbone
@@ -42,10 +43,11 @@ class DreamActor:
             size = max(self.plan.width, self.plan.height)
             theme = self.job.theme_value()
             self.objective = build_job_objective(self.job.objective, self.backbone, size, theme)
-            self.drive = drive  # per-frame strength multipliers, computed once by the driver
+            # Per-frame strength multipliers: computed once by the driver, left in the work location.
+            self.drive = None if self.job.av.drive == "none" else json.loads(storage.read_text(self.job.drive_uri()))
             record = objective_record(self.job.objective, self.job.backbone, size, theme)
             self.settings = film_settings(self.input, self.plan, self.job.still_params(), self.job.video_params(),
-                                          record, drive)
+                                          record, self.drive)
         spec = self.job.sound_spec()
         if spec is not None:
             self.sound_backbone = load_backbone(spec.backbone.name, variant=spec.backbone.variant,

@@ -11,7 +11,7 @@ import ray
 
 from cluster.actors import DreamActor
 from cluster.planner import Shard, plan_shards
-from cluster.reducer import reduce_film, shard_work
+from cluster.reducer import audio_preview, reduce_film, shard_work
 from cluster.sound import Sound, join_sound, prepare_sound
 from mmdream.av import film_drive
 from mmdream.film import film_settings, plan_film
@@ -62,10 +62,11 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
         _run_tasks(job, parts, settings, drive, sound, n_actors, progress)
         dreamed = None if sound is None else join_sound(job, input_path, plan, sound)
         if plan is None:
-            out: Path | str = save_audio(job.output, *dreamed)  # type: ignore[misc]
+            assert sound is not None and dreamed is not None
+            out: Path | str = save_audio(job.output, *dreamed)
+            audio_preview(job, (sound.source, sound.rate), dreamed)
         else:
-            audio = None if dreamed is None else (dreamed[0].numpy(), dreamed[1])
-            out = reduce_film(job, input_path, plan, parts, settings, audio)
+            out = reduce_film(job, input_path, plan, parts, settings, dreamed, drive)
         if job.work is None:  # the default work location goes once the output is written; a given one is kept
             storage.remove_tree(job.work_uri())
         return out if storage.is_s3(str(out)) else Path(out)
@@ -85,8 +86,9 @@ def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, drive: list[flo
                "max_task_retries": 3}
     works = [shard_work(job, s, settings) for s in parts]  # refuses checkpoints of other settings before starting
     job_json = json.dumps(job.model_dump(by_alias=True))
-    drive_ref = ray.put(drive)
-    actors = [DreamActor.options(**options).remote(job_json, max(1, int(res.cpus_per_actor)), drive_ref)
+    if drive is not None:  # the actors read the one schedule from the work location (restarted ones too)
+        storage.write_text(job.drive_uri(), json.dumps(drive))
+    actors = [DreamActor.options(**options).remote(job_json, max(1, int(res.cpus_per_actor)))
               for _ in range(n_actors)]
     queue: list = []  # sound segments first (few, and the reducer needs them all), then frame shards
     if sound is not None:

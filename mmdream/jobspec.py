@@ -170,6 +170,8 @@ class JobSpec(BaseModel):
     audio: AudioSpec | None = None
     av: AVSpec = AVSpec()  # type: ignore[valid-type]
     theme: str | ThemeSpec | None = None
+    preview: bool | str = Field(default=True, description="a preview PNG (frames, spectrograms, per-frame curves): "
+                                                          "true = beside the output, a path/URI, or false")
 
     @property
     def kind(self) -> str:
@@ -209,9 +211,9 @@ class JobSpec(BaseModel):
     @model_validator(mode="after")
     def _uris_stay_put(self) -> JobSpec:
         """s3:// URIs must name a bucket and a key without ``.``/``..`` segments, so derived keys stay under them."""
-        for name in ("input", "output", "work", "weights"):
+        for name in ("input", "output", "work", "weights", "preview"):
             uri = getattr(self, name)
-            if uri and uri.startswith("s3://"):
+            if isinstance(uri, str) and uri.startswith("s3://"):
                 bucket, _, key = uri[len("s3://"):].partition("/")
                 if not bucket or any(part in (".", "..") for part in key.split("/")):
                     raise ValueError(f"{name}: {uri!r} must be s3://BUCKET/KEY without '.' or '..' segments")
@@ -243,6 +245,21 @@ class JobSpec(BaseModel):
             return self.work
         head, _, name = self.output.rpartition("/")
         return f"{head}/.{name}.work" if head else f".{name}.work"
+
+    def preview_uri(self) -> str | None:
+        """Where the job's preview PNG goes (None: no preview)."""
+        if self.preview is False:
+            return None
+        if isinstance(self.preview, str):
+            return self.preview
+        stem, dot, suffix = self.output.rpartition(".")
+        return f"{stem if dot and '/' not in suffix else self.output}.preview.png"
+
+    def drive_uri(self) -> str:
+        """Where the driver leaves the per-frame drive schedule for the actors."""
+        from mmdream.media.storage import join
+
+        return join(self.work_uri(), "drive.json")
 
     def sound_work_uri(self) -> str:
         """Where the sound's segment checkpoints go."""

@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_defaults_come_from_the_dataclasses() -> None:
     job = parse_job({"input": "in.mp4", "output": "out/film.mp4"})
     assert job.still_params() == DreamParams() and job.video_params() == VideoParams()
-    assert job.work_uri() == "out/.film.mp4.work"
+    assert job.work_uri() == "out/.film.mp4.work" and job.preview_uri() == "out/film.preview.png"
+    assert parse_job({"input": "a", "output": "b", "preview": False}).preview_uri() is None
+    assert parse_job({"input": "a", "output": "x.y/b"}).preview_uri() == "x.y/b.preview.png"
     assert parse_job({"input": "a", "output": "s3://b/x/film.mp4"}).work_uri() == "s3://b/x/.film.mp4.work"
 
 
@@ -60,6 +62,7 @@ def test_missing_required_keys_and_overrides() -> None:
 
 
 @pytest.mark.parametrize("name,kind", [("demo.yaml", "film"), ("long_film.yaml", "film"), ("audio.yaml", "audio"),
+                                       ("../bench/film_job.yaml", "film"),
                                        ("music.yaml", "film"), ("dogs.yaml", "film")])
 def test_shipped_examples_are_valid(name: str, kind: str) -> None:
     job = load_job(ROOT / "jobs" / name)

@@ -61,6 +61,7 @@ def test_audio_job_equals_the_in_process_dream_and_resumes(local_ray, media_dir:
     assert (got - samples).abs().mean() > 1e-3  # and it did dream
     segments = len(plan_soundtrack(samples, rate, job.audio_params(), 16000)[0].segments)
     assert segments == 5 and events[-1].step == events[-1].total == segments
+    assert (tmp_path / "amen.preview.png").stat().st_size > 10_000  # the spectrograms before and after
     # A rerun with one segment lost dreams only that one, and gives the same sound.
     kept = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "work" / "sound").glob("*.npy")}
     (tmp_path / "work" / "sound" / "00002.npy").unlink()
@@ -107,3 +108,8 @@ def test_film_with_a_dreamed_soundtrack_driven_by_it(local_ray, media_dir: Path,
     for name in ("00000.npy", "00001.npy"):
         assert (tmp_path / "w1" / "sound" / name).read_bytes() == (tmp_path / "w3" / "sound" / name).read_bytes()
     assert np.array_equal(read_audio(tmp_path / "one.mp4")[0], heard)
+    # Each job drew its preview beside its output: frames, both spectrograms, strength and drive curves.
+    from PIL import Image
+
+    with Image.open(tmp_path / "film.preview.png") as im:
+        assert im.format == "PNG" and im.size[0] >= 1000 and im.size[1] >= 600
