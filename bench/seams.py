@@ -31,9 +31,9 @@ from cluster.driver import render_job
 from cluster.planner import plan_shards
 from cluster.reducer import assembled_frames
 from mmdream import metrics
-from mmdream.av import film_drive
-from mmdream.film import film_settings, plan_film, source_frames
-from mmdream.jobspec import JobSpec, load_job, objective_record
+from mmdream.av import film_chroma, film_drive
+from mmdream.film import plan_film, source_frames
+from mmdream.jobspec import JobSpec, film_job_settings, load_job
 from mmdream.media.samples import resolve
 
 
@@ -47,9 +47,9 @@ def seam_ratio(diffs: list[float], source_diffs: list[float], seam: set[int], in
 def dreamed(job: JobSpec, shards: int, warmup: int, fade: int) -> list[torch.Tensor]:
     """The film's frames ``(3, H, W)`` as assembled from the job's checkpoints for this warm-up and crossfade."""
     plan = plan_film(job.input, job.film_params())
-    settings = film_settings(job.input, plan, job.still_params(), job.video_params(),
-                             objective_record(job.objective, job.backbone, max(plan.width, plan.height)),
-                             film_drive(job.input, plan, job.av_params()))
+    schedules = {"drive": film_drive(job.input, plan, job.av_params()),
+                 "chroma": film_chroma(job.input, plan, job.av_params())}
+    settings = film_job_settings(job, job.input, plan, schedules)
     parts = plan_shards(plan.start, plan.stop, job.sharding.frames_per_shard, warmup, fade, shards)
     return list(assembled_frames(job, plan, parts, settings))
 

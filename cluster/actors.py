@@ -27,8 +27,9 @@ class DreamActor:
         import torch
 
         from mmdream.backbones import load_backbone
-        from mmdream.film import film_settings, plan_film
-        from mmdream.jobspec import build_job_objective, build_job_sound_objective, objective_record, parse_job
+        from mmdream.av import ChromaObjectives
+        from mmdream.film import plan_film
+        from mmdream.jobspec import build_job_objective, build_job_sound_objective, film_job_settings, parse_job
 
         global LOADS
         torch.set_num_threads(threads)
@@ -41,13 +42,16 @@ class DreamActor:
                                           weights_dir=self.job.weights)
             LOADS += 1
             size = max(self.plan.width, self.plan.height)
-            theme = self.job.theme_value()
-            self.objective = build_job_objective(self.job.objective, self.backbone, size, theme)
-            # Per-frame strength multipliers: computed once by the driver, left in the work location.
-            self.drive = None if self.job.av.drive == "none" else json.loads(storage.read_text(self.job.drive_uri()))
-            record = objective_record(self.job.objective, self.job.backbone, size, theme)
-            self.settings = film_settings(self.input, self.plan, self.job.still_params(), self.job.video_params(),
-                                          record, self.drive)
+            objective = build_job_objective(self.job.objective, self.backbone, size, self.job.theme_value())
+            # Per-frame schedules: computed once by the driver, left in the work location.
+            av = self.job.av
+            schedules = {"drive": None, "chroma": None}
+            if av.drive != "none" or av.channels_follow != "none":
+                schedules = json.loads(storage.read_text(self.job.schedule_uri()))
+            self.drive = schedules["drive"]
+            self.objective = objective if schedules["chroma"] is None else ChromaObjectives(objective,
+                                                                                            schedules["chroma"])
+            self.settings = film_job_settings(self.job, self.input, self.plan, schedules)
         spec = self.job.sound_spec()
         if spec is not None:
             self.sound_backbone = load_backbone(spec.backbone.name, variant=spec.backbone.variant,

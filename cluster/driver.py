@@ -13,9 +13,9 @@ from cluster.actors import DreamActor
 from cluster.planner import Shard, plan_shards
 from cluster.reducer import audio_preview, reduce_film, shard_work
 from cluster.sound import Sound, join_sound, prepare_sound
-from mmdream.av import film_drive
-from mmdream.film import film_settings, plan_film
-from mmdream.jobspec import JobSpec, objective_record
+from mmdream.av import film_chroma, film_drive
+from mmdream.film import plan_film
+from mmdream.jobspec import JobSpec, film_job_settings
 from mmdream.media import storage
 from mmdream.media.audio import save_audio
 from mmdream.media.samples import resolve as resolve_sample
@@ -40,13 +40,14 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
             progress: ProgressFn | None) -> Path | str:
     film = job.kind == "film"
     plan = plan_film(input_path, job.film_params()) if film else None
-    parts, settings, drive = [], {}, None
+    parts, settings, schedules = [], {}, {}
     if plan is not None:
         parts = plan_shards(plan.start, plan.stop, job.sharding.frames_per_shard, job.sharding.warmup,
                             job.sharding.crossfade, shards)
-        drive = film_drive(input_path, plan, job.av_params())  # once, before sharding: every shard sees it
-        record = objective_record(job.objective, job.backbone, max(plan.width, plan.height), job.theme_value())
-        settings = film_settings(input_path, plan, job.still_params(), job.video_params(), record, drive)
+        # Computed once, before sharding, so every shard sees the same curves.
+        schedules = {"drive": film_drive(input_path, plan, job.av_params()),
+                     "chroma": film_chroma(input_path, plan, job.av_params())}
+        settings = film_job_settings(job, input_path, plan, schedules)
     sound = prepare_sound(job, input_path, plan) if job.sound_spec() is not None else None
     res = job.resources
     n_actors = min(res.actors, len(parts) + (len(sound.plan.segments) if sound else 0))
@@ -59,14 +60,14 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
                      include_dashboard=False, log_to_driver=False)  # "local": never join a stray cluster
         started = True
     try:
-        _run_tasks(job, parts, settings, drive, sound, n_actors, progress)
+        _run_tasks(job, parts, settings, schedules, sound, n_actors, progress)
         dreamed = None if sound is None else join_sound(job, input_path, plan, sound)
         if plan is None:
             assert sound is not None and dreamed is not None
             out: Path | str = save_audio(job.output, *dreamed)
             audio_preview(job, (sound.source, sound.rate), dreamed)
         else:
-            out = reduce_film(job, input_path, plan, parts, settings, dreamed, drive)
+            out = reduce_film(job, input_path, plan, parts, settings, dreamed, schedules.get("drive"))
         if job.work is None:  # the default work location goes once the output is written; a given one is kept
             storage.remove_tree(job.work_uri())
         return out if storage.is_s3(str(out)) else Path(out)
@@ -75,7 +76,7 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
             ray.shutdown()
 
 
-def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, drive: list[float] | None, sound: Sound | None,
+def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, schedules: dict, sound: Sound | None,
                n_actors: int, progress: ProgressFn | None) -> None:
     """Dream every frame shard and sound segment on ``n_actors`` actors, handing out tasks as actors free up.
 
@@ -86,8 +87,8 @@ def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, drive: list[flo
                "max_task_retries": 3}
     works = [shard_work(job, s, settings) for s in parts]  # refuses checkpoints of other settings before starting
     job_json = json.dumps(job.model_dump(by_alias=True))
-    if drive is not None:  # the actors read the one schedule from the work location (restarted ones too)
-        storage.write_text(job.drive_uri(), json.dumps(drive))
+    if parts:  # the actors read the schedules from the work location (restarted ones too)
+        storage.write_text(job.schedule_uri(), json.dumps(schedules))
     actors = [DreamActor.options(**options).remote(job_json, max(1, int(res.cpus_per_actor)))
               for _ in range(n_actors)]
     queue: list = []  # sound segments first (few, and the reducer needs them all), then frame shards

@@ -8,7 +8,9 @@ an attack/release envelope follower (fast rise, slow fall, as a compressor's sid
 average strength stays what the undriven dream gives while loud passages dream harder and quiet ones softer.
 
 The schedule is computed once from the whole soundtrack, before any sharding, so every shard sees the same curve.
-The other way round, the picture's motion (optical-flow energy per frame, the same mapping) can set the sound
+The sound's chroma can also choose *what* the picture dreams (``channels_follow="chroma"``): each dream layer's
+channels are split into 12 groups, one per pitch class, weighted frame by frame by the chroma (a C major chord
+dreams other channels than an F# one). The other way round, the picture's motion (optical-flow energy per frame, the same mapping) can set the sound
 dream's intensity over time (``sound_follows="motion"``): the dreamed change of the soundtrack is scaled by it.
 
 >>> drive = drive_schedule(samples, rate, fps=25.0, frames=132, params=AVParams(drive="rms"))   # (132,) mean 1
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,10 +30,11 @@ import torch.nn.functional as F
 from mmdream.errors import ParameterError, check_options
 from mmdream.film import FilmPlan, source_frames
 from mmdream.media.video import read_audio
+from mmdream.objectives import ChannelGroupsTerm, LayerTerm, Objective
 from mmdream.ops.flow import optical_flow
 
 __all__ = ["AVParams", "FEATURES", "PICTURE_FEATURES", "frame_features", "envelope", "drive_schedule", "film_drive",
-           "motion_energy", "sound_gain"]
+           "motion_energy", "sound_gain", "chroma_schedule", "ChromaObjectives", "film_chroma"]
 
 FEATURES = ("none", "rms", "onset", "centroid")
 PICTURE_FEATURES = ("none", "motion")
@@ -54,6 +57,11 @@ class AVParams:
                                                              "dream follows a louder sound)"})
     release_s: float = field(default=0.08, metadata={"help": "drive envelope fall time, seconds (how slowly it "
                                                               "lets go)"})
+    channels_follow: str = field(default="none", metadata={"help": "what chooses the channels the picture "
+                                                                   "dreams, frame by frame (chroma: the sound's 12 "
+                                                                   "pitch classes weight 12 channel groups of each "
+                                                                   "dream layer; none: all alike)",
+                                                           "choices": ("none", "chroma")})
     sound_follows: str = field(default="none", metadata={"help": "picture feature that sets the sound dream's "
                                                                  "intensity over time (motion: the optical flow's "
                                                                  "energy; none: even)",
@@ -68,6 +76,7 @@ class AVParams:
             (0.0 <= self.attack_s <= 10.0, "attack_s", "from 0 to 10 seconds"),
             (0.0 <= self.release_s <= 10.0, "release_s", "from 0 to 10 seconds"),
             (self.sound_follows in PICTURE_FEATURES, "sound_follows", f"one of {', '.join(PICTURE_FEATURES)}"),
+            (self.channels_follow in ("none", "chroma"), "channels_follow", "none or chroma"),
         ]
         check_options(self, checks)
         return self
@@ -175,3 +184,49 @@ def sound_gain(input_path: str | os.PathLike[str], plan: FilmPlan, params: AVPar
         return None
     energy = motion_energy(source_frames(input_path, plan, plan.start, plan.stop))
     return _curve(energy, plan.fps, params)
+
+
+def chroma_schedule(samples: np.ndarray, rate: int, fps: float, frames: int, params: AVParams = AVParams()
+                    ) -> np.ndarray:
+    """Per-frame weights of the 12 pitch classes ``(frames, 12)``: the chroma, each bin through the attack/release
+    envelope, sharpened (squared) and normalised to sum 1 (uniform where the sound is silent)."""
+    chroma = frame_features(samples, rate, fps, frames)["chroma"]
+    smooth = np.stack([envelope(row, fps, params.attack_s, params.release_s) for row in chroma], axis=1) ** 2
+    total = smooth.sum(axis=1, keepdims=True)
+    return np.where(total > 1e-12, smooth / np.maximum(total, 1e-12), 1.0 / 12)
+
+
+@dataclass(frozen=True)
+class ChromaObjectives:
+    """Per-frame objectives: each layer term of ``base`` becomes a :class:`ChannelGroupsTerm` weighted by the frame's
+    chroma (``weights[index]``, 12 values); other terms stay."""
+
+    base: Objective
+    weights: Sequence[Sequence[float]]
+
+    def __post_init__(self) -> None:
+        if not any(isinstance(t, LayerTerm) for t in self.base.terms):
+            raise ParameterError("channels_follow=chroma weights the channels of the objective's layers; this "
+                                 "objective has none (dream layers rather than a class or a guide)")
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return self.base.layers
+
+    def at(self, index: int) -> Objective:
+        w = tuple(float(v) for v in self.weights[index])
+        return Objective(tuple(ChannelGroupsTerm(t.layer, w, t.weight) if isinstance(t, LayerTerm) else t
+                               for t in self.base.terms))
+
+
+def film_chroma(input_path: str | os.PathLike[str], plan: FilmPlan, params: AVParams) -> list[list[float]] | None:
+    """Every frame's chroma weights ``[[12 floats]]`` by frame index (frames before ``plan.start``: uniform), from
+    the stretch of the soundtrack the frames cover; None unless ``channels_follow`` is chroma."""
+    params.validate()
+    if params.channels_follow == "none":
+        return None
+    if plan.info.audio is None:
+        raise ParameterError(f"av.channels_follow=chroma needs a soundtrack and {input_path} has none")
+    samples, rate = read_audio(input_path, start_s=plan.start / plan.fps, duration_s=plan.count / plan.fps)
+    weights = chroma_schedule(samples, rate, plan.fps, plan.count, params)
+    return [[1.0 / 12] * 12] * plan.start + np.round(weights, 6).tolist()

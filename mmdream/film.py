@@ -22,7 +22,7 @@ import torch
 
 from mmdream.backbones.base import Backbone
 from mmdream.dream.image import DreamParams
-from mmdream.dream.temporal import FrameInfo, TemporalState, VideoParams, dream_frames
+from mmdream.dream.temporal import FrameInfo, FrameObjectives, TemporalState, VideoParams, dream_frames
 from mmdream.errors import ParameterError, check_options
 from mmdream.media.files import check_output
 from mmdream.media import storage
@@ -172,7 +172,7 @@ def dream_range(
     first: int,
     stop: int,
     backbone: Backbone,
-    objective: Objective,
+    objective: Objective | FrameObjectives,
     still: DreamParams,
     params: VideoParams,
     *,
@@ -219,7 +219,7 @@ def dream_film(
     input_path: str | os.PathLike[str],
     output: str | os.PathLike[str],
     backbone: Backbone,
-    objective: Objective,
+    objective: Objective | FrameObjectives,
     still: DreamParams = DreamParams(),
     params: VideoParams = VideoParams(),
     film: FilmParams = FilmParams(),

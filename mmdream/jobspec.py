@@ -11,7 +11,7 @@ errors that name the key (``dream.steps: ...``).
     dream: {steps: 10}                      # DreamParams (each shot's first frame)
     video: {blend: 0.98}                    # VideoParams (temporal coherence)
     film: {size: 320}                       # FilmParams (frame size, rate, range, sound, quality)
-    sharding: {frames_per_shard: 250, warmup: 24, crossfade: 12, audio_segment_s: 10, audio_overlap_s: 1}
+    sharding: {frames_per_shard: 250, warmup: 24, crossfade: 24, audio_segment_s: 10, audio_overlap_s: 1}
     resources: {actors: 2, cpus_per_actor: 1, gpus_per_actor: 0}
     audio: {objective: {class: Bark}, dream: {steps: 20}}   # dream the soundtrack too (AudioDreamParams)
     av: {drive: rms}                        # AVParams: the soundtrack's loudness drives the dream's strength
@@ -23,6 +23,8 @@ An output with an audio suffix (.wav, .flac, .ogg) makes an audio-only job: the 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
 import typing
 from pathlib import Path
@@ -38,7 +40,7 @@ from mmdream.dream.audio import AudioDreamParams
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import VideoParams
 from mmdream.errors import MmdreamError, ParameterError
-from mmdream.film import FilmParams
+from mmdream.film import FilmParams, FilmPlan, film_settings
 from mmdream.media.audio import AUDIO_FORMATS
 from mmdream.objectives import Objective, build_objective
 from mmdream.themes import Theme, image_objective, resolve_theme, sound_objective_of
@@ -123,14 +125,16 @@ class ShardingSpec(BaseModel):
 
     Each frame shard dreams ``warmup`` frames before its own first frame (starting a shot there), so that its
     temporal state has settled; the last ``crossfade`` of those are blended with the previous shard's frames (a
-    dissolve that hides the seam), the others are dropped. The sound is cut into segments of ``audio_segment_s``
+    dissolve that hides the seam), the others are dropped. The defaults (24 and 24) come from ``bench/seams.py``:
+    seam flicker 0.94x the flicker inside shards (1.12x with a 12-frame dissolve), frames 10/255 from a 1-shard
+    render's on average (13.7 without warm-up). The sound is cut into segments of ``audio_segment_s``
     seconds that overlap by ``audio_overlap_s`` and are joined by crossfades.
     """
 
     model_config = _STRICT
     frames_per_shard: int = Field(default=250, ge=1, le=100_000)
     warmup: int = Field(default=24, ge=0, le=1000)
-    crossfade: int = Field(default=12, ge=0, le=1000)
+    crossfade: int = Field(default=24, ge=0, le=1000)
     audio_segment_s: float = Field(default=_AUDIO_DEFAULTS.segment_s, ge=1, le=600)
     audio_overlap_s: float = Field(default=_AUDIO_DEFAULTS.overlap_s, ge=0, le=300)
 
@@ -183,6 +187,10 @@ class JobSpec(BaseModel):
         if self.kind == "audio" and self.sound_spec() is None:
             raise ValueError(f"audio: an audio-only job (output {self.output}) needs an `audio` section saying what "
                              "to dream, e.g. audio: {objective: {class: Bark}}")
+        o = self.objective
+        if self.av.channels_follow != "none" and not o.layers and (o.class_ or o.channels or o.guide or self.theme):
+            raise ValueError(f"av.channels_follow: {self.av.channels_follow} weights the channels of the objective's "
+                             "layers; name them (objective: {layers: ...})")
         if self.av.sound_follows != "none" and (self.kind == "audio" or self.sound_spec() is None):
             raise ValueError(f"av.sound_follows: {self.av.sound_follows} needs a film whose sound is dreamed (an "
                              "audio section or a theme)")
@@ -255,11 +263,11 @@ class JobSpec(BaseModel):
         stem, dot, suffix = self.output.rpartition(".")
         return f"{stem if dot and '/' not in suffix else self.output}.preview.png"
 
-    def drive_uri(self) -> str:
-        """Where the driver leaves the per-frame drive schedule for the actors."""
+    def schedule_uri(self) -> str:
+        """Where the driver leaves the per-frame schedules (drive, chroma) for the actors."""
         from mmdream.media.storage import join
 
-        return join(self.work_uri(), "drive.json")
+        return join(self.work_uri(), "schedules.json")
 
     def sound_work_uri(self) -> str:
         """Where the sound's segment checkpoints go."""
@@ -365,3 +373,12 @@ def build_job_sound_objective(job: JobSpec, backbone: Backbone) -> Objective:
     if spec.objective.layers:
         terms += sound_objective(backbone, layers=spec.objective.layers).terms
     return Objective(terms)
+
+
+def film_job_settings(job: JobSpec, input_path: str, plan: FilmPlan, schedules: dict[str, Any]) -> dict[str, Any]:
+    """What makes a film job's frames what they are (:func:`mmdream.film.film_settings`), with its per-frame
+    ``schedules`` (``drive``, ``chroma``: lists by frame index, or None) fingerprinted."""
+    record = objective_record(job.objective, job.backbone, max(plan.width, plan.height), job.theme_value())
+    if schedules.get("chroma") is not None:
+        record["chroma_sha256"] = hashlib.sha256(json.dumps(schedules["chroma"]).encode()).hexdigest()
+    return film_settings(input_path, plan, job.still_params(), job.video_params(), record, schedules.get("drive"))

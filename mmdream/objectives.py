@@ -78,6 +78,24 @@ class SoundSetTerm:
 
 
 @dataclass(frozen=True)
+class ChannelGroupsTerm:
+    """A layer's channels split into ``len(weights)`` contiguous groups, the mean square activation of each group
+    weighted: with equal weights summing to 1 this is :class:`LayerTerm`'s L2 (for equal groups); a weight of 0
+    leaves its group alone. Lets a per-frame feature (the sound's chroma) choose what the dream amplifies."""
+
+    layer: str
+    weights: tuple[float, ...]
+    weight: float = 1.0
+
+    def value(self, acts: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        a = acts[self.layer]
+        groups = torch.arange(a.shape[1], device=a.device) * len(self.weights) // a.shape[1]
+        per_channel = a.square().mean(dim=(0, *range(2, a.dim())))  # (C,)
+        w = torch.tensor(self.weights, dtype=a.dtype, device=a.device)[groups] * len(self.weights)
+        return (w * per_channel).mean()
+
+
+@dataclass(frozen=True)
 class GuideTerm:
     """Match a guide image's features (google/deepdream's ``objective_guide``).
 
@@ -99,7 +117,7 @@ class GuideTerm:
         return (x.transpose(1, 2) * matched).sum(-1).mean() / x.shape[1]
 
 
-Term = LayerTerm | ChannelTerm | ClassTerm | ClassSetTerm | SoundSetTerm | GuideTerm
+Term = LayerTerm | ChannelTerm | ChannelGroupsTerm | ClassTerm | ClassSetTerm | SoundSetTerm | GuideTerm
 
 
 @dataclass(frozen=True)

@@ -102,3 +102,43 @@ def test_the_sound_dream_follows_a_gain_curve() -> None:
     rms = [float(x.square().mean().sqrt()) for x in (shaped[0, 2000:14000], shaped[0, 18000:30000],
                                                       even[0, 2000:14000])]
     assert rms[1] / rms[0] == pytest.approx(3.0, rel=0.1) and rms[0] / rms[2] == pytest.approx(0.5, rel=0.1)
+
+
+def test_chroma_weights_follow_the_pitch_class() -> None:
+    from mmdream.av import chroma_schedule
+
+    n = int(RATE * 0.8)
+    t = np.arange(n) / RATE
+    wave = np.r_[np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 261.63 * t)].astype(np.float32)  # A, then C
+    weights = chroma_schedule(wave, RATE, FPS, 40, AVParams(attack_s=0.0, release_s=0.0))
+    assert weights.shape == (40, 12) and np.allclose(weights.sum(axis=1), 1.0)
+    assert int(np.argmax(weights[8])) == 9 and int(np.argmax(weights[32])) == 0 and weights[8, 9] > 0.5
+
+
+def test_chroma_objectives_weight_channel_groups(vgg16) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
+    from mmdream.av import ChromaObjectives
+    from mmdream.dream.image import DreamParams, dream_image
+    from mmdream.objectives import ChannelGroupsTerm, LayerTerm, build_objective
+
+    acts = {"x": torch.randn(1, 24, 5, 5)}
+    uniform = ChannelGroupsTerm("x", (1 / 12,) * 12).value(acts)
+    assert float(uniform) == pytest.approx(float(LayerTerm("x").value(acts)), rel=1e-6)
+    one_hot = [[1.0 if k == 0 else 0.0 for k in range(12)], [1.0 if k == 6 else 0.0 for k in range(12)]]
+    frames = ChromaObjectives(build_objective(vgg16, layers="relu4_3"), one_hot)
+    (term,) = frames.at(1).terms
+    assert isinstance(term, ChannelGroupsTerm) and term.weights[6] == 1.0 and frames.layers == ("relu4_3",)
+    with pytest.raises(ParameterError, match="has none"):
+        ChromaObjectives(build_objective(vgg16, class_=None, channels=[3], layers="relu4_3"), one_hot)
+    # Dreaming with group 0 lit raises group 0's channels more than group 6's, and the other way round.
+    image = torch.rand(1, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    params = DreamParams(steps=6, octaves=1)
+    groups = torch.arange(512) * 12 // 512
+
+    def gain(index: int, group: int) -> float:
+        dream = dream_image(image, vgg16, frames.at(index), params)
+        before, after = (vgg16.taps(x, ["relu4_3"])["relu4_3"].square().mean(dim=(0, 2, 3)) for x in (image, dream))
+        return float(after[groups == group].mean() / before[groups == group].mean())
+
+    assert gain(0, 0) > gain(0, 6) and gain(1, 6) > gain(1, 0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import torch
 
@@ -62,6 +63,16 @@ class VideoParams:
         ]
         check_options(self, checks)
         return self
+
+
+@runtime_checkable
+class FrameObjectives(Protocol):
+    """Per-frame objectives (e.g. :class:`mmdream.av.ChromaObjectives`): ``at(index)`` is frame ``index``'s."""
+
+    @property
+    def layers(self) -> tuple[str, ...]: ...
+
+    def at(self, index: int) -> Objective: ...
 
 
 @dataclass(frozen=True)
@@ -162,7 +173,7 @@ def _hold(dream: torch.Tensor, source: torch.Tensor, target: float, lift: float 
 def dream_frames(
     frames: Iterable[torch.Tensor],
     backbone: Backbone,
-    objective: Objective,
+    objective: Objective | FrameObjectives,
     still: DreamParams = DreamParams(),
     params: VideoParams = VideoParams(),
     *,
@@ -175,7 +186,8 @@ def dream_frames(
 ) -> Iterator[tuple[torch.Tensor, FrameInfo]]:
     """Dream a sequence of source frames ``(3, H, W)`` (indices ``start, start + 1, ...``), yielding each dream.
 
-    ``state``: the previous frame's state when resuming at ``start``. ``drive``: per-frame strength multipliers
+    ``objective``: one for all frames, or per-frame ones (:class:`FrameObjectives`). ``state``: the previous
+    frame's state when resuming at ``start``. ``drive``: per-frame strength multipliers
     indexed by frame index (:func:`mmdream.av.drive_schedule`; None: all 1). Progress counts frames: ``done`` of
     ``total`` were finished before this call (a resumed job).
     """
@@ -187,7 +199,8 @@ def dream_frames(
             raise ParameterError(f"frames must be (3, H, W) RGB, got shape {tuple(source.shape)}")
         if drive is not None and index >= len(drive):
             raise ParameterError(f"the drive schedule has {len(drive)} frames; frame {index} has none")
-        state, info = dream_frame(source, backbone, objective, still, params, state, index,
+        frame_objective = objective.at(index) if isinstance(objective, FrameObjectives) else objective
+        state, info = dream_frame(source, backbone, frame_objective, still, params, state, index,
                                   1.0 if drive is None else float(drive[index]))
         yield state.dream, info
         tracker.advance(info.objective)  # after the consumer has handled (saved) the frame

@@ -71,14 +71,15 @@ def test_audio_job_equals_the_in_process_dream_and_resumes(local_ray, media_dir:
     assert torch.equal(load_audio(tmp_path / "again.wav")[0], got)
 
 
-def test_film_with_a_dreamed_soundtrack_driven_by_it(local_ray, media_dir: Path,  # type: ignore[no-untyped-def]
+def test_film_with_a_dreamed_soundtrack_driving_it(local_ray, media_dir: Path,  # type: ignore[no-untyped-def]
                                                       weights_dir: Path, tmp_path: Path) -> None:
     clip = media_dir / "video" / "bbb_320x180.mp4"
     out = tmp_path / "film.mp4"
     job = sound_job(clip, out, weights_dir, dream={"steps": 1, "octaves": 1}, video={"frame_steps": 1},
                     objective={"layers": "relu4_3"}, film={"size": 64, "start": 10, "stop": 60},
                     sharding={"frames_per_shard": 25, "warmup": 2, "crossfade": 1, "audio_segment_s": 1.2,
-                              "audio_overlap_s": 0.3}, av={"drive": "rms"}, work=str(tmp_path / "w3"))
+                              "audio_overlap_s": 0.3}, av={"drive": "rms", "channels_follow": "chroma"},
+                    work=str(tmp_path / "w3"))
     render_job(job, shards=3)
     info = probe(out)
     assert info.frame_count == 50 and info.audio is not None
@@ -105,6 +106,7 @@ def test_film_with_a_dreamed_soundtrack_driven_by_it(local_ray, media_dir: Path,
     render_job(single, shards=1)
     settings = {p.read_text() for p in (tmp_path / "w1").glob("frames-*/settings.json")}
     assert settings == {p.read_text() for p in (tmp_path / "w3").glob("frames-*/settings.json")}
+    assert "chroma_sha256" in settings.pop()  # the sound's chroma chose the channels, frame by frame
     for name in ("00000.npy", "00001.npy"):
         assert (tmp_path / "w1" / "sound" / name).read_bytes() == (tmp_path / "w3" / "sound" / name).read_bytes()
     assert np.array_equal(read_audio(tmp_path / "one.mp4")[0], heard)
