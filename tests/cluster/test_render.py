@@ -6,20 +6,12 @@ import signal
 from pathlib import Path
 
 import numpy as np
-import pytest
 import ray
 
 from cluster.actors import DreamActor
 from cluster.driver import render_job
 from mmdream.jobspec import parse_job
 from mmdream.media.video import probe, read_audio, read_frames
-
-
-@pytest.fixture(scope="module")
-def local_ray():  # type: ignore[no-untyped-def]
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def job(media_dir: Path, weights_dir: Path, out: Path, **extra: object):  # type: ignore[no-untyped-def]

@@ -8,8 +8,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
-import ray
 import torch
 
 from cluster.driver import render_job
@@ -24,13 +22,6 @@ from mmdream.soundtrack import plan_soundtrack
 
 DREAM = {"steps": 2, "warps": 2}
 SHARDING = {"audio_segment_s": 2.0, "audio_overlap_s": 0.5}
-
-
-@pytest.fixture(scope="module")
-def local_ray():  # type: ignore[no-untyped-def]
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def sound_job(source: Path, out: Path, weights_dir: Path, **extra: object):  # type: ignore[no-untyped-def]
