@@ -329,9 +329,11 @@ def objective_record(objective: ObjectiveSpec, backbone: BackboneSpec, size: int
 
     ``size``: the longer side of the frames; a guide image is summarised as loaded for them.
     """
-    from mmdream.backbones import get_variant
+    from mmdream.backbones import class_names, get_variant
 
     variant, _ = get_variant(backbone.name, backbone.variant)
+    if objective.class_ is not None or theme is not None:
+        class_names(backbone.name, variant)  # a class or theme needs a classifier: refused here, before any actor
     guide = _load_guide(objective, size)
     return {"backbone": backbone.name, "variant": variant, "layers": objective.layers,
             "channels": objective.channels, "class": objective.class_,

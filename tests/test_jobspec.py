@@ -97,3 +97,15 @@ def test_unreadable_specs(tmp_path: Path) -> None:
     (tmp_path / "list.yaml").write_text("- a\n- b\n")
     with pytest.raises(ParameterError, match="YAML mapping"):
         load_job(tmp_path / "list.yaml")
+
+
+def test_a_class_objective_without_classifier_is_refused_before_ray_starts(media_dir: Path, tmp_path: Path) -> None:
+    import ray
+
+    from cluster.driver import render_job
+
+    job = parse_job({"input": str(media_dir / "video" / "bbb_320x180.mp4"), "output": str(tmp_path / "o.mp4"),
+                     "backbone": {"name": "vgg16"}, "theme": "dog"})
+    with pytest.raises(ParameterError, match="has no classifier; try --variant torchvision"):
+        render_job(job)
+    assert not ray.is_initialized() and not (tmp_path / "o.mp4").exists()
