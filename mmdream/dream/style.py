@@ -1,0 +1,346 @@
+"""Neural style transfer (Gatys et al.) on an image backbone's features, coarse to fine, for stills and films.
+
+The result ``x`` (RGB in [0, 1], ``(1, 3, H, W)``) minimises
+
+    content_weight x mean over content layers of ||F(x) - F(content)||² / ||F(content)||²
+  + style_weight x mean over style layers of the Gram (or W2) distance of F(x) to the styles' statistics
+  + tv_weight x total variation,
+
+by Adam (or L-BFGS) on the pixels, over ``scales`` sizes growing by √2 up to ``size`` (each scale starts from the
+previous result, upscaled), with iterate averaging (the output is an exponential moving average of the iterates,
+which removes the optimiser's high-frequency jitter). Several styles blend their statistics with ``style_weights``;
+``style_scale`` sets the size the styles are seen at relative to the content; colours can be kept (``luminance``
+transfer or ``histogram`` matching). Large images are optimised tile by tile (``tile``): each tile matches the
+global style statistics and its own content.
+
+Films (:func:`style_frames`): each frame starts from the previous stylised frame carried by the optical flow where
+it is reliable, and a temporal loss keeps reliable pixels near it (Ruder et al.).
+
+>>> styled = style_image(content, [starry], vgg16, StyleParams(size=512))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from mmdream.backbones.base import Backbone
+from mmdream.errors import ParameterError, check_options
+from mmdream.objectives import feature_loss, gram_loss, gram_matrix, parse_layers, w2_loss
+from mmdream.dream.image import COLOR_MODES
+from mmdream.ops.color import preserve_colors
+from mmdream.ops.flow import motion, warp
+from mmdream.ops.pyramid import resize
+from mmdream.ops.tiling import tiled_gradient
+from mmdream.progress import ProgressFn, Tracker
+
+__all__ = ["StyleParams", "StyleTargets", "FrameStyle", "style_targets", "style_image", "style_frames",
+           "style_gradient", "style_losses"]
+
+LOSSES = ("gram", "w2")
+OPTIMIZERS = ("adam", "lbfgs")
+INITS = ("content", "style", "noise")
+
+
+@dataclass(frozen=True)
+class StyleParams:
+    """Every option of a style transfer, with defaults that give a clearly stylised, recognisable picture."""
+
+    content_layers: str = field(default="relu4_2", metadata={"help": "layers whose features keep the content"})
+    style_layers: str = field(default="relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+                              metadata={"help": "layers whose statistics carry the style"})
+    content_weight: float = field(default=1.0, metadata={"help": "weight of the content loss"})
+    style_weight: float = field(default=10.0, metadata={"help": "weight of the style loss"})
+    tv_weight: float = field(default=0.0, metadata={"help": "weight of the total-variation loss (smoothness)"})
+    loss: str = field(default="gram", metadata={"help": "style statistics: Gram matrices or Gaussian W2",
+                                                "choices": LOSSES})
+    size: int = field(default=512, metadata={"help": "longer side of the result, pixels"})
+    scales: int = field(default=3, metadata={"help": "coarse-to-fine sizes, each √2 larger, ending at --size"})
+    steps: int = field(default=100, metadata={"help": "optimiser steps per scale"})
+    optimizer: str = field(default="adam", metadata={"help": "pixel optimiser", "choices": OPTIMIZERS})
+    lr: float = field(default=0.02, metadata={"help": "Adam's step size in [0, 1] pixel units (L-BFGS: 1)"})
+    init: str = field(default="content", metadata={"help": "start from the content, the (first) style, or noise",
+                                                   "choices": INITS})
+    style_scale: float = field(default=1.0, metadata={"help": "size the styles are seen at, relative to the "
+                                                              "result's size"})
+    average: float = field(default=0.9, metadata={"help": "iterate averaging: the result is this exponential "
+                                                          "moving average of the iterates (0: the last iterate)"})
+    preserve_colors: str = field(default="none", metadata={"help": "keep the content's colours",
+                                                           "choices": COLOR_MODES})
+    tile: int = field(default=0, metadata={"help": "optimise in tiles of this size when larger (0: never)"})
+    seed: int = field(default=0, metadata={"help": "random seed (noise init)"})
+
+    def validate(self) -> StyleParams:
+        """Raise ParameterError naming the first bad option; return self."""
+        checks = [
+            (self.content_weight >= 0, "content_weight", "at least 0"),
+            (self.style_weight >= 0, "style_weight", "at least 0"),
+            (self.tv_weight >= 0, "tv_weight", "at least 0"),
+            (self.loss in LOSSES, "loss", f"one of {', '.join(LOSSES)}"),
+            (32 <= self.size <= 8192, "size", "32 to 8192 pixels"),
+            (1 <= self.scales <= 8, "scales", "an integer from 1 to 8"),
+            (0 <= self.steps <= 10_000, "steps", "an integer from 0 to 10000"),
+            (self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}"),
+            (0 < self.lr <= 10, "lr", "above 0 and at most 10"),
+            (self.init in INITS, "init", f"one of {', '.join(INITS)}"),
+            (0.1 <= self.style_scale <= 4, "style_scale", "from 0.1 to 4"),
+            (0 <= self.average < 1, "average", "at least 0 and below 1"),
+            (self.preserve_colors in COLOR_MODES, "preserve_colors", f"one of {', '.join(COLOR_MODES)}"),
+            (self.tile == 0 or 128 <= self.tile <= 4096, "tile", "0 or 128 to 4096 pixels"),
+        ]
+        check_options(self, checks)
+        return self
+
+
+@dataclass(frozen=True)
+class StyleTargets:
+    """The blended style statistics per layer: Gram ``(C, C)``; for W2 also mean ``(C,)``, covariance square root
+    ``(C, C)`` and its trace."""
+
+    gram: dict[str, torch.Tensor]
+    mean: dict[str, torch.Tensor]
+    cov_sqrt: dict[str, torch.Tensor]
+    cov_trace: dict[str, float]
+
+
+def _names(spec: str, backbone: Backbone) -> tuple[str, ...]:
+    return tuple(name for name, _ in parse_layers(spec, backbone))
+
+
+def _flat(a: torch.Tensor) -> torch.Tensor:
+    return a[0].flatten(1)  # (1, C, H, W) -> (C, M)
+
+
+def style_targets(styles: Sequence[torch.Tensor], backbone: Backbone, params: StyleParams,
+                  weights: Sequence[float] | None = None) -> StyleTargets:
+    """Statistics of ``styles`` (each ``(1, 3, h, w)`` in [0, 1]), seen with a longer side of ``size x
+    style_scale``, blended with ``weights`` (default: equal; normalised to sum 1)."""
+    if not styles:
+        raise ParameterError("give at least one style image")
+    weights = [1.0] * len(styles) if weights is None else list(weights)
+    if len(weights) != len(styles) or any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ParameterError(f"style weights {weights} must be {len(styles)} non-negative numbers, not all 0")
+    weights = [w / sum(weights) for w in weights]
+    layers = _names(params.style_layers, backbone)
+    side = round(params.size * params.style_scale)
+    outer: dict[str, torch.Tensor] = {}
+    sums: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for style, w in zip(styles, weights):
+            h, wd = style.shape[-2:]
+            scale = side / max(h, wd)
+            acts = backbone.taps(resize(style, (max(1, round(h * scale)), max(1, round(wd * scale)))), layers)
+            for name in layers:
+                f = _flat(acts[name]).double()
+                outer[name] = outer.get(name, 0) + w * (f @ f.t()) / f.shape[1]
+                sums[name] = sums.get(name, 0) + w * f.mean(dim=1)
+    dtype = styles[0].dtype
+    gram = {n: outer[n].to(dtype) for n in layers}
+    mean, cov_sqrt, cov_trace = {}, {}, {}
+    if params.loss == "w2":
+        for n in layers:
+            cov = outer[n] - torch.outer(sums[n], sums[n])
+            vals, vecs = torch.linalg.eigh(cov)
+            cov_sqrt[n] = ((vecs * vals.clamp_min(0).sqrt()) @ vecs.t()).to(dtype)
+            mean[n], cov_trace[n] = sums[n].to(dtype), float(vals.clamp_min(0).sum())
+    return StyleTargets(gram, mean, cov_sqrt, cov_trace)
+
+
+def style_losses(x: torch.Tensor, content: torch.Tensor, targets: StyleTargets, backbone: Backbone,
+                 params: StyleParams, content_acts: dict[str, torch.Tensor] | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(content loss, style loss) of ``x`` ``(1, 3, H, W)`` against ``content`` (same size) and the targets."""
+    c_layers, s_layers = _names(params.content_layers, backbone), tuple(targets.gram)
+    acts = backbone.taps(x, tuple(dict.fromkeys(c_layers + s_layers)))
+    if content_acts is None:
+        with torch.no_grad():
+            content_acts = backbone.taps(content, c_layers)
+    content_loss = torch.stack([feature_loss(acts[n], content_acts[n]) for n in c_layers]).mean()
+    terms = []
+    for n in s_layers:
+        f = _flat(acts[n])
+        if targets.cov_sqrt:
+            terms.append(w2_loss(f, targets.mean[n], targets.cov_sqrt[n], targets.cov_trace[n]))
+        else:
+            terms.append(gram_loss(gram_matrix(f), targets.gram[n]))
+    return content_loss, torch.stack(terms).mean()
+
+
+def _tv(x: torch.Tensor) -> torch.Tensor:
+    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
+
+
+def _gradient(x: torch.Tensor, content: torch.Tensor, targets: StyleTargets, backbone: Backbone,
+              params: StyleParams, anchor: tuple[torch.Tensor, torch.Tensor] | None, temporal_weight: float
+              ) -> tuple[torch.Tensor, float]:
+    """Gradient of the total loss w.r.t. ``x`` and its value; ``anchor``: (warped previous frame, reliable mask)."""
+    x = x.detach().requires_grad_(True)
+    c, s = style_losses(x, content, targets, backbone, params)
+    loss = params.content_weight * c + params.style_weight * s
+    if params.tv_weight:
+        loss = loss + params.tv_weight * _tv(x)
+    if anchor is not None and temporal_weight > 0:
+        previous, mask = anchor
+        loss = loss + temporal_weight * (mask * (x - previous).square()).mean() / mask.mean().clamp_min(1e-6)
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad, float(loss.detach())
+
+
+def style_gradient(x: torch.Tensor, content: torch.Tensor, targets: StyleTargets, backbone: Backbone,
+                   params: StyleParams, anchor: tuple[torch.Tensor, torch.Tensor] | None, temporal_weight: float
+                   ) -> tuple[torch.Tensor, float]:
+    """The gradient over the whole picture, or tile by tile (blended) when it is larger than ``tile``: each tile
+    is cut from the result, the content and the anchor alike (stacked as channels) and matches the global style."""
+    if not params.tile or max(x.shape[-2:]) <= params.tile:
+        return _gradient(x, content, targets, backbone, params, anchor, temporal_weight)
+    parts = [x, content] + ([] if anchor is None else [anchor[0], anchor[1].expand_as(x[:, :1])])
+
+    def tile_gradient(stack: torch.Tensor) -> tuple[torch.Tensor, float]:
+        t = stack.split([3, 3] + ([3, 1] if anchor is not None else []), dim=1)
+        grad, value = _gradient(t[0], t[1], targets, backbone, params,
+                                None if anchor is None else (t[2], t[3]), temporal_weight)
+        return torch.cat([grad, torch.zeros_like(stack[:, 3:])], dim=1), value
+
+    grad, value = tiled_gradient(tile_gradient, torch.cat(parts, dim=1), params.tile, params.tile // 8)
+    return grad[:, :3], value
+
+
+def _optimise(x: torch.Tensor, content: torch.Tensor, targets: StyleTargets, backbone: Backbone,
+              params: StyleParams, steps: int, tracker: Tracker, stage: str,
+              anchor: tuple[torch.Tensor, torch.Tensor] | None = None, temporal_weight: float = 0.0
+              ) -> torch.Tensor:
+    """``steps`` optimiser steps on ``x`` ``(1, 3, H, W)``; returns the averaged iterate, clamped to [0, 1]."""
+    x = x.detach().clone().requires_grad_(True)
+    mean = x.detach().clone()
+    if params.optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam([x], lr=params.lr)
+    else:
+        opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=10)
+    for _ in range(steps):
+        value = 0.0
+
+        def closure() -> torch.Tensor:
+            nonlocal value
+            x.grad, value = style_gradient(x, content, targets, backbone, params, anchor, temporal_weight)
+            return torch.tensor(value)
+
+        opt.step(closure)
+        with torch.no_grad():
+            x.clamp_(0.0, 1.0)
+            mean.mul_(params.average).add_(x.detach(), alpha=1 - params.average)
+        tracker.advance(value, stage=stage)
+    return (mean if params.average > 0 and steps > 0 else x.detach()).clamp(0.0, 1.0)
+
+
+def _fit(image: torch.Tensor, side: int) -> torch.Tensor:
+    h, w = image.shape[-2:]
+    scale = side / max(h, w)
+    return resize(image, (max(1, round(h * scale)), max(1, round(w * scale))))
+
+
+def _check(image: torch.Tensor, name: str) -> None:
+    if image.dim() != 4 or image.shape[:2] != (1, 3) or not image.is_floating_point():
+        raise ParameterError(f"{name} must be one RGB image (1, 3, H, W) in [0, 1]; got {tuple(image.shape)}")
+
+
+def style_image(
+    content: torch.Tensor,
+    styles: Sequence[torch.Tensor],
+    backbone: Backbone,
+    params: StyleParams = StyleParams(),
+    *,
+    style_weights: Sequence[float] | None = None,
+    progress: ProgressFn | None = None,
+) -> torch.Tensor:
+    """``content`` ``(1, 3, H, W)`` in the style of ``styles`` (each ``(1, 3, h, w)``): ``(1, 3, h', w')`` with a
+    longer side of ``params.size``, in [0, 1]. See the module docstring."""
+    params.validate()
+    _check(content, "content")
+    for style in styles:
+        _check(style, "a style")
+    if backbone.modality != "image":
+        raise ParameterError(f"{backbone.name} hears sounds; style pictures with an image backbone (vgg16)")
+    targets = style_targets(styles, backbone, params, style_weights)
+    final = _fit(content, params.size)
+    sizes = [round(params.size / math.sqrt(2) ** k) for k in range(params.scales - 1, -1, -1)]
+    tracker = Tracker(len(sizes) * params.steps, progress, stage="style")
+    x: torch.Tensor | None = None
+    for i, side in enumerate(sizes):
+        base = final if i == len(sizes) - 1 else _fit(content, side)
+        if x is None:
+            if params.init == "content":
+                x = base.clone()
+            elif params.init == "style":
+                x = resize(styles[0], tuple(base.shape[-2:]))
+            else:
+                g = torch.Generator().manual_seed(params.seed)
+                x = torch.rand(base.shape, generator=g).to(base)
+        else:
+            x = resize(x, tuple(base.shape[-2:]))
+        x = _optimise(x, base, targets, backbone, params, params.steps, tracker, f"scale {i + 1}/{len(sizes)}")
+    assert x is not None
+    return preserve_colors(x, final, params.preserve_colors)
+
+
+@dataclass(frozen=True)
+class FrameStyle:
+    """Per-frame facts of a styled film: ``cut`` (styled as a still), share of reliable flow, the losses."""
+
+    index: int
+    cut: bool
+    reliable: float
+    content_loss: float
+    style_loss: float
+
+
+def style_frames(
+    frames: Iterable[torch.Tensor],
+    styles: Sequence[torch.Tensor],
+    backbone: Backbone,
+    params: StyleParams = StyleParams(),
+    *,
+    frame_steps: int = 30,
+    temporal_weight: float = 50.0,
+    style_weights: Sequence[float] | None = None,
+    flow: str = "dis",
+    progress: ProgressFn | None = None,
+) -> Iterator[tuple[torch.Tensor, FrameStyle]]:
+    """Style a film's frames ``(3, H, W)`` (at their own size): the first frame (and each after a scene cut) as a
+    still with ``params``; every later one from the previous result warped by the flow where it is reliable (the
+    content elsewhere), ``frame_steps`` steps at full size with a temporal loss of ``temporal_weight`` on reliable
+    pixels. Yields ``(frame (3, H, W), FrameStyle)``."""
+    params.validate()
+    if frame_steps < 0 or temporal_weight < 0:
+        raise ParameterError("frame_steps and temporal_weight must be at least 0")
+    targets: StyleTargets | None = None
+    tracker = Tracker(0, progress, stage="frames")
+    prev_source = prev_styled = None
+    for index, source in enumerate(frames):
+        if source.dim() != 3 or source.shape[0] != 3:
+            raise ParameterError(f"frames must be (3, H, W) RGB, got shape {tuple(source.shape)}")
+        content = source[None]
+        if targets is None:
+            targets = style_targets(styles, backbone, dataclasses.replace(params, size=max(content.shape[-2:])),
+                                    style_weights)
+        mot = None if prev_source is None else motion(prev_source, source, flow)
+        if mot is None or mot.cut:
+            still = dataclasses.replace(params, size=max(content.shape[-2:]))
+            styled = style_image(content, styles, backbone, still, style_weights=style_weights)
+            reliable = 1.0
+        else:
+            warped = warp(prev_styled, mot.backward)
+            mask = mot.mask[None, None]
+            init = mask * warped + (1 - mask) * content
+            styled = _optimise(init, content, targets, backbone, params, frame_steps, Tracker(0, None), "frame",
+                               anchor=(warped, mask), temporal_weight=temporal_weight)
+            styled = preserve_colors(styled, content, params.preserve_colors)
+            reliable = mot.reliable
+        with torch.no_grad():
+            c, s = style_losses(styled, content, targets, backbone, params)
+        prev_source, prev_styled = source, styled[0]
+        yield styled[0], FrameStyle(index, mot is None or mot.cut, reliable, float(c), float(s))
+        tracker.advance(float(s))
