@@ -1,14 +1,19 @@
 """Does an audio class dream survive what happens to sound in the wild? Scores before, after, and after damage.
 
-    python bench/audio_robustness.py [--input PATH] [--class Bark] [--plain] [--steps 24 ...]
+    python bench/audio_robustness.py [--input PATH ...] [--domain mel,wave] [--seconds 4] [--class Bark] [--plain]
+                                     [--steps 24 ...]
 
-Dreams the clip toward the class with :func:`mmdream.dream.audio.dream_audio` (every ``AudioDreamParams`` field is
-an option) and prints one JSON line per run with the class's YAMNet clip score (mean sigmoid over patches) of the
-source, of the dream, and of the dream after: an AAC 96 kb/s round trip (PyAV, .m4a), a +0.5 semitone pitch shift
+Dreams each clip (default: the shared speech clip and the amen music loop, cut to ``--seconds``) toward the class
+in each domain of ``--domain`` with :func:`mmdream.dream.audio.dream_audio` (every other ``AudioDreamParams`` field
+is an option), writes the dream with ``save_audio`` (24-bit WAV) and reads it back, and prints one JSON line per
+run with the class's YAMNet clip score (mean sigmoid over patches) of the source, of the written dream, and of the
+written dream after: an AAC 96 kb/s round trip (PyAV, .m4a), a +0.5 semitone pitch shift
 (librosa.effects.pitch_shift), a 7 ms delay, and white noise 35 dB below the dream's RMS; plus the loudness change
-(dB), the level of the change relative to the source (dB) and the spectral flatness of the change in 300-4000 Hz
-(1: white noise, near 0: tones). ``--plain`` adds a run with the same options but no jitter (time_jitter_ms=0,
-pitch_jitter=0), the fragile baseline. Weights and media come from MMDREAM_WEIGHTS / MMDREAM_MEDIA.
+(dB), the level of the change (written dream - source) relative to the source (dB), the spectral flatness of the
+change in 300-4000 Hz (1: white noise, near 0: tones), the peak, and the seconds (wall and CPU) the dream took
+per 10 s of audio.
+``--plain`` adds a run with the same options but no jitter (time_jitter_ms=0, pitch_jitter=0), the fragile
+baseline. Weights and media come from MMDREAM_WEIGHTS / MMDREAM_MEDIA.
 """
 
 from __future__ import annotations
@@ -29,8 +34,8 @@ import torch
 from mmdream.audio_classify import clip_scores
 from mmdream.backbones import load_backbone
 from mmdream.backbones.base import Backbone
-from mmdream.dream.audio import AudioDreamParams, dream_audio, rms_db
-from mmdream.media.audio import load_audio, resample
+from mmdream.dream.audio import DOMAINS, AudioDreamParams, band_flatness, dream_audio, rms_db
+from mmdream.media.audio import load_audio, resample, save_audio
 
 NOISE_DB = -35.0
 DELAY_MS = 7.0
@@ -94,24 +99,12 @@ def add_noise(samples: torch.Tensor, db: float, seed: int = 0) -> torch.Tensor:
     return samples + level * torch.randn(samples.shape, generator=torch.Generator().manual_seed(seed))
 
 
-def band_flatness(change: torch.Tensor, rate: int, band: tuple[float, float] = FLATNESS_BAND) -> float:
-    """Spectral flatness (geometric / arithmetic mean of the power spectrum) of ``change`` ``(C, n)`` within
-    ``band``, per 2048-point frame, averaged over the frames weighted by their energy in the band."""
-    mono = change.mean(dim=0).double()
-    spec = torch.stft(mono, 2048, 512, window=torch.hann_window(2048, dtype=torch.float64), return_complex=True)
-    power = spec.abs().square()  # (freqs, frames)
-    freqs = torch.linspace(0, rate / 2, power.shape[0], dtype=torch.float64)
-    p = power[(freqs >= band[0]) & (freqs <= band[1])] + 1e-20
-    flat = torch.exp(p.log().mean(dim=0)) / p.mean(dim=0)
-    energy = p.sum(dim=0)
-    return float((flat * energy).sum() / energy.sum())
-
-
 def run(name: str, source: torch.Tensor, rate: int, backbone: Backbone, index: int, params: AudioDreamParams,
         folder: Path) -> dict[str, object]:
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     dream = dream_audio(source, rate, backbone, index, params)
-    seconds = time.perf_counter() - t
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+    dream = load_audio(save_audio(folder / "dream.wav", dream, rate))[0]  # what a listener gets: the written file
     s = lambda x: round(score(x, rate, backbone, index), 4)  # noqa: E731
     dreamed = s(dream)
     damaged = {
@@ -122,12 +115,14 @@ def run(name: str, source: torch.Tensor, rate: int, backbone: Backbone, index: i
     }
     change = dream - source
     return {
-        "run": name, "params": dataclasses.asdict(params), "seconds": round(seconds, 1),
+        "run": name, "domain": params.domain, "params": dataclasses.asdict(params),
+        "seconds_per_10s": round(seconds / (source.shape[-1] / rate) * 10, 1),
+        "cpu_seconds_per_10s": round(cpu / (source.shape[-1] / rate) * 10, 1),  # all threads; robust to a busy machine
         "source_score": s(source), "dreamed_score": dreamed, "after": damaged,
         "kept": {k: round(v / max(dreamed, 1e-9), 3) for k, v in damaged.items()},
         "loudness_change_db": round(rms_db(dream) - rms_db(source), 3),
         "change_level_db": round(rms_db(change) - rms_db(source), 2),
-        "change_flatness_300_4000": round(band_flatness(change, rate), 4),
+        "change_flatness_300_4000": round(band_flatness(change, rate, *FLATNESS_BAND), 4),
         "peak": round(float(dream.abs().max()), 4),
         "top3": [(backbone.classes[int(i)], round(float(v), 3))  # type: ignore[index]
                  for v, i in zip(*scores(dream, rate, backbone).topk(3))],
@@ -137,27 +132,38 @@ def run(name: str, source: torch.Tensor, rate: int, backbone: Backbone, index: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     media = Path(os.environ.get("MMDREAM_MEDIA", "../shared/media"))
-    parser.add_argument("--input", default=str(media / "audio" / "music_loop_amen_full.wav"))
+    parser.add_argument("--input", nargs="+", default=[str(media / "audio" / name) for name in
+                                                      ("speech_front_center.wav", "music_loop_amen_full.wav")])
+    parser.add_argument("--seconds", type=float, default=None, help="cut each clip to its first SECONDS")
+    parser.add_argument("--domain", default=",".join(DOMAINS), help="comma-separated domains to run (default: all)")
     parser.add_argument("--class", dest="class_", default="Bark", help="YAMNet class (name or index)")
     parser.add_argument("--plain", action="store_true", help="also run without jitter (the fragile baseline)")
     parser.add_argument("--threads", type=int, default=2)
     for f in dataclasses.fields(AudioDreamParams):
+        if f.name == "domain":
+            continue
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
                             help=f.metadata.get("help"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     backbone = load_backbone("yamnet")
     index = backbone.resolve_class(args.class_)
-    source, rate = load_audio(args.input)
-    params = AudioDreamParams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(AudioDreamParams)})
-    runs = [("jittered", params)]
-    if args.plain:
-        runs.append(("plain", dataclasses.replace(params, time_jitter_ms=0.0, pitch_jitter=0.0)))
-    with tempfile.TemporaryDirectory() as d:
-        for name, p in runs:
-            result = run(name, source, rate, backbone, index, p.validate(), Path(d))
-            print(json.dumps({"input": Path(args.input).name, "class": backbone.classes[index],  # type: ignore[index]
-                              **result}), flush=True)
+    base = {f.name: getattr(args, f.name) for f in dataclasses.fields(AudioDreamParams) if f.name != "domain"}
+    runs: list[tuple[str, AudioDreamParams]] = []
+    for domain in args.domain.split(","):
+        params = AudioDreamParams(domain=domain, **base).validate()
+        runs.append(("jittered", params))
+        if args.plain:
+            runs.append(("plain", dataclasses.replace(params, time_jitter_ms=0.0, pitch_jitter=0.0)))
+    for path in args.input:
+        source, rate = load_audio(path)
+        if args.seconds is not None:
+            source = source[:, :round(args.seconds * rate)]
+        with tempfile.TemporaryDirectory() as d:
+            for name, p in runs:
+                result = run(name, source, rate, backbone, index, p, Path(d))
+                print(json.dumps({"input": Path(path).name, "class": backbone.classes[index],  # type: ignore[index]
+                                  **result}), flush=True)
 
 
 if __name__ == "__main__":

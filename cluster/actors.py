@@ -29,7 +29,8 @@ class DreamActor:
         from mmdream.backbones import load_backbone
         from mmdream.av import ChromaObjectives
         from mmdream.film import plan_film
-        from mmdream.jobspec import build_job_objective, build_job_sound_objective, film_job_settings, parse_job
+        from mmdream.jobspec import (build_job_objective, build_job_sound_objective, film_job_settings, load_styles,
+                                     parse_job)
 
         global LOADS
         torch.set_num_threads(threads)
@@ -52,6 +53,7 @@ class DreamActor:
             self.objective = objective if schedules["chroma"] is None else ChromaObjectives(objective,
                                                                                             schedules["chroma"])
             self.settings = film_job_settings(self.job, self.input, self.plan, schedules)
+            self.styles = None if self.job.style is None else load_styles(self.job)
         spec = self.job.sound_spec()
         if spec is not None:
             self.sound_backbone = load_backbone(spec.backbone.name, variant=spec.backbone.variant,
@@ -64,12 +66,19 @@ class DreamActor:
 
     def dream_shard(self, shard: Shard) -> dict[str, Any]:
         """Dream ``shard``'s frames ``[first, stop)``, resuming from its checkpoints; return what was done."""
-        from mmdream.film import WorkDir, dream_range
+        from mmdream.dream.style import StyleParams
+        from mmdream.film import WorkDir, dream_range, style_range
         from mmdream.media.storage import join
 
         work = WorkDir(join(self.job.work_uri(), shard.name), self.settings)
-        dream_range(self.input, self.plan, work, shard.first, shard.stop, self.backbone, self.objective,
-                    self.job.still_params(), self.job.video_params(), drive=self.drive)
+        if self.job.style is not None:
+            spec = self.job.style
+            style_range(self.input, self.plan, work, shard.first, shard.stop, self.backbone, self.styles,
+                        StyleParams(**spec.params.model_dump()), style_weights=spec.weights,
+                        frame_steps=spec.frame_steps, temporal_weight=spec.temporal_weight)
+        else:
+            dream_range(self.input, self.plan, work, shard.first, shard.stop, self.backbone, self.objective,
+                        self.job.still_params(), self.job.video_params(), drive=self.drive)
         return {"shard": shard.index, "frames": shard.stop - shard.first, "pid": os.getpid()}
 
     def dream_sound(self, index: int, plan: Any, piece: np.ndarray, settings: dict[str, Any]) -> dict[str, Any]:

@@ -66,11 +66,15 @@ def _sample_indices(plan: FilmPlan, count: int = 8) -> list[int]:
 def _film_preview(path: str, job: JobSpec, input_path: str, plan: FilmPlan, shards: list[Shard],
                   settings: dict[str, Any], thumbs: list[tuple[int, torch.Tensor]],
                   audio: tuple[torch.Tensor, int] | None, drive: list[float] | None) -> None:
-    """Frames, the source's and the dreamed sound's spectrograms, and per-frame strength (and drive) in one PNG."""
+    """Frames, the source's and the dreamed sound's spectrograms, and per-frame strength (or style loss) and drive
+    in one PNG."""
     works = {s.index: shard_work(job, s, settings) for s in shards}
     owner = {t: s.index for s in shards for t in range(s.start, s.stop)}
-    curves = {"strength (mean |dream - source|, 0-255)": [255 * works[owner[t]].record(t)["strength"]
-                                                          for t in range(plan.start, plan.stop)]}
+    records = [works[owner[t]].record(t) for t in range(plan.start, plan.stop)]
+    if job.style is None:
+        curves = {"strength (mean |dream - source|, 0-255)": [255 * r["strength"] for r in records]}
+    else:
+        curves = {"style loss": [r["style_loss"] for r in records]}
     if drive is not None:
         curves["drive (x strength)"] = drive[plan.start:plan.stop]
     panels = []

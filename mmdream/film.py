@@ -22,6 +22,7 @@ import torch
 
 from mmdream.backbones.base import Backbone
 from mmdream.dream.image import DreamParams
+from mmdream.dream.style import FrameStyle, StyleParams, style_frames
 from mmdream.dream.temporal import FrameInfo, FrameObjectives, TemporalState, VideoParams, dream_frames
 from mmdream.errors import ParameterError, check_options
 from mmdream.media.files import check_output
@@ -135,7 +136,7 @@ class WorkDir:
             index += 1
         return index
 
-    def save(self, index: int, dream: torch.Tensor, info: FrameInfo) -> None:
+    def save(self, index: int, dream: torch.Tensor, info: FrameInfo | FrameStyle) -> None:
         """Write a frame's PNG, then its record (the record marks the frame finished)."""
         storage.write_bytes(self.frame_uri(index), encode_png(dream))
         storage.write_text(self.info_uri(index), json.dumps(dataclasses.asdict(info)))
@@ -251,6 +252,68 @@ def dream_film(
     if work_dir is None:
         storage.remove_tree(work.uri)
     return out, records
+
+
+def style_settings(input_path: str | os.PathLike[str], plan: FilmPlan, backbone_name: str,
+                   styles: Sequence[torch.Tensor], params: StyleParams, style_weights: Sequence[float] | None,
+                   frame_steps: int, temporal_weight: float) -> dict[str, Any]:
+    """What makes a styled film's frames what they are; a work directory refuses frames of other settings."""
+    return {"input": fingerprint(input_path), "width": plan.width, "height": plan.height, "fps": plan.fps,
+            "style": dataclasses.asdict(params), "backbone": backbone_name, "frame_steps": frame_steps,
+            "temporal_weight": temporal_weight, "style_weights": list(style_weights or []),
+            "styles": [hashlib.sha256(s.numpy().tobytes()).hexdigest() for s in styles]}
+
+
+def style_range(input_path: str | os.PathLike[str], plan: FilmPlan, work: WorkDir, first: int, stop: int,
+                backbone: Backbone, styles: Sequence[torch.Tensor], params: StyleParams, *,
+                style_weights: Sequence[float] | None = None, frame_steps: int = 30, temporal_weight: float = 50.0,
+                progress: ProgressFn | None = None) -> None:
+    """Style frames ``[first, stop)`` into ``work`` (frame ``first`` begins a shot), resuming after the last
+    finished frame (:func:`mmdream.dream.style.style_frames`)."""
+    resume = work.resume_point(first, stop)
+    if resume >= stop:
+        return
+    state = None
+    if resume > first:
+        state = (next(source_frames(input_path, plan, resume - 1, resume)), work.frame(resume - 1))
+    frames = source_frames(input_path, plan, resume, stop)
+    for styled, info in style_frames(frames, styles, backbone, params, frame_steps=frame_steps,
+                                     temporal_weight=temporal_weight, style_weights=style_weights, start=resume,
+                                     state=state, total=stop - first, progress=progress):
+        work.save(info.index, styled[None], info)
+
+
+def style_film(
+    input_path: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    backbone: Backbone,
+    styles: Sequence[torch.Tensor],
+    params: StyleParams,
+    film: FilmParams = FilmParams(),
+    *,
+    style_weights: Sequence[float] | None = None,
+    frame_steps: int = 30,
+    temporal_weight: float = 50.0,
+    work_dir: str | os.PathLike[str] | None = None,
+    preview: str | os.PathLike[str] | None = None,
+    progress: ProgressFn | None = None,
+) -> Path:
+    """Style ``input_path`` into ``output`` frame by frame into a work directory (resumable exactly like
+    :func:`dream_film`), keeping the sound."""
+    out = check_video_suffix(check_output(output, input_path))
+    plan = plan_film(input_path, film)
+    settings = style_settings(input_path, plan, backbone.name, styles, params, style_weights, frame_steps,
+                              temporal_weight)
+    work = WorkDir(work_dir or default_work_dir(out), settings)
+    style_range(input_path, plan, work, plan.start, plan.stop, backbone, styles, params,
+                style_weights=style_weights, frame_steps=frame_steps, temporal_weight=temporal_weight,
+                progress=progress)
+    write_film(input_path, plan, (work.frame(i) for i in range(plan.start, plan.stop)), out, film)
+    if preview is not None:
+        _preview(input_path, plan, [work.frame(i) for i in _sample_indices(plan)], preview)
+    if work_dir is None:
+        storage.remove_tree(work.uri)
+    return out
 
 
 def _sample_indices(plan: FilmPlan, count: int = 6) -> list[int]:

@@ -37,10 +37,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from mmdream.av import AVParams
 from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import AudioDreamParams
+from mmdream.dream.style import StyleParams
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import VideoParams
 from mmdream.errors import MmdreamError, ParameterError
-from mmdream.film import FilmParams, FilmPlan, film_settings
+from mmdream.film import FilmParams, FilmPlan, film_settings, style_settings
 from mmdream.media.audio import AUDIO_FORMATS
 from mmdream.objectives import Objective, build_objective
 from mmdream.themes import Theme, image_objective, resolve_theme, sound_objective_of
@@ -72,6 +73,7 @@ FilmSpec = _model_of(FilmParams)
 _AUDIO_SEGMENTING = ("segment_s", "overlap_s")  # job specs set them under `sharding`
 AudioDreamSpec = _model_of(AudioDreamParams, exclude=_AUDIO_SEGMENTING)
 AVSpec = _model_of(AVParams)
+StyleParamsSpec = _model_of(StyleParams)
 
 
 class BackboneSpec(BaseModel):
@@ -106,6 +108,24 @@ class ThemeSpec(BaseModel):
     name: str | None = None
     image: list[int | str] | None = None
     sound: list[int | str] | None = None
+
+
+class StyleSpec(BaseModel):
+    """Style the film's frames instead of dreaming them (:mod:`mmdream.dream.style`): style images (paths or
+    s3://), their blend weights, the still options, and the film's per-frame steps and temporal loss."""
+
+    model_config = _STRICT
+    images: list[str] = Field(min_length=1)
+    weights: list[float] | None = None
+    params: StyleParamsSpec = StyleParamsSpec()  # type: ignore[valid-type]
+    frame_steps: int = Field(default=30, ge=1, le=10_000)
+    temporal_weight: float = Field(default=50.0, ge=0)
+
+    @model_validator(mode="after")
+    def _weights_fit(self) -> StyleSpec:
+        if self.weights is not None and len(self.weights) != len(self.images):
+            raise ValueError(f"weights: {len(self.weights)} weights for {len(self.images)} style images")
+        return self
 
 
 class AudioSpec(BaseModel):
@@ -174,6 +194,7 @@ class JobSpec(BaseModel):
     audio: AudioSpec | None = None
     av: AVSpec = AVSpec()  # type: ignore[valid-type]
     theme: str | ThemeSpec | None = None
+    style: StyleSpec | None = None
     preview: bool | str = Field(default=True, description="a preview PNG (frames, spectrograms, per-frame curves): "
                                                           "true = beside the output, a path/URI, or false")
 
@@ -187,6 +208,10 @@ class JobSpec(BaseModel):
         if self.kind == "audio" and self.sound_spec() is None:
             raise ValueError(f"audio: an audio-only job (output {self.output}) needs an `audio` section saying what "
                              "to dream, e.g. audio: {objective: {class: Bark}}")
+        if self.style is not None and (self.kind == "audio" or self.theme is not None or self.av.drive != "none"
+                                       or self.av.channels_follow != "none"):
+            raise ValueError("style: a styled film is neither an audio job nor themed or driven by its sound; "
+                             "remove the style or those")
         o = self.objective
         if self.av.channels_follow != "none" and not o.layers and (o.class_ or o.channels or o.guide or self.theme):
             raise ValueError(f"av.channels_follow: {self.av.channels_follow} weights the channels of the objective's "
@@ -377,9 +402,27 @@ def build_job_sound_objective(job: JobSpec, backbone: Backbone) -> Objective:
     return Objective(terms)
 
 
+def load_styles(job: JobSpec) -> list[torch.Tensor]:
+    """The job's style images ``(1, 3, H, W)`` (local or s3://)."""
+    from mmdream.media.images import load_image
+    from mmdream.media.storage import local_input
+
+    assert job.style is not None
+    styles = []
+    for uri in job.style.images:
+        with local_input(uri) as path:
+            styles.append(load_image(path))
+    return styles
+
+
 def film_job_settings(job: JobSpec, input_path: str, plan: FilmPlan, schedules: dict[str, Any]) -> dict[str, Any]:
-    """What makes a film job's frames what they are (:func:`mmdream.film.film_settings`), with its per-frame
-    ``schedules`` (``drive``, ``chroma``: lists by frame index, or None) fingerprinted."""
+    """What makes a film job's frames what they are (:func:`mmdream.film.film_settings`, or
+    :func:`mmdream.film.style_settings` for a styled film), with its per-frame ``schedules`` (``drive``,
+    ``chroma``: lists by frame index, or None) fingerprinted."""
+    if job.style is not None:
+        return style_settings(input_path, plan, job.backbone.name, load_styles(job),
+                              StyleParams(**job.style.params.model_dump()), job.style.weights,
+                              job.style.frame_steps, job.style.temporal_weight)
     record = objective_record(job.objective, job.backbone, max(plan.width, plan.height), job.theme_value())
     if schedules.get("chroma") is not None:
         record["chroma_sha256"] = hashlib.sha256(json.dumps(schedules["chroma"]).encode()).hexdigest()

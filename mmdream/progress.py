@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,18 @@ def json_lines(stream: TextIO = sys.stderr) -> ProgressFn:
 
 
 class Bar:
-    """A tqdm progress bar on stderr, fed by :class:`Progress` events; use as a context manager."""
+    """A tqdm progress bar on stderr, fed by :class:`Progress` events; use as a context manager. It shows from the
+    first event on, so work that fails before it (a bad input found on reading) leaves only the error."""
 
     def __init__(self, desc: str = "dream", unit: str = "step") -> None:
-        from tqdm import tqdm
-
-        self._bar = tqdm(desc=desc, total=0, unit=unit, file=sys.stderr, dynamic_ncols=True)
+        self._desc, self._unit = desc, unit
+        self._bar: Any = None
 
     def __call__(self, p: Progress) -> None:
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(desc=self._desc, total=0, unit=self._unit, file=sys.stderr, dynamic_ncols=True)
         if self._bar.total != p.total:
             self._bar.total = p.total
         self._bar.set_description(p.stage, refresh=False)
@@ -75,4 +79,5 @@ class Bar:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import soundfile
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -79,6 +80,8 @@ CASES = {
     "sound output without audio suffix": (["audio", "{sound}", "{tmp}/out.mp3"], ["no audio suffix"]),
     "sound dream class unknown": (["audio", "{sound}", "{tmp}/out.wav", "--class", "unicorn"], ["no class"]),
     "sound dream bad jitter": (["audio", "{sound}", "{tmp}/out.wav", "--pitch-jitter", "9"], ["pitch_jitter=9"]),
+    "sound with NaN samples": (["audio", "{tmp}/nan.wav", "{tmp}/out.wav"], ["nan.wav", "NaN"]),
+    "sound without samples": (["audio", "{tmp}/silent.wav", "{tmp}/out.wav"], ["silent.wav", "no audio samples"]),
     "video input not a video": (["video", "{tmp}/text.png", "{tmp}/out.mp4"], ["cannot read", "as a video"]),
     "truncated video": (["video", "{tmp}/cut.mp4", "{tmp}/out.mp4"], ["cut.mp4"]),
     "video output without video suffix": (["video", "{video}", "{tmp}/out.avi"], ["no video suffix", ".mp4"]),
@@ -87,6 +90,11 @@ CASES = {
     "video frame range malformed": (["video", "{video}", "{tmp}/out.mp4", "--frames", "a:b"], ["START:END"]),
     "video blend out of range": (["video", "{video}", "{tmp}/out.mp4", "--blend", "1.5"], ["blend=1.5"]),
     "unknown flow": (["video", "{video}", "{tmp}/out.mp4", "--flow", "magic"], ["invalid choice"]),
+    "sound preview not a png": (["audio", "{sound}", "{tmp}/out.wav", "--preview", "{tmp}/p.jpg"], ["p.jpg", ".png"]),
+    "style network unknown": (["audio-style", "{sound}", "{sound}", "{tmp}/out.wav", "--network", "vgg16"],
+                              ["invalid choice"]),
+    "style rounds zero": (["audio-style", "{sound}", "{sound}", "{tmp}/out.wav", "--rounds", "0"], ["rounds=0"]),
+    "style output is the style": (["audio-style", "{sound}", "{tmp}/s.wav", "{tmp}/s.wav"], ["is the style clip"]),
 }
 
 
@@ -94,6 +102,8 @@ CASES = {
 def test_bad_input(case: str, photo: Path, tmp_path: Path, weights_dir: Path, media_dir: Path) -> None:
     (tmp_path / "text.png").write_text("this is not a picture")
     (tmp_path / "empty").mkdir()
+    soundfile.write(str(tmp_path / "nan.wav"), [0.1, float("nan")] * 8000, 16000, subtype="FLOAT")
+    soundfile.write(str(tmp_path / "silent.wav"), [], 16000)
     video = media_dir / "video" / "bbb_320x180.mp4"
     data = video.read_bytes()
     (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])
@@ -129,3 +139,72 @@ def test_interrupted_dream_leaves_no_partial_file(photo: Path, tmp_path: Path, w
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+def test_style_clip_shorter_than_a_frame(tmp_path: Path, media_dir: Path) -> None:
+    """A 10 ms style clip cannot have a texture: a one-line error naming the clip, nothing written."""
+    import soundfile
+
+    soundfile.write(str(tmp_path / "tick.wav"), [0.1, -0.1] * 220, 44100)
+    proc = run_cli("audio-style", str(media_dir / "audio" / "dog_bark.wav"), str(tmp_path / "tick.wav"),
+                   str(tmp_path / "out.wav"), "--preview", str(tmp_path / "p.png"), "--progress", "none")
+    assert_clean_failure(proc, "style clip is 10 ms long", "shorter than one STFT frame")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tick.wav"]
+
+
+DATASET_CASES = {
+    "empty class folder": (["train", "image", "{tmp}/images", "--out", "{tmp}/out.safetensors"],
+                           ["class folder", "empty", "holds no image"], "empty class"),
+    "one class only": (["train", "image", "{tmp}/one", "--out", "{tmp}/out.safetensors"],
+                       ["single class", "at least two"], None),
+    "unreadable image": (["train", "image", "{tmp}/images", "--out", "{tmp}/out.safetensors"],
+                         ["broken.png", "cannot read"], "broken image"),
+    "unreadable sound": (["train", "audio", "{tmp}/sounds", "--out", "{tmp}/out.safetensors"],
+                         ["broken.wav", "replace or remove"], "broken sound"),
+    "index names a missing file": (["train", "audio", "{tmp}/missing.csv", "--out", "{tmp}/out.safetensors"],
+                                   ["missing.csv, line 3", "gone.wav", "does not exist"], None),
+    "index with an unknown column": (["train", "audio", "{tmp}/extra.csv", "--out", "{tmp}/out.safetensors"],
+                                     ["unknown column", "'duration'", "path,label"], None),
+    "dataset missing": (["train", "image", "{tmp}/nowhere", "--out", "{tmp}/out.safetensors"], ["not a folder"],
+                        None),
+    "checkpoint suffix": (["train", "image", "{tmp}/images", "--out", "{tmp}/out.pt"], [".safetensors"], None),
+    "unknown freeze layer": (["train", "image", "{tmp}/images", "--out", "{tmp}/out.safetensors", "--base", "small",
+                              "--freeze-to", "block9"], ["unknown layer 'block9' for freeze_to", "block1"], None),
+    "unknown base": (["train", "audio", "{tmp}/sounds", "--out", "{tmp}/out.safetensors", "--base", "yamnet"],
+                     ["invalid choice"], None),
+    "one fold": (["train", "image", "{tmp}/images", "--out", "{tmp}/out.safetensors", "--folds", "1"],
+                 ["--folds 1"], None),
+    "checkpoint without sidecar": (["classify", "{tmp}/images/red/a.png", "-b", "ckpt:{tmp}/lone.safetensors"],
+                                   ["lone.safetensors has no sidecar"], None),
+}
+
+
+@pytest.mark.parametrize("case", list(DATASET_CASES))
+def test_bad_dataset(case: str, tmp_path: Path) -> None:
+    """Bad datasets fail before any training starts: one line naming the file or class, nothing written."""
+    from PIL import Image
+
+    for cls in ("red", "blue"):
+        (tmp_path / "images" / cls).mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (16, 16), (200, 0, 0) if cls == "red" else (0, 0, 200)).save(
+                tmp_path / "images" / cls / ("a.png" if i == 0 else f"{i}.png"))
+        (tmp_path / "sounds" / cls).mkdir(parents=True)
+        soundfile.write(str(tmp_path / "sounds" / cls / "s.wav"), [0.1, -0.1] * 4000, 16000)
+    (tmp_path / "one" / "red").mkdir(parents=True)
+    Image.new("RGB", (16, 16)).save(tmp_path / "one" / "red" / "x.png")
+    (tmp_path / "missing.csv").write_text("path,label\nsounds/red/s.wav,red\nsounds/blue/gone.wav,blue\n")
+    (tmp_path / "extra.csv").write_text("path,label,duration\nsounds/red/s.wav,red,1\n")
+    (tmp_path / "lone.safetensors").write_bytes(b"")
+    argv, fragments, setup = DATASET_CASES[case]
+    if setup == "empty class":
+        (tmp_path / "images" / "empty").mkdir()
+    elif setup == "broken image":
+        (tmp_path / "images" / "red" / "broken.png").write_text("not a picture")
+    elif setup == "broken sound":
+        (tmp_path / "sounds" / "red" / "broken.wav").write_text("not a sound")
+    before = {p.name for p in tmp_path.iterdir()}
+    proc = run_cli(*(a.format(tmp=tmp_path) for a in argv))
+    assert_clean_failure(proc, *fragments)
+    _no_output(tmp_path, before)
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr

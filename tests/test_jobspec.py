@@ -109,3 +109,16 @@ def test_a_class_objective_without_classifier_is_refused_before_ray_starts(media
     with pytest.raises(ParameterError, match="has no classifier; try --variant torchvision"):
         render_job(job)
     assert not ray.is_initialized() and not (tmp_path / "o.mp4").exists()
+
+
+def test_style_section() -> None:
+    job = parse_job({"input": "in.mp4", "output": "out.mp4",
+                     "style": {"images": ["a.jpg", "s3://b/s.jpg"], "weights": [0.7, 0.3], "params": {"loss": "w2"}}})
+    assert job.style is not None and job.style.params.loss == "w2" and job.style.frame_steps == 30
+    for bad, fragment in ((({"images": ["a.jpg"], "weights": [1, 2]}), "2 weights for 1 style images"),
+                          ({"images": []}, "style.images"), ({"images": ["a"], "params": {"loss": "l1"}}, "loss=")):
+        with pytest.raises(ParameterError, match=None) as err:
+            parse_job({"input": "in.mp4", "output": "out.mp4", "style": bad})
+        assert fragment in str(err.value)
+    with pytest.raises(ParameterError, match="a styled film"):
+        parse_job({"input": "in.mp4", "output": "out.mp4", "theme": "dog", "style": {"images": ["a.jpg"]}})

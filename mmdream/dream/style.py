@@ -32,6 +32,7 @@ from mmdream.backbones.base import Backbone
 from mmdream.errors import ParameterError, check_options
 from mmdream.objectives import feature_loss, gram_loss, gram_matrix, parse_layers, w2_loss
 from mmdream.dream.image import COLOR_MODES
+from mmdream.dream.temporal import quantize
 from mmdream.ops.color import preserve_colors
 from mmdream.ops.flow import motion, warp
 from mmdream.ops.pyramid import resize
@@ -44,6 +45,7 @@ __all__ = ["StyleParams", "StyleTargets", "FrameStyle", "style_targets", "style_
 LOSSES = ("gram", "w2")
 OPTIMIZERS = ("adam", "lbfgs")
 INITS = ("content", "style", "noise")
+MIN_SIDE = 32  # the shorter side a picture needs to reach the deepest style layers
 
 
 @dataclass(frozen=True)
@@ -264,9 +266,14 @@ def style_image(
         _check(style, "a style")
     if backbone.modality != "image":
         raise ParameterError(f"{backbone.name} hears sounds; style pictures with an image backbone (vgg16)")
-    targets = style_targets(styles, backbone, params, style_weights)
     final = _fit(content, params.size)
+    aspect = min(final.shape[-2:]) / max(final.shape[-2:])
+    if min(final.shape[-2:]) < MIN_SIDE:
+        raise ParameterError(f"a {final.shape[-1]}x{final.shape[-2]} picture is too small to style: give a size "
+                             f"with at least {MIN_SIDE} pixels on the shorter side")
     sizes = [round(params.size / math.sqrt(2) ** k) for k in range(params.scales - 1, -1, -1)]
+    sizes = [side for side in sizes[:-1] if side * aspect >= MIN_SIDE] + sizes[-1:]  # coarse scales that fit
+    targets = style_targets(styles, backbone, params, style_weights)
     tracker = Tracker(len(sizes) * params.steps, progress, stage="style")
     x: torch.Tensor | None = None
     for i, side in enumerate(sizes):
@@ -307,19 +314,23 @@ def style_frames(
     temporal_weight: float = 50.0,
     style_weights: Sequence[float] | None = None,
     flow: str = "dis",
+    start: int = 0,
+    state: tuple[torch.Tensor, torch.Tensor] | None = None,
+    total: int = 0,
     progress: ProgressFn | None = None,
 ) -> Iterator[tuple[torch.Tensor, FrameStyle]]:
-    """Style a film's frames ``(3, H, W)`` (at their own size): the first frame (and each after a scene cut) as a
-    still with ``params``; every later one from the previous result warped by the flow where it is reliable (the
-    content elsewhere), ``frame_steps`` steps at full size with a temporal loss of ``temporal_weight`` on reliable
-    pixels. Yields ``(frame (3, H, W), FrameStyle)``."""
+    """Style a film's frames ``(3, H, W)`` (at their own size; indices ``start, start + 1, ...``): the first frame
+    (and each after a scene cut) as a still with ``params``; every later one from the previous result warped by the
+    flow where it is reliable (the content elsewhere), ``frame_steps`` steps at full size with a temporal loss of
+    ``temporal_weight`` on reliable pixels. ``state``: the previous frame's source and styled frame when resuming.
+    Yields ``(frame (3, H, W), FrameStyle)``; progress counts frames of ``total``."""
     params.validate()
     if frame_steps < 0 or temporal_weight < 0:
         raise ParameterError("frame_steps and temporal_weight must be at least 0")
     targets: StyleTargets | None = None
-    tracker = Tracker(0, progress, stage="frames")
-    prev_source = prev_styled = None
-    for index, source in enumerate(frames):
+    tracker = Tracker(total, progress, stage="frames")
+    prev_source, prev_styled = state if state is not None else (None, None)
+    for index, source in enumerate(frames, start=start):
         if source.dim() != 3 or source.shape[0] != 3:
             raise ParameterError(f"frames must be (3, H, W) RGB, got shape {tuple(source.shape)}")
         content = source[None]
@@ -339,6 +350,7 @@ def style_frames(
                                anchor=(warped, mask), temporal_weight=temporal_weight)
             styled = preserve_colors(styled, content, params.preserve_colors)
             reliable = mot.reliable
+        styled = quantize(styled)  # what a frame file holds: a resumed film equals an uninterrupted one
         with torch.no_grad():
             c, s = style_losses(styled, content, targets, backbone, params)
         prev_source, prev_styled = source, styled[0]

@@ -434,12 +434,20 @@ def read_audio(path: PathLike, *, start_s: float = 0.0, duration_s: float | None
     ``start_s`` counts from the first video frame (or the first sample of an audio-only file); ``duration_s``
     defaults to the rest of the stream.
     """
+    rate, channels, parts = iter_audio(path, start_s=start_s, duration_s=duration_s)
+    chunks = list(parts)
+    if not chunks:
+        return np.zeros((channels, 0), np.float32), rate
+    return np.concatenate(chunks, axis=1), rate
+
+
+def iter_audio(path: PathLike, *, start_s: float = 0.0,
+               duration_s: float | None = None) -> tuple[int, int, Iterator[np.ndarray]]:
+    """:func:`read_audio` as it decodes: the rate, the channel count and float32 chunks ``(channels, k)`` (one per
+    decoded frame). A missing file or stream raises at once; corruption when it is met."""
     _check_span(start_s, duration_s)
     source = _require_audio(path)
-    chunks = list(_decode_audio(source, start_s, duration_s))
-    if not chunks:
-        return np.zeros((source.channels, 0), np.float32), source.rate
-    return np.concatenate(chunks, axis=1), source.rate
+    return source.rate, source.channels, _decode_audio(source, start_s, duration_s)
 
 
 # ---------------------------------------------------------------------------------------------------- writing

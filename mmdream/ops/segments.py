@@ -3,6 +3,7 @@
 >>> plan = plan_segments(n, segment=160_000, overlap=16_000)          # [(start, stop), ...], consecutive ones
 >>> pieces = [process(x[..., a:b]) for a, b in plan]                  # share exactly `overlap` samples
 >>> y = overlap_add(pieces, n, 16_000)                                # == x exactly when process is the identity
+>>> for part in overlap_add_stream(iter(pieces), n, 16_000): ...     # the same y, stretch by stretch
 
 The join is a chain of crossfades: over each shared stretch the earlier piece fades out and the later one fades in
 with complementary raised-cosine (``sin²``/``cos²``) weights, so the weights of all pieces sum to one at every
@@ -12,13 +13,13 @@ sample. It is computed as ``y = a + w (b - a)``, so identical pieces come back b
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import torch
 
 from mmdream.errors import ParameterError
 
-__all__ = ["plan_segments", "overlap_add", "segment_weights", "fade_in"]
+__all__ = ["plan_segments", "overlap_add", "overlap_add_stream", "segment_weights", "fade_in"]
 
 Segment = tuple[int, int]
 
@@ -71,11 +72,15 @@ def _starts(lengths: Sequence[int], n_samples: int, overlap: int) -> list[int]:
             raise ParameterError(f"a piece of {length} samples cannot overlap the next by {overlap}")
         starts.append(starts[-1] + length - overlap)
     if starts[-1] + lengths[-1] != n_samples:
-        raise ParameterError(
-            f"pieces of lengths {list(lengths)} overlapping by {overlap} cover {starts[-1] + lengths[-1]} samples, "
-            f"not {n_samples}; pass the pieces of plan_segments({n_samples}, segment, {overlap}) in order"
-        )
+        raise _coverage_error(lengths, overlap, starts[-1] + lengths[-1], n_samples)
     return starts
+
+
+def _coverage_error(lengths: Sequence[int], overlap: int, covered: int, n_samples: int) -> ParameterError:
+    return ParameterError(
+        f"pieces of lengths {list(lengths)} overlapping by {overlap} cover {covered} samples, not {n_samples}; "
+        f"pass the pieces of plan_segments({n_samples}, segment, {overlap}) in order"
+    )
 
 
 def overlap_add(pieces: Sequence[torch.Tensor], n_samples: int, overlap: int) -> torch.Tensor:
@@ -102,6 +107,47 @@ def overlap_add(pieces: Sequence[torch.Tensor], n_samples: int, overlap: int) ->
         out[..., max(done, start):start + piece.shape[-1]] = piece[..., max(shared, 0):]
         done = start + piece.shape[-1]
     return out
+
+
+def overlap_add_stream(pieces: Iterable[torch.Tensor], n_samples: int, overlap: int) -> Iterator[torch.Tensor]:
+    """:func:`overlap_add` of ``pieces`` taken one at a time: yields consecutive finished stretches ``(..., k)``
+    whose concatenation equals ``overlap_add(list(pieces), n_samples, overlap)`` bit for bit.
+
+    A stretch is yielded as soon as no later piece can reach it (before the next piece's start), so at most one
+    piece is held: memory is bounded by the segment, not the clip. Bad lengths raise as they show up.
+    """
+    if overlap < 0:
+        raise ParameterError(f"overlap must be >= 0; got {overlap}")
+    held: torch.Tensor | None = None  # the join over [start of the last piece, done): the next piece may blend in
+    ramp = torch.empty(0)
+    lengths: list[int] = []
+    done = 0
+    for piece in pieces:
+        length = piece.shape[-1]
+        if held is None:
+            held, ramp, done = piece, fade_in(overlap, piece), length
+        else:
+            if piece.shape[:-1] != held.shape[:-1]:
+                raise ParameterError(
+                    f"pieces differ in their leading dims: {tuple(held.shape)} vs {tuple(piece.shape)}")
+            if lengths[-1] <= overlap:
+                raise ParameterError(f"a piece of {lengths[-1]} samples cannot overlap the next by {overlap}")
+            if length < overlap:
+                raise _coverage_error([*lengths, length], overlap, done - overlap + length, n_samples)
+            piece = piece.to(held)
+            cut = held.shape[-1] - overlap
+            yield held[..., :cut]
+            a = held[..., cut:]
+            held = torch.cat([a + ramp * (piece[..., :overlap] - a), piece[..., overlap:]], dim=-1)
+            done += length - overlap
+        lengths.append(length)
+        if done > n_samples:
+            raise _coverage_error(lengths, overlap, done, n_samples)
+    if held is None:
+        raise ParameterError("overlap_add needs at least one piece")
+    if done != n_samples:
+        raise _coverage_error(lengths, overlap, done, n_samples)
+    yield held
 
 
 def segment_weights(segments: Sequence[Segment], n_samples: int, overlap: int,

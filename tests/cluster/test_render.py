@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
@@ -68,3 +69,14 @@ def test_killed_actor_job_completes_equal_to_an_uninterrupted_run(local_ray, med
     assert killed
     a, b = list(read_frames(clean)), list(read_frames(out))
     assert len(a) == len(b) == 24 and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_a_styled_film_job(local_ray, media_dir: Path, weights_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    style = {"images": [str(media_dir / "images" / "style_starry_night.jpg")],
+             "params": {"steps": 3, "scales": 1}, "frame_steps": 2}
+    out = tmp_path / "styled.mp4"
+    render_job(job(media_dir, weights_dir, out, style=style, work=str(tmp_path / "w"),
+                   film={"size": 64, "stop": 12}), shards=2)
+    assert probe(out).frame_count == 12
+    settings = [json.loads(p.read_text()) for p in (tmp_path / "w").glob("frames-*/settings.json")]
+    assert len(settings) == 2 and all(s["style"]["steps"] == 3 and s["frame_steps"] == 2 for s in settings)
