@@ -232,3 +232,55 @@ def w2_loss(features: torch.Tensor, mean: torch.Tensor, cov_sqrt: torch.Tensor, 
     cross = torch.linalg.matrix_norm(cov_sqrt.to(features) @ centred, ord="nuc") / m**0.5
     w2 = (mu - mean.to(mu)).square().sum() + centred.square().sum() / m + cov_trace - 2 * cross
     return w2 / (cov_trace + float(mean.square().sum()) + 1e-30)
+
+
+@dataclass(frozen=True)
+class StyleStats:
+    """Style statistics per layer: Gram ``(C, C)``; for W2 also mean ``(C,)``, covariance square root ``(C, C)``
+    and its trace (empty otherwise)."""
+
+    gram: dict[str, torch.Tensor]
+    mean: dict[str, torch.Tensor]
+    cov_sqrt: dict[str, torch.Tensor]
+    cov_trace: dict[str, float]
+
+
+class StyleAccumulator:
+    """Weighted sums of features ``(C, M)`` per layer, accumulated chunk by chunk (memory bounded by a chunk):
+    each of a chunk's ``M`` positions counts ``weight`` (1: every position alike; ``w / M``: the chunk as a whole
+    counts ``w``, as blended style images do)."""
+
+    def __init__(self) -> None:
+        self.outer: dict[str, torch.Tensor] = {}
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count: dict[str, float] = {}
+
+    def add(self, layer: str, features: torch.Tensor, weight: float = 1.0) -> None:
+        f = features.detach().double()
+        self.outer[layer] = self.outer.get(layer, 0) + weight * (f @ f.t())
+        self.sums[layer] = self.sums.get(layer, 0) + weight * f.sum(dim=1)
+        self.count[layer] = self.count.get(layer, 0.0) + weight * f.shape[1]
+
+    def stats(self, w2: bool, dtype: torch.dtype = torch.float32) -> StyleStats:
+        """The Gram matrices (and, with ``w2``, the Gaussians) of everything added, in ``dtype``."""
+        gram = {n: (self.outer[n] / self.count[n]).to(dtype) for n in self.outer}
+        mean, cov_sqrt, cov_trace = {}, {}, {}
+        if w2:
+            for n in self.outer:
+                mu = self.sums[n] / self.count[n]
+                vals, vecs = torch.linalg.eigh(self.outer[n] / self.count[n] - torch.outer(mu, mu))
+                cov_sqrt[n] = ((vecs * vals.clamp_min(0).sqrt()) @ vecs.t()).to(dtype)
+                mean[n], cov_trace[n] = mu.to(dtype), float(vals.clamp_min(0).sum())
+        return StyleStats(gram, mean, cov_sqrt, cov_trace)
+
+
+def style_distance(features: Mapping[str, torch.Tensor], target: StyleStats, layers: Sequence[str]) -> torch.Tensor:
+    """Mean over ``layers`` of the relative Gram (or, when ``target`` holds Gaussians, W2) loss of ``features``
+    ``{layer: (C, M)}``."""
+    terms = []
+    for n in layers:
+        if target.cov_sqrt:
+            terms.append(w2_loss(features[n], target.mean[n], target.cov_sqrt[n], target.cov_trace[n]))
+        else:
+            terms.append(gram_loss(gram_matrix(features[n]), target.gram[n]))
+    return torch.stack(terms).mean()

@@ -54,14 +54,14 @@ from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import fit_level
 from mmdream.errors import ParameterError, check_options
 from mmdream.media.audio import resample
-from mmdream.objectives import feature_loss, gram_matrix, gram_loss, w2_loss
+from mmdream.objectives import StyleAccumulator, StyleStats, feature_loss, style_distance
 from mmdream.ops.mel import tf_mel_filters
 from mmdream.ops.phase import griffin_lim, stft
 from mmdream.ops.segments import overlap_add, plan_segments
 from mmdream.progress import ProgressFn, Tracker
 
-__all__ = ["AudioStyleParams", "StyleNetwork", "RandomNetwork", "YamnetNetwork", "StyleTarget", "style_audio",
-           "style_target", "style_segment", "style_loss", "build_network", "log_magnitude", "NETWORKS"]
+__all__ = ["AudioStyleParams", "StyleNetwork", "RandomNetwork", "YamnetNetwork", "style_audio", "style_target",
+           "style_segment", "build_network", "log_magnitude", "NETWORKS"]
 
 NETWORKS = ("random", "yamnet")
 STATS = ("gram", "w2")
@@ -251,58 +251,21 @@ def build_network(params: AudioStyleParams, backbone: Backbone | None = None) ->
     return YamnetNetwork(backbone, _names(params.style_layers), params.content_layer.strip())
 
 
-@dataclass(frozen=True)
-class StyleTarget:
-    """Style statistics per layer: Gram ``(C, C)``, mean ``(C,)``, covariance's square root ``(C, C)`` and trace
-    (the last three only for ``stats="w2"``)."""
-
-    gram: dict[str, torch.Tensor]
-    mean: dict[str, torch.Tensor]
-    cov_sqrt: dict[str, torch.Tensor]
-    cov_trace: dict[str, float]
-
-
 def log_magnitude(x: torch.Tensor, net: StyleNetwork) -> torch.Tensor:
     """``log1p |STFT|`` ``(freqs, frames)`` of a mono clip ``(n,)`` at the network's rate."""
     return torch.log1p(stft(x, net.n_fft, net.hop).abs())
 
 
-def style_target(style: torch.Tensor, net: StyleNetwork, stats: str, segment: int) -> StyleTarget:
+def style_target(style: torch.Tensor, net: StyleNetwork, stats: str, segment: int) -> StyleStats:
     """Statistics of the whole mono ``style`` ``(n,)`` (network's rate), accumulated over chunks of ``segment``
     samples: memory is bounded by one chunk."""
-    sums: dict[str, torch.Tensor] = {}
-    outer: dict[str, torch.Tensor] = {}
-    count: dict[str, int] = {}
+    acc = StyleAccumulator()
     with torch.no_grad():
         for a, b in plan_segments(style.shape[-1], segment, 0):
             feats = net(log_magnitude(style[a:b], net))
             for name in net.style_layers:
-                f = feats[name].double()
-                outer[name] = outer.get(name, 0) + f @ f.t()
-                sums[name] = sums.get(name, 0) + f.sum(dim=1)
-                count[name] = count.get(name, 0) + f.shape[1]
-    dtype = style.dtype
-    gram = {n: (outer[n] / count[n]).to(dtype) for n in net.style_layers}
-    mean, cov_sqrt, cov_trace = {}, {}, {}
-    if stats == "w2":
-        for n in net.style_layers:
-            mu = sums[n] / count[n]
-            cov = outer[n] / count[n] - torch.outer(mu, mu)
-            vals, vecs = torch.linalg.eigh(cov)
-            cov_sqrt[n] = ((vecs * vals.clamp_min(0).sqrt()) @ vecs.t()).to(dtype)
-            mean[n], cov_trace[n] = mu.to(dtype), float(vals.clamp_min(0).sum())
-    return StyleTarget(gram, mean, cov_sqrt, cov_trace)
-
-
-def style_loss(feats: dict[str, torch.Tensor], target: StyleTarget, layers: Sequence[str]) -> torch.Tensor:
-    """Mean over ``layers`` of the relative Gram (or W2) loss of ``feats`` ``{layer: (C, M)}`` against ``target``."""
-    terms = []
-    for n in layers:
-        if target.cov_sqrt:
-            terms.append(w2_loss(feats[n], target.mean[n], target.cov_sqrt[n], target.cov_trace[n]))
-        else:
-            terms.append(gram_loss(gram_matrix(feats[n]), target.gram[n]))
-    return torch.stack(terms).mean()
+                acc.add(name, feats[name])
+    return acc.stats(stats == "w2", style.dtype)
 
 
 def _keep_energy(x: torch.Tensor, energy: float) -> None:
@@ -311,7 +274,7 @@ def _keep_energy(x: torch.Tensor, energy: float) -> None:
     x.copy_(torch.log1p(mag * math.sqrt(energy / max(float(mag.double().square().sum()), _EPS))))
 
 
-def style_segment(content: torch.Tensor, net: StyleNetwork, target: StyleTarget, params: AudioStyleParams, *,
+def style_segment(content: torch.Tensor, net: StyleNetwork, target: StyleStats, params: AudioStyleParams, *,
                   generator: torch.Generator,
                   advance: Callable[[float], None] | None = None) -> tuple[torch.Tensor, list[float]]:
     """Styled waveform ``(n,)`` of one mono segment ``content`` ``(n,)`` at the network's rate.
@@ -336,7 +299,7 @@ def style_segment(content: torch.Tensor, net: StyleNetwork, target: StyleTarget,
         optimiser = torch.optim.Adam([x], lr=params.learning_rate)
         for _ in range(params.steps * (r + 1) // params.rounds - params.steps * r // params.rounds):
             feats = net(x)
-            s_loss = style_loss(feats, target, net.style_layers)
+            s_loss = style_distance(feats, target, net.style_layers)
             loss = params.style_weight * s_loss
             if params.content_weight:
                 loss = loss + params.content_weight * feature_loss(feats[net.content_layer], content_feats)
@@ -353,7 +316,7 @@ def style_segment(content: torch.Tensor, net: StyleNetwork, target: StyleTarget,
         phase = stft(wave, net.n_fft, net.hop)
         x = torch.log1p(phase.abs())
     with torch.no_grad():
-        history.append(float(style_loss(net(x), target, net.style_layers)))
+        history.append(float(style_distance(net(x), target, net.style_layers)))
     return wave, history
 
 

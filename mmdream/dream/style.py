@@ -30,7 +30,7 @@ import torch
 
 from mmdream.backbones.base import Backbone
 from mmdream.errors import ParameterError, check_options
-from mmdream.objectives import feature_loss, gram_loss, gram_matrix, parse_layers, w2_loss
+from mmdream.objectives import StyleAccumulator, StyleStats, feature_loss, parse_layers, style_distance
 from mmdream.dream.image import COLOR_MODES
 from mmdream.dream.temporal import quantize
 from mmdream.ops.color import preserve_colors
@@ -39,7 +39,7 @@ from mmdream.ops.pyramid import resize
 from mmdream.ops.tiling import tiled_gradient
 from mmdream.progress import ProgressFn, Tracker
 
-__all__ = ["StyleParams", "StyleTargets", "FrameStyle", "style_targets", "style_image", "style_frames",
+__all__ = ["StyleParams", "FrameStyle", "style_targets", "style_image", "style_frames",
            "style_gradient", "style_losses"]
 
 LOSSES = ("gram", "w2")
@@ -98,17 +98,6 @@ class StyleParams:
         return self
 
 
-@dataclass(frozen=True)
-class StyleTargets:
-    """The blended style statistics per layer: Gram ``(C, C)``; for W2 also mean ``(C,)``, covariance square root
-    ``(C, C)`` and its trace."""
-
-    gram: dict[str, torch.Tensor]
-    mean: dict[str, torch.Tensor]
-    cov_sqrt: dict[str, torch.Tensor]
-    cov_trace: dict[str, float]
-
-
 def _names(spec: str, backbone: Backbone) -> tuple[str, ...]:
     return tuple(name for name, _ in parse_layers(spec, backbone))
 
@@ -118,7 +107,7 @@ def _flat(a: torch.Tensor) -> torch.Tensor:
 
 
 def style_targets(styles: Sequence[torch.Tensor], backbone: Backbone, params: StyleParams,
-                  weights: Sequence[float] | None = None) -> StyleTargets:
+                  weights: Sequence[float] | None = None) -> StyleStats:
     """Statistics of ``styles`` (each ``(1, 3, h, w)`` in [0, 1]), seen with a longer side of ``size x
     style_scale``, blended with ``weights`` (default: equal; normalised to sum 1)."""
     if not styles:
@@ -126,33 +115,18 @@ def style_targets(styles: Sequence[torch.Tensor], backbone: Backbone, params: St
     weights = [1.0] * len(styles) if weights is None else list(weights)
     if len(weights) != len(styles) or any(w < 0 for w in weights) or sum(weights) <= 0:
         raise ParameterError(f"style weights {weights} must be {len(styles)} non-negative numbers, not all 0")
-    weights = [w / sum(weights) for w in weights]
     layers = _names(params.style_layers, backbone)
-    side = round(params.size * params.style_scale)
-    outer: dict[str, torch.Tensor] = {}
-    sums: dict[str, torch.Tensor] = {}
+    acc = StyleAccumulator()
     with torch.no_grad():
         for style, w in zip(styles, weights):
-            h, wd = style.shape[-2:]
-            scale = side / max(h, wd)
-            acts = backbone.taps(resize(style, (max(1, round(h * scale)), max(1, round(wd * scale)))), layers)
+            acts = backbone.taps(_fit(style, round(params.size * params.style_scale)), layers)
             for name in layers:
-                f = _flat(acts[name]).double()
-                outer[name] = outer.get(name, 0) + w * (f @ f.t()) / f.shape[1]
-                sums[name] = sums.get(name, 0) + w * f.mean(dim=1)
-    dtype = styles[0].dtype
-    gram = {n: outer[n].to(dtype) for n in layers}
-    mean, cov_sqrt, cov_trace = {}, {}, {}
-    if params.loss == "w2":
-        for n in layers:
-            cov = outer[n] - torch.outer(sums[n], sums[n])
-            vals, vecs = torch.linalg.eigh(cov)
-            cov_sqrt[n] = ((vecs * vals.clamp_min(0).sqrt()) @ vecs.t()).to(dtype)
-            mean[n], cov_trace[n] = sums[n].to(dtype), float(vals.clamp_min(0).sum())
-    return StyleTargets(gram, mean, cov_sqrt, cov_trace)
+                f = _flat(acts[name])
+                acc.add(name, f, w / sum(weights) / f.shape[1])  # each style counts its weight, whatever its size
+    return acc.stats(params.loss == "w2", styles[0].dtype)
 
 
-def style_losses(x: torch.Tensor, content: torch.Tensor, targets: StyleTargets, backbone: Backbone,
+def style_losses(x: torch.Tensor, content: torch.Tensor, targets: StyleStats, backbone: Backbone,
                  params: StyleParams, content_acts: dict[str, torch.Tensor] | None = None
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """(content loss, style loss) of ``x`` ``(1, 3, H, W)`` against ``content`` (same size) and the targets."""
@@ -162,21 +136,14 @@ def style_losses(x: torch.Tensor, content: torch.Tensor, targets: StyleTargets, 
         with torch.no_grad():
             content_acts = backbone.taps(content, c_layers)
     content_loss = torch.stack([feature_loss(acts[n], content_acts[n]) for n in c_layers]).mean()
-    terms = []
-    for n in s_layers:
-        f = _flat(acts[n])
-        if targets.cov_sqrt:
-            terms.append(w2_loss(f, targets.mean[n], targets.cov_sqrt[n], targets.cov_trace[n]))
-        else:
-            terms.append(gram_loss(gram_matrix(f), targets.gram[n]))
-    return content_loss, torch.stack(terms).mean()
+    return content_loss, style_distance({n: _flat(acts[n]) for n in s_layers}, targets, s_layers)
 
 
 def _tv(x: torch.Tensor) -> torch.Tensor:
     return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
 
 
-def _gradient(x: torch.Tensor, content: torch.Tensor, targets: StyleTargets, backbone: Backbone,
+def _gradient(x: torch.Tensor, content: torch.Tensor, targets: StyleStats, backbone: Backbone,
               params: StyleParams, anchor: tuple[torch.Tensor, torch.Tensor] | None, temporal_weight: float
               ) -> tuple[torch.Tensor, float]:
     """Gradient of the total loss w.r.t. ``x`` and its value; ``anchor``: (warped previous frame, reliable mask)."""
@@ -192,7 +159,7 @@ def _gradient(x: torch.Tensor, content: torch.Tensor, targets: StyleTargets, bac
     return grad, float(loss.detach())
 
 
-def style_gradient(x: torch.Tensor, content: torch.Tensor, targets: StyleTargets, backbone: Backbone,
+def style_gradient(x: torch.Tensor, content: torch.Tensor, targets: StyleStats, backbone: Backbone,
                    params: StyleParams, anchor: tuple[torch.Tensor, torch.Tensor] | None, temporal_weight: float
                    ) -> tuple[torch.Tensor, float]:
     """The gradient over the whole picture, or tile by tile (blended) when it is larger than ``tile``: each tile
@@ -211,7 +178,7 @@ def style_gradient(x: torch.Tensor, content: torch.Tensor, targets: StyleTargets
     return grad[:, :3], value
 
 
-def _optimise(x: torch.Tensor, content: torch.Tensor, targets: StyleTargets, backbone: Backbone,
+def _optimise(x: torch.Tensor, content: torch.Tensor, targets: StyleStats, backbone: Backbone,
               params: StyleParams, steps: int, tracker: Tracker, stage: str,
               anchor: tuple[torch.Tensor, torch.Tensor] | None = None, temporal_weight: float = 0.0
               ) -> torch.Tensor:
@@ -327,7 +294,7 @@ def style_frames(
     params.validate()
     if frame_steps < 0 or temporal_weight < 0:
         raise ParameterError("frame_steps and temporal_weight must be at least 0")
-    targets: StyleTargets | None = None
+    targets: StyleStats | None = None
     tracker = Tracker(total, progress, stage="frames")
     prev_source, prev_styled = state if state is not None else (None, None)
     for index, source in enumerate(frames, start=start):

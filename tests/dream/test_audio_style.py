@@ -16,12 +16,11 @@ from mmdream.backbones import load_backbone
 from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import rms_db
 from mmdream.dream.audio_style import (
-    AudioStyleParams, RandomNetwork, StyleNetwork, build_network, log_magnitude, style_audio, style_loss,
-    style_target,
+    AudioStyleParams, RandomNetwork, StyleNetwork, build_network, log_magnitude, style_audio, style_target,
 )
 from mmdream.errors import ParameterError
 from mmdream.media.audio import load_audio, resample
-from mmdream.objectives import feature_loss, gram_loss, gram_matrix, w2_loss
+from mmdream.objectives import feature_loss, gram_loss, gram_matrix, style_distance, w2_loss
 from mmdream.progress import Progress
 
 # Small but real: 512 random filters (the default is 4096), 24 steps in 3 rounds. A content weight of 0.2 measured
@@ -64,8 +63,8 @@ def measures(out: torch.Tensor, speech: tuple[torch.Tensor, int], loop: tuple[to
     with torch.no_grad():
         fx, fy, fz = (net(log_magnitude(w, net)) for w in (x, y, z[:x.shape[-1]]))
         layer = net.content_layer
-        return {"before": float(style_loss(fx, target, net.style_layers)),
-                "after": float(style_loss(fy, target, net.style_layers)),
+        return {"before": float(style_distance(fx, target, net.style_layers)),
+                "after": float(style_distance(fy, target, net.style_layers)),
                 "content": float(feature_loss(fy[layer], fx[layer]) / feature_loss(fz[layer], fx[layer]))}
 
 
@@ -101,7 +100,7 @@ def test_output_keeps_the_content_format_and_loudness(speech, random_styled) -> 
     assert len(history) == RANDOM.steps + 1
 
 
-def test_yamnet_network_lowers_its_style_loss(speech, loop, yamnet) -> None:
+def test_yamnet_network_lowers_its_style_distance(speech, loop, yamnet) -> None:
     out = style_audio(*speech, *loop, YAMNET, network=yamnet)
     m = measures(out, speech, loop, build_network(YAMNET, yamnet), YAMNET)
     # measured: 0.80 -> 0.114 (x7.0) at 24 steps, content measure 0.32 (the defaults on a 10 s clip: x35)
