@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import sys
@@ -60,7 +61,8 @@ def _add_backbone_options(parser: argparse.ArgumentParser, default: str | None =
     from mmdream.backbones import BACKBONES
 
     parser.add_argument("--backbone", "-b", default=default, required=default is None,
-                        help=f"network: {', '.join(BACKBONES)}" + (f" (default: {default})" if default else ""))
+                        help=f"network: {', '.join(BACKBONES)}, or ckpt:PATH (a checkpoint of `mmdream train`)"
+                             + (f" (default: {default})" if default else ""))
     parser.add_argument("--variant", default=None,
                         help="weights variant (vgg: caffe [default] or torchvision; see `mmdream layers NAME`)")
     parser.add_argument("--weights", default=None, metavar="DIR",
@@ -156,6 +158,35 @@ def cmd_image(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_style(args: argparse.Namespace) -> int:
+    """Neural style transfer of a still: content + one or more styles -> output."""
+    from contextlib import ExitStack
+
+    from mmdream.dream.style import StyleParams, style_image
+    from mmdream.media.files import check_output
+    from mmdream.media.images import check_image_suffix, load_image, save_image
+    from mmdream.media.storage import local_input
+
+    params = _params_from_args(StyleParams, args).validate()
+    check_image_suffix(args.output)
+    style_uris = [u for u in args.styles.split(",") if u]
+    weights = None if args.style_weights is None else [float(w) for w in args.style_weights.split(",")]
+    if not style_uris or (weights is not None and len(weights) != len(style_uris)):
+        raise ParameterError(f"give one or more styles (comma list) and as many --style-weights; got "
+                             f"{len(style_uris)} style(s) and {args.style_weights!r}")
+    with _local_io(args.content, args.output) as (content_path, output_path), ExitStack() as stack:
+        styles = [load_image(stack.enter_context(local_input(u))) for u in style_uris]
+        output = check_output(output_path, content_path, *style_uris)
+        content = load_image(content_path)
+        backbone = _load_backbone(args, "image")
+        with _progress(args.progress, "style") as progress:
+            result = style_image(content, styles, backbone, params, style_weights=weights, progress=progress)
+        save_image(result, output)
+    if args.progress == "json":
+        print(json.dumps({"event": "done", "output": args.output}), file=sys.stderr)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Dream a bundled photo (fetched from scikit-image's wheel) with the defaults."""
     from mmdream.media.samples import sample_path
@@ -176,6 +207,7 @@ def _frame_range(text: str) -> tuple[int, int | None]:
 
 def cmd_video(args: argparse.Namespace) -> int:
     """Dream a film with temporal coherence, keeping its sound."""
+    from mmdream.av import AVParams, ChromaObjectives, film_chroma, film_drive
     from mmdream.dream.image import DreamParams
     from mmdream.dream.temporal import VideoParams
     from mmdream.film import FilmParams, dream_film, plan_film
@@ -185,27 +217,61 @@ def cmd_video(args: argparse.Namespace) -> int:
 
     still = _params_from_args(DreamParams, args)
     params = _params_from_args(VideoParams, args)
+    av = _params_from_args(AVParams, args).validate()
     start, stop = args.frames
     film = FilmParams(size=args.size, fps=args.fps, start=start, stop=stop, keep_audio=args.audio,
                       crf=args.crf).validate()
     check_video_suffix(args.output)
     if args.preview:
         check_image_suffix(check_output(args.preview, args.input))
+    if args.style:
+        return _style_video(args, film)
     with _local_io(args.input, args.output) as (input_path, output_path):
         check_output(output_path, input_path)
         plan = plan_film(input_path, film)
+        drive = film_drive(input_path, plan, av)
         backbone = _load_backbone(args, "image")
         objective, spec = _objective_from_args(args, backbone, max(plan.width, plan.height))
+        chroma = film_chroma(input_path, plan, av)
+        if chroma is not None:
+            objective = ChromaObjectives(objective, chroma)
+            spec["chroma_sha256"] = hashlib.sha256(json.dumps(chroma).encode()).hexdigest()
         print(f"dreaming {plan.count} frames of {args.input} at {plan.width}x{plan.height}, {plan.fps:g} fps",
               file=sys.stderr)
         with _progress(args.progress, "frames", unit="frame") as progress:
             _, records = dream_film(input_path, output_path, backbone, objective, still, params, film,
-                                    work_dir=args.work_dir, objective_spec=spec, preview=args.preview,
-                                    progress=progress)
+                                    work_dir=args.work_dir, objective_spec=spec, drive=drive,
+                                    preview=args.preview, progress=progress)
     if args.progress == "json":
         cuts = [r["index"] for r in records if r["cut"]]
         print(json.dumps({"event": "done", "output": args.output, "frames": len(records), "shots_start": cuts}),
               file=sys.stderr)
+    return 0
+
+
+def _style_video(args: argparse.Namespace, film) -> int:  # type: ignore[no-untyped-def]
+    """``mmdream video --style``: style the film's frames (temporal loss, flow-carried init) instead of dreaming."""
+    from contextlib import ExitStack
+
+    from mmdream.dream.style import StyleParams
+    from mmdream.film import style_film
+    from mmdream.media.files import check_output
+    from mmdream.media.images import load_image
+    from mmdream.media.storage import local_input
+
+    params = StyleParams(content_weight=args.content_weight, style_weight=args.style_weight, steps=args.style_steps,
+                         preserve_colors=args.preserve_colors, seed=args.seed).validate()
+    uris = [u for u in args.style.split(",") if u]
+    with _local_io(args.input, args.output) as (input_path, output_path), ExitStack() as stack:
+        check_output(output_path, input_path, *uris)
+        styles = [load_image(stack.enter_context(local_input(u))) for u in uris]
+        backbone = _load_backbone(args, "image")
+        with _progress(args.progress, "frames", unit="frame") as progress:
+            style_film(input_path, output_path, backbone, styles, params, film, frame_steps=args.style_frame_steps,
+                       temporal_weight=args.temporal_loss, work_dir=args.work_dir, preview=args.preview,
+                       progress=progress)
+    if args.progress == "json":
+        print(json.dumps({"event": "done", "output": args.output}), file=sys.stderr)
     return 0
 
 
@@ -217,7 +283,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     job = load_job(args.job).with_overrides(**{"input": args.input, "output": args.output,
                                                 "resources.actors": args.workers})
     print(f"rendering {job.input} -> {job.output} on {args.address or 'a local Ray'}", file=sys.stderr)
-    with _progress(args.progress, "frames", unit="frame") as progress:
+    desc, unit = ("sound segments", "segment") if job.kind == "audio" else ("frames", "frame")
+    with _progress(args.progress, desc, unit=unit) as progress:
         out = render_job(job, address=args.address, shards=args.shards, progress=progress)
     if args.progress == "json":
         print(json.dumps({"event": "done", "output": str(out)}), file=sys.stderr)
@@ -248,22 +315,88 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_preview(preview: str | None, *inputs: str) -> None:
+    """Refuse a bad ``--preview`` before any work: not a .png, a missing local folder, one of the inputs."""
+    from mmdream.media.files import check_output
+    from mmdream.media.storage import is_s3
+
+    if preview is None:
+        return
+    if not preview.lower().endswith(".png"):
+        raise ParameterError(f"--preview {preview} must name a .png file")
+    if preview in inputs:
+        raise ParameterError(f"--preview {preview} is an input; choose another name (inputs are never overwritten)")
+    if not is_s3(preview):
+        check_output(preview, *(i for i in inputs if not is_s3(i)))
+
+
+def _sound_preview(preview: str, files: Sequence[tuple[str, str]]) -> None:
+    """Spectrograms of sound files ``[(label, path)]`` into the PNG ``preview``, the files streamed (memory does
+    not grow with their length)."""
+    from mmdream.media.audio import stream_audio
+    from mmdream.media.spectrogram import save_spectrogram_preview
+
+    clips = []
+    for label, path in files:
+        rate, _, blocks = stream_audio(path)
+        clips.append((label, blocks, rate))
+    save_spectrogram_preview(preview, clips)
+
+
+def cmd_audio_style(args: argparse.Namespace) -> int:
+    """Give a sound (content) the texture of another (style): mmdream audio-style CONTENT STYLE OUTPUT."""
+    from mmdream.dream.audio_style import AudioStyleParams, style_audio
+    from mmdream.media.audio import check_audio_suffix, load_audio, save_audio
+    from mmdream.media.files import check_output
+    from mmdream.media.spectrogram import save_spectrogram_preview
+    from mmdream.media.storage import local_input
+
+    params = _params_from_args(AudioStyleParams, args)
+    check_audio_suffix(args.output)
+    if args.output == args.style:
+        raise ParameterError(f"output {args.output} is the style clip; choose another output (inputs are never "
+                             "overwritten)")
+    _check_preview(args.preview, args.content, args.style)
+    with _local_io(args.content, args.output) as (content_path, output_path), local_input(args.style) as style_path:
+        check_output(output_path, content_path, style_path)
+        content, content_rate = load_audio(content_path)
+        style, style_rate = load_audio(style_path)
+        network = None
+        if params.network == "yamnet":
+            from mmdream.backbones import load_backbone
+
+            network = load_backbone("yamnet", weights_dir=args.weights, weights_file=args.weights_file)
+        with _progress(args.progress, "audio style") as progress:
+            result = style_audio(content, content_rate, style, style_rate, params, network=network,
+                                 progress=progress)
+        save_audio(output_path, result, content_rate)
+        if args.preview:
+            save_spectrogram_preview(args.preview, [("content", content, content_rate), ("style", style, style_rate),
+                                                    ("output", result, content_rate)])
+    if args.progress == "json":
+        print(json.dumps({"event": "done", "output": args.output}), file=sys.stderr)
+    return 0
+
+
 def cmd_audio(args: argparse.Namespace) -> int:
     """Dream a sound with an audio backbone (YAMNet): toward a class, or amplifying layers."""
-    from mmdream.dream.audio import AudioDreamParams, dream_audio, sound_objective
-    from mmdream.media.audio import check_audio_suffix, load_audio, save_audio
+    from mmdream.audio_file import dream_audio_file
+    from mmdream.dream.audio import AudioDreamParams, sound_objective
+    from mmdream.media.audio import check_audio_suffix, stream_audio
     from mmdream.media.files import check_output
 
     params = _params_from_args(AudioDreamParams, args)
     check_audio_suffix(args.output)
+    _check_preview(args.preview, args.input)
     with _local_io(args.input, args.output) as (input_path, output_path):
         check_output(output_path, input_path)
-        samples, rate = load_audio(input_path)
+        stream_audio(input_path)  # a missing or soundless input fails before the weights load
         backbone = _load_backbone(args, "audio")
         objective = sound_objective(backbone, class_=args.class_, layers=args.layer)
-        with _progress(args.progress, "audio dream") as progress:
-            result = dream_audio(samples, rate, backbone, objective, params, progress=progress)
-        save_audio(output_path, result, rate)
+        with _progress(args.progress, "audio dream") as progress:  # streamed: memory bounded by a segment
+            dream_audio_file(input_path, output_path, backbone, objective, params, progress=progress)
+        if args.preview:
+            _sound_preview(args.preview, [("input", input_path), ("output", output_path)])
     if args.progress == "json":
         print(json.dumps({"event": "done", "output": args.output}), file=sys.stderr)
     return 0
@@ -302,7 +435,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
         return 0
     from mmdream.media.images import load_for_classification
 
-    x = load_for_classification(args.input, backbone.input_size)
+    if args.backbone.startswith("ckpt:"):  # a trained net sees what it was trained on: padded square on grey
+        from mmdream.train.data import prepare_image, read_rgb
+
+        x = prepare_image(read_rgb(args.input), backbone.input_size)[None]
+    else:
+        x = load_for_classification(args.input, backbone.input_size)
     with torch.no_grad():
         probs = torch.softmax(backbone.logits(x), dim=-1)[0]
     best = probs.topk(min(args.top, probs.numel()))
@@ -312,9 +450,85 @@ def cmd_classify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a classifier on a dataset and write a checkpoint that loads as ``--backbone ckpt:OUT``."""
+    from pathlib import Path
+
+    from mmdream.media.files import check_output
+    from mmdream.train import finetune as ft
+    from mmdream.train.curves import save_learning_curves
+    from mmdream.train.data import AudioAugment, AudioDataset, ImageAugment, ImageDataset
+
+    params = _params_from_args(ft.TrainParams, args)
+    audio = args.kind == "audio"
+    augment = _params_from_args(AudioAugment if audio else ImageAugment, args)
+    bases = ft.AUDIO_BASES if audio else ft.IMAGE_BASES
+    ft.check_training(args.base, params, args.kind)
+    out = Path(args.out)
+    if out.suffix != ".safetensors":
+        raise ParameterError(f"--out {out} must end in .safetensors (a sidecar .json and a .curves.png go beside it)")
+    check_output(out, args.dataset)
+    if args.folds == 1:
+        raise ParameterError("--folds 1 is invalid: give 0 (no cross-validation) or at least 2")
+    # The whole dataset is read and checked before any training starts.
+    dataset = (AudioDataset.open(args.dataset, bases[args.base].input_size) if audio
+               else ImageDataset.from_folder(args.dataset))
+    print(f"{args.dataset}: {len(dataset.labels)} items, {len(dataset.classes)} classes "
+          f"({', '.join(dataset.classes)})", file=sys.stderr)
+
+    def on_epoch(record: dict) -> None:  # type: ignore[type-arg]
+        if args.progress == "json":
+            print(json.dumps({"event": "epoch", **record}), file=sys.stderr, flush=True)
+
+    extra: dict = {"dataset": str(args.dataset)}  # type: ignore[type-arg]
+    if args.folds:
+        with _progress(args.progress, "cross-validation") as progress:
+            cv = (ft.cross_validate_audio(dataset, args.base, params, augment, folds=args.folds, progress=progress)
+                  if audio else ft.cross_validate_image(dataset, args.base, params, augment, folds=args.folds,
+                                                        weights_dir=args.weights, progress=progress))
+        extra["cross_validation"] = cv.record()
+        print(json.dumps({"event": "cross_validation", **cv.record()}), file=sys.stderr)
+    with _progress(args.progress, "training", unit="epoch") as progress:
+        result = (ft.train_audio(dataset, args.base, params, augment, progress=progress, on_epoch=on_epoch) if audio
+                  else ft.train_image(dataset, args.base, params, augment, weights_dir=args.weights,
+                                      progress=progress, on_epoch=on_epoch))
+    ft.save_trained(result, str(out), extra)
+    curves = save_learning_curves(out.with_suffix(".curves.png"), result.history, f"{args.base} on {args.dataset}")
+    print(json.dumps({"checkpoint": str(out), "backbone": f"ckpt:{out}", "curves": str(curves),
+                      "metrics": result.meta["metrics"], **({"cross_validation": extra["cross_validation"]}
+                                                            if args.folds else {})}, indent=1))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    """Assemble a training dataset from a local copy of ImageNet, FSDKaggle2018 or the bird audio detection data."""
+    from mmdream.train import builders
+
+    names = [n.strip() for n in getattr(args, "classes", "").split(",") if n.strip()]
+    if args.source in ("imagenet-subset", "fsd") and not names:
+        raise ParameterError(f"data {args.source} needs --classes NAME,NAME,... (at least one)")
+    if args.source == "imagenet-subset":
+        out = builders.imagenet_subset(args.input, args.synsets, names, args.out, per_class=args.per_class,
+                                       copy=args.copy)
+    elif args.source == "fsd":
+        out = builders.fsd_index(args.input, args.audio, names, args.out, per_class=args.per_class,
+                                 verified_only=args.verified_only)
+    else:
+        out = builders.bird_index(args.input, args.audio, args.out, limit=args.per_class)
+        if args.cache:
+            from mmdream.train.data import AudioDataset
+
+            builders.save_clip_cache(AudioDataset.open(out, 16000), args.cache, args.cache_items)
+    print(json.dumps({"dataset": str(out), "cache": getattr(args, "cache", None)}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from mmdream.av import AVParams
+    from mmdream.dream.style import StyleParams
     from mmdream.backbones import BACKBONES
     from mmdream.dream.audio import AudioDreamParams
+    from mmdream.dream.audio_style import AudioStyleParams
     from mmdream.dream.image import DreamParams
     from mmdream.dream.temporal import VideoParams
 
@@ -346,6 +560,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="output image; its suffix picks the format; never the input")
     p.set_defaults(func=cmd_image)
 
+    p = sub.add_parser("style", help="neural style transfer: mmdream style CONTENT STYLE[,STYLE2...] OUTPUT",
+                       description="Restyle a picture (Gatys et al.): the content's features at deep layers, the "
+                                   "styles' feature statistics (Gram or W2) at several layers, optimised coarse to "
+                                   "fine with iterate averaging; several styles blend, colours can be kept.")
+    _add_backbone_options(p)
+    p.add_argument("content", help="content image")
+    p.add_argument("styles", help="style image(s), comma list: starry.jpg,scream.jpg")
+    p.add_argument("output", help="output image; its suffix picks the format; never an input")
+    p.add_argument("--style-weights", default=None, metavar="W1,W2",
+                   help="blend weights of the styles (default: equal)")
+    _add_progress_option(p)
+    _add_dataclass_options(p.add_argument_group("style options"), StyleParams)
+    p.set_defaults(func=cmd_style)
+
     p = dream_command("demo", "dream a bundled photo (chelsea.png from scikit-image) with the defaults")
     p.add_argument("output", nargs="?", default="dream_demo.png", help="output image (default: dream_demo.png)")
     p.set_defaults(func=cmd_demo)
@@ -356,6 +584,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", help="output video (.mp4, .mkv or .mov; H.264); never the input")
     _add_dataclass_options(p.add_argument_group("film options (each shot's first frame is dreamed as a still with "
                                                 "the dream options above)"), VideoParams)
+    _add_dataclass_options(p.add_argument_group("sound drives the picture (mmdream.av)"), AVParams)
+    st = p.add_argument_group("style the film instead of dreaming it (mmdream.dream.style; --size, --seed and "
+                              "--preserve-colors apply)")
+    st.add_argument("--style", default=None, metavar="IMAGE[,IMAGE2]", help="style image(s): style every frame")
+    st.add_argument("--style-weight", type=float, default=StyleParams.style_weight, help="weight of the style loss")
+    st.add_argument("--content-weight", type=float, default=StyleParams.content_weight,
+                    help="weight of the content loss")
+    st.add_argument("--style-steps", type=_positive_int, default=StyleParams.steps,
+                    help=f"optimiser steps per scale for each shot's first frame (default: {StyleParams.steps})")
+    st.add_argument("--style-frame-steps", type=_positive_int, default=30,
+                    help="optimiser steps per frame after a shot's first (default: 30)")
+    st.add_argument("--temporal-loss", type=float, default=50.0,
+                    help="pull of reliable pixels toward the warped previous styled frame (default: 50)")
     p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the input's)")
     p.add_argument("--frames", type=_frame_range, default=(0, None), metavar="START:END",
                    help="dream only frames START to END-1 (default: all); the sound is cut to match")
@@ -382,18 +623,40 @@ def build_parser() -> argparse.ArgumentParser:
                    help="layers to amplify instead (default: the backbone's dream layers)")
     _add_progress_option(p)
     _add_dataclass_options(p.add_argument_group("audio dream options"), AudioDreamParams)
+    p.add_argument("--preview", default=None, metavar="PNG",
+                   help="also write the input's and the output's spectrograms, stacked, to this PNG")
     p.set_defaults(func=cmd_audio)
 
+    p = sub.add_parser("audio-style", help="style transfer for sounds: mmdream audio-style CONTENT STYLE OUTPUT",
+                       description="Give a sound the texture of another: its log spectrogram is optimised to match "
+                                   "the style clip's CNN feature statistics (Gram matrices or W2) while keeping the "
+                                   "content's features, then turned back into sound by Griffin-Lim; loudness of "
+                                   "the content, never clipping; long clips in overlapping segments.")
+    p.add_argument("content", help="content sound (WAV, FLAC, MP3, OGG, or a video's soundtrack)")
+    p.add_argument("style", help="style sound: its texture is given to the content")
+    p.add_argument("output", help="output sound (.wav, .flac or .ogg) at the content's length, rate and channels")
+    p.add_argument("--weights", default=None, metavar="DIR",
+                   help="--network yamnet: folder holding yamnet.safetensors (default: $MMDREAM_WEIGHTS, then the "
+                        "user cache)")
+    p.add_argument("--weights-file", default=None, metavar="FILE", help="--network yamnet: load this weights file")
+    p.add_argument("--preview", default=None, metavar="PNG",
+                   help="also write the content's, the style's and the output's spectrograms, stacked, to this PNG")
+    _add_progress_option(p)
+    _add_dataclass_options(p.add_argument_group("audio style options"), AudioStyleParams)
+    p.set_defaults(func=cmd_audio_style)
+
     p = sub.add_parser("render", help="render a job spec (YAML) on Ray: mmdream render JOB.yaml",
-                       description="Render a job spec on Ray: shards of frames are dreamed by actors that load "
-                                   "their backbone once, then a reducer assembles and muxes the film. Without "
-                                   "--address a local single-node Ray is started and stopped.")
+                       description="Render a job spec on Ray: shards of frames and segments of sound are dreamed "
+                                   "by actors that load their backbone(s) once, then a reducer assembles the film "
+                                   "and muxes its (dreamed) sound. An output with an audio suffix (.wav, .flac, "
+                                   ".ogg) renders the sound alone. Without --address a local single-node Ray is "
+                                   "started and stopped.")
     p.add_argument("job", help="job spec (see jobs/*.yaml)")
     p.add_argument("--address", default=None, help="a running Ray cluster (e.g. auto, or ray://HEAD:10001)")
     p.add_argument("--input", default=None, help="override the spec's input (path, s3://, sample:NAME)")
     p.add_argument("--output", default=None, help="override the spec's output")
-    p.add_argument("--shards", type=_positive_int, default=None, help="split into this many shards "
-                   "(default: by sharding.frames_per_shard)")
+    p.add_argument("--shards", type=_positive_int, default=None, help="split the frames into this many "
+                   "shards (default: by sharding.frames_per_shard)")
     p.add_argument("--workers", type=_positive_int, default=None, help="override resources.actors")
     _add_progress_option(p)
     p.set_defaults(func=cmd_render)
@@ -414,12 +677,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_logs)
 
     p = sub.add_parser("layers", help="list the taps of a backbone")
-    p.add_argument("name", choices=list(BACKBONES), metavar="NAME", help=", ".join(BACKBONES))
+    p.add_argument("name", metavar="NAME", help=", ".join(BACKBONES) + ", or ckpt:PATH")
     p.add_argument("--variant", default=None, help="weights variant")
     p.set_defaults(func=cmd_layers)
 
     p = sub.add_parser("classes", help="list the classes of a classifier backbone (ImageNet, AudioSet)")
-    p.add_argument("name", choices=list(BACKBONES), metavar="NAME", help=", ".join(BACKBONES))
+    p.add_argument("name", metavar="NAME", help=", ".join(BACKBONES) + ", or ckpt:PATH")
     p.add_argument("--variant", default=None, help="weights variant")
     p.add_argument("--weights", default=None, metavar="DIR", help="weights folder (yamnet's class map lives there)")
     p.set_defaults(func=cmd_classes)
@@ -431,6 +694,58 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backbone_options(p, default=None)
     p.add_argument("--top", type=_positive_int, default=5, help="how many classes (default: 5)")
     p.set_defaults(func=cmd_classify)
+
+    from mmdream.train.data import AudioAugment, ImageAugment
+    from mmdream.train.finetune import AUDIO_BASES, IMAGE_BASES, TrainParams
+
+    p = sub.add_parser("train", help="train a classifier on a dataset: mmdream train image|audio DATASET --out CKPT",
+                       description="Fine-tune an ImageNet backbone's top, or train an own CNN from scratch, on a "
+                                   "folder per class (sounds: or a CSV index path,label). Writes CKPT.safetensors, "
+                                   "its sidecar CKPT.json and learning curves CKPT.curves.png; use the result "
+                                   "with --backbone ckpt:CKPT.safetensors.")
+    kinds = p.add_subparsers(dest="kind", required=True, metavar="KIND")
+    for kind, bases, default, augment in (("image", IMAGE_BASES, "efficientnet_lite0", ImageAugment),
+                                          ("audio", AUDIO_BASES, "mel-small", AudioAugment)):
+        k = kinds.add_parser(kind, help=f"train on {kind}s: mmdream train {kind} DATASET --out CKPT.safetensors")
+        k.add_argument("dataset", help="folder with a sub-folder per class" + (" or a CSV index path,label"
+                                                                                 if kind == "audio" else ""))
+        k.add_argument("--base", default=default, choices=list(bases),
+                       help=f"network to start from (default: {default})")
+        k.add_argument("--out", required=True, metavar="CKPT", help="checkpoint to write (.safetensors)")
+        k.add_argument("--folds", type=int, default=0, metavar="K",
+                       help="first estimate held-out accuracy by stratified K-fold cross-validation (0: skip)")
+        k.add_argument("--weights", default=None, metavar="DIR",
+                       help="folder holding the base's weights (default: $MMDREAM_WEIGHTS, then the user cache)")
+        _add_progress_option(k)
+        _add_dataclass_options(k.add_argument_group("training options"), TrainParams)
+        _add_dataclass_options(k.add_argument_group("augmentation"), augment)
+        k.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("data", help="assemble a training dataset from a local copy of ImageNet, FSDKaggle2018 or the "
+                                    "bird audio detection data (no downloads)")
+    sources = p.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    k = sources.add_parser("imagenet-subset", help="a folder per chosen ImageNet category (symbolic links)")
+    k.add_argument("input", help="ImageNet train folder (a sub-folder per wnid)")
+    k.add_argument("--synsets", required=True, help="ImageNet's LOC_synset_mapping.txt (wnid name, synonyms)")
+    k.add_argument("--classes", required=True, help="category names or wnids, comma list")
+    k.add_argument("--copy", action="store_true", help="copy the images instead of linking them")
+    k = sources.add_parser("fsd", help="a CSV index of the FSDKaggle2018 clips of chosen labels")
+    k.add_argument("input", help="FSDKaggle2018 train.csv (fname,label,manually_verified,...)")
+    k.add_argument("--audio", required=True, help="its audio folder (FSDKaggle2018.audio_train)")
+    k.add_argument("--classes", required=True, help="labels, comma list (e.g. Bark,Cello,Flute)")
+    k.add_argument("--verified-only", action="store_true", help="only manually verified clips")
+    k = sources.add_parser("birds", help="a CSV index of the bird audio detection data (bird / no_bird)")
+    k.add_argument("input", help="labels CSV (itemid,datasetid,hasbird)")
+    k.add_argument("--audio", required=True, help="folder of <itemid>.wav")
+    k.add_argument("--cache", default=None, metavar="FILE", help="also store clips in this .safetensors quick-load "
+                                                                 "cache (16 kHz mono, JSON sidecar beside it)")
+    k.add_argument("--cache-items", type=_positive_int, default=100, metavar="N",
+                   help="clips in the cache: the first N (default: 100)")
+    for k in sources.choices.values():
+        k.add_argument("--out", required=True, help="output folder (imagenet-subset) or CSV index (fsd, birds)")
+        k.add_argument("--per-class", type=_positive_int, default=None, metavar="N",
+                       help="at most N items per class (birds: the first N rows)")
+        k.set_defaults(func=cmd_data)
     return parser
 
 
@@ -445,6 +760,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mmdream: interrupted; no output was written", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `mmdream classes yamnet | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

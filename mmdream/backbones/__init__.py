@@ -90,6 +90,7 @@ class BackboneSpec:
     classes: Callable[[WeightsDir], tuple[str, ...]] = lambda _weights_dir: imagenet_classes()
     modality: str = "image"
     sample_rate: int | None = None
+    file: Path | None = None  # a trained checkpoint's own weights file (``ckpt:PATH``)
 
     @property
     def default_variant(self) -> str:
@@ -189,8 +190,14 @@ BACKBONES: dict[str, Callable[[], BackboneSpec]] = {
 
 
 def get_spec(name: str) -> BackboneSpec:
+    """The spec of a registered backbone, or of a trained checkpoint named ``ckpt:PATH`` (its sidecar is read)."""
+    from mmdream.backbones.checkpoint import PREFIX, checkpoint_spec
+
+    if name.startswith(PREFIX):
+        return checkpoint_spec(name[len(PREFIX):])
     if name not in BACKBONES:
-        raise ParameterError(f"unknown backbone '{name}'; available: {', '.join(BACKBONES)}")
+        raise ParameterError(f"unknown backbone '{name}'; available: {', '.join(BACKBONES)}, or ckpt:PATH (a "
+                             "checkpoint written by `mmdream train`)")
     return BACKBONES[name]()
 
 
@@ -257,7 +264,7 @@ def load_backbone(name: str, *, variant: str | None = None, weights_dir: str | o
     spec = get_spec(name)
     key, v = get_variant(name, variant)
     module = spec.build(v.with_classifier)
-    path = resolve(v.weights, file=weights_file, weights_dir=weights_dir)
+    path = resolve(v.weights, file=weights_file if weights_file is not None else spec.file, weights_dir=weights_dir)
     load_into(module, path, v.transform)
     return Backbone(
         name=name, variant=key, module=module, preprocess=v.preprocess, layers=spec.layers(v.with_classifier),

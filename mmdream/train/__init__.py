@@ -1,0 +1,1 @@
+"""Training: datasets (:mod:`.data`), fine-tuning ImageNet backbones and own CNNs from scratch (:mod:`.finetune`)."""
