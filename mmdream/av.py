@@ -2,16 +2,18 @@
 
 A film's soundtrack ``(C, n)`` at ``rate`` gives, per video frame (at the frame's time, ``fps``), its RMS level,
 onset strength, spectral centroid and chroma (librosa, on the mono mix, 512-sample hops, linearly interpolated to
-the frame times). The driving feature is normalised to [0, 1] (between its 5th and 99th percentiles), smoothed by
-an attack/release envelope follower (fast rise, slow fall, as a compressor's side chain), mapped linearly to
-``drive_low``..``drive_high`` and scaled to mean 1: the *drive* of each frame multiplies the dream's strength, so the film's
-average strength stays what the undriven dream gives while loud passages dream harder and quiet ones softer.
+the frame times). The driving feature is normalised to [0, 1] (between its 5th and 99th percentiles), smoothed by an
+attack/release envelope follower (fast rise, slow fall, as a compressor's side chain), mapped linearly to
+``drive_low``..``drive_high`` and scaled to mean 1: the *drive* of each frame multiplies the dream's strength, so
+the film's average strength stays what the undriven dream gives while loud passages dream harder and quiet ones
+softer.
 
 The schedule is computed once from the whole soundtrack, before any sharding, so every shard sees the same curve.
 The sound's chroma can also choose *what* the picture dreams (``channels_follow="chroma"``): each dream layer's
 channels are split into 12 groups, one per pitch class, weighted frame by frame by the chroma (a C major chord
-dreams other channels than an F# one). The other way round, the picture's motion (optical-flow energy per frame, the same mapping) can set the sound
-dream's intensity over time (``sound_follows="motion"``): the dreamed change of the soundtrack is scaled by it.
+dreams other channels than an F# one). The other way round, the picture's motion (optical-flow energy per frame, the
+same mapping) can set the sound dream's intensity over time (``sound_follows="motion"``): the dreamed change of the
+soundtrack is scaled by it.
 
 >>> drive = drive_schedule(samples, rate, fps=25.0, frames=132, params=AVParams(drive="rms"))   # (132,) mean 1
 """

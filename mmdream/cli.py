@@ -31,18 +31,20 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_dataclass_options(group: argparse._ArgumentGroup, cls: type) -> None:
-    """One option per field of a params dataclass, with its help, default and choices (bools get --no-X)."""
+    """One option per field of a params dataclass, with its help, default, choices and aliases (bools get
+    --no-X)."""
     for f in dataclasses.fields(cls):
-        flag = f"--{f.name.replace('_', '-')}"
+        flags = [f"--{f.name.replace('_', '-')}", *f.metadata.get("aliases", ())]
         if f.name == "preserve_colors":
-            group.add_argument(flag, nargs="?", const="luminance", default=f.default,
+            group.add_argument(*flags, dest=f.name, nargs="?", const="luminance", default=f.default,
                                choices=f.metadata["choices"], metavar="MODE",
                                help=f"{f.metadata['help']}: luminance (default when given) or histogram")
         elif isinstance(f.default, bool):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default,
+            group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
                                help=f"{f.metadata['help']} (default: {'on' if f.default else 'off'})")
         else:
-            group.add_argument(flag, type=type(f.default), default=f.default, choices=f.metadata.get("choices"),
+            group.add_argument(*flags, dest=f.name, type=type(f.default), default=f.default,
+                               choices=f.metadata.get("choices"),
                                metavar=None if "choices" in f.metadata else "N",
                                help=f"{f.metadata['help']} (default: {f.default})")
 
@@ -382,8 +384,9 @@ def cmd_audio(args: argparse.Namespace) -> int:
     """Dream a sound with an audio backbone (YAMNet): toward a class, or amplifying layers."""
     from mmdream.audio_file import dream_audio_file
     from mmdream.dream.audio import AudioDreamParams, sound_objective
-    from mmdream.media.audio import check_audio_suffix, stream_audio
+    from mmdream.media.audio import check_audio_suffix, load_audio, stream_audio
     from mmdream.media.files import check_output
+    from mmdream.media.storage import local_input
 
     params = _params_from_args(AudioDreamParams, args)
     check_audio_suffix(args.output)
@@ -392,7 +395,12 @@ def cmd_audio(args: argparse.Namespace) -> int:
         check_output(output_path, input_path)
         stream_audio(input_path)  # a missing or soundless input fails before the weights load
         backbone = _load_backbone(args, "audio")
-        objective = sound_objective(backbone, class_=args.class_, layers=args.layer)
+        guide = None
+        if args.guide is not None:
+            with local_input(args.guide) as guide_path:
+                guide = load_audio(guide_path, rate=backbone.sample_rate, mono=True)[0][0]
+        objective = sound_objective(backbone, class_=args.class_, layers=args.layer, channels=args.channel,
+                                    guide=guide)
         with _progress(args.progress, "audio dream") as progress:  # streamed: memory bounded by a segment
             dream_audio_file(input_path, output_path, backbone, objective, params, progress=progress)
         if args.preview:
@@ -621,6 +629,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dream toward an AudioSet class, by index or (part of) its name (see `mmdream classes yamnet`)")
     p.add_argument("--layer", "-l", default=None, metavar="LAYERS",
                    help="layers to amplify instead (default: the backbone's dream layers)")
+    p.add_argument("--channel", type=_int_list, default=None, metavar="CHANNELS",
+                   help="channels of the (single) --layer to amplify, comma list: 12,40")
+    p.add_argument("--guide", default=None, metavar="CLIP",
+                   help="match the features of this guide sound at the layers (any audio file, at least 1 s)")
     _add_progress_option(p)
     _add_dataclass_options(p.add_argument_group("audio dream options"), AudioDreamParams)
     p.add_argument("--preview", default=None, metavar="PNG",

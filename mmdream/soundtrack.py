@@ -8,7 +8,8 @@ added to every channel, loudness kept and peaks limited. So a sharded dream equa
 
 >>> plan, x = plan_soundtrack(source, rate, params, backbone.sample_rate)
 >>> store = SegmentStore(work_uri, settings)
->>> for i, (a, b) in enumerate(plan.segments): store.save(i, dream_segment(x[a:b], plan, i, backbone, objective, params))
+>>> for i, (a, b) in enumerate(plan.segments):
+...     store.save(i, dream_segment(x[a:b], plan, i, backbone, objective, params))
 >>> out = join_soundtrack(source, plan, [store.load(i) for i in range(len(plan.segments))], params)
 """
 

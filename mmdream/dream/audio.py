@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from mmdream.backbones.base import Backbone
 from mmdream.errors import ParameterError, check_options
 from mmdream.media.audio import resample
-from mmdream.objectives import LayerTerm, Objective, parse_layers
+from mmdream.objectives import ChannelTerm, GuideTerm, LayerTerm, Objective, channel_count, parse_layers
 from mmdream.ops.phase import griffin_lim, istft, stft
 from mmdream.ops.segments import overlap_add_stream, plan_segments
 from mmdream.progress import ProgressFn, Tracker
@@ -92,10 +92,10 @@ class AudioDreamParams:
     """
 
     steps: int = field(default=32, metadata={"help": "gradient-ascent steps per segment"})
-    step_size: float = field(default=0.08, metadata={"help": "RMS of each step's change, as a fraction of the "
-                                                             "source's RMS: the dream's strength (the mel domain "
-                                                             "keeps only its peaks of each step: about 0.03 gives "
-                                                             "the wave domain the same loudness of change)"})
+    step_size: float = field(default=0.08, metadata={
+        "aliases": ("--strength",),
+        "help": "RMS of each step's change, as a fraction of the source's RMS: the dream's strength (the mel domain "
+                "keeps only its peaks of each step: about 0.03 gives the wave domain the same loudness of change)"})
     domain: str = field(default="mel", metadata={"help": "what the ascent changes: the magnitude spectrogram of "
                                                           "the change, kept to its peaks (mel: tonal), or the "
                                                           "waveform (wave: noise-like)", "choices": DOMAINS})
@@ -122,9 +122,10 @@ class AudioDreamParams:
     fmin: float = field(default=0.0, metadata={"help": "lowest frequency of the change, Hz"})
     fmax: float = field(default=7500.0, metadata={"help": "highest frequency of the change, Hz (at most half the "
                                                           "network's rate: 8000 for yamnet)"})
-    segment_s: float = field(default=10.0, metadata={"help": "dream long clips in segments of this many seconds "
-                                                             "(bounds memory)"})
-    overlap_s: float = field(default=1.0, metadata={"help": "crossfaded overlap between segments, seconds"})
+    segment_s: float = field(default=10.0, metadata={
+        "aliases": ("--segment",), "help": "dream long clips in segments of this many seconds (bounds memory)"})
+    overlap_s: float = field(default=1.0, metadata={
+        "aliases": ("--overlap",), "help": "crossfaded overlap between segments, seconds"})
     seed: int = field(default=0, metadata={"help": "random seed: same seed, same input, same output"})
 
     def validate(self) -> AudioDreamParams:
@@ -168,19 +169,42 @@ class SoundClassTerm:
 
 
 def sound_objective(backbone: Backbone, *, class_: str | int | None = None,
-                    layers: str | Sequence[str] | None = None) -> Objective:
-    """Objective of an audio dream from user options.
+                    layers: str | Sequence[str] | None = None, channels: Sequence[int] | None = None,
+                    guide: torch.Tensor | None = None) -> Objective:
+    """Objective of an audio dream from user options, as for images.
 
     ``class_`` (index or (part of) a name): raise that class's score (:class:`SoundClassTerm`); with ``layers``
-    too, both. Otherwise the L2 of ``layers`` (``"layer8:1,layer10:0.5"``; default the backbone's dream layers).
+    too, both. ``channels``: those channels of the (single) layer (:class:`ChannelTerm`). ``guide`` ``(n,)``: a
+    mono clip at the network's rate whose features at the layers the dream matches (:class:`GuideTerm`: each
+    position moves toward the guide feature it resembles most). Otherwise the L2 of ``layers``
+    (``"layer8:1,layer10:0.5"``; default the backbone's dream layers).
     """
     if backbone.modality != "audio":
         raise ParameterError(f"{backbone.name} is an image backbone; dream sounds with an audio one (yamnet)")
     terms: list = []
     if class_ is not None:
         terms.append(SoundClassTerm(backbone.resolve_class(class_)))
-    if class_ is None or layers is not None:
-        terms += [LayerTerm(name, weight) for name, weight in parse_layers(layers, backbone)]
+    if class_ is not None and layers is None and channels is None and guide is None:
+        return Objective(tuple(terms))
+    named = parse_layers(layers, backbone)
+    if channels is not None:
+        if len(named) != 1:
+            raise ParameterError("--channel needs exactly one --layer")
+        (layer, weight), = named
+        count = channel_count(backbone, layer)
+        bad = [c for c in channels if not 0 <= c < count]
+        if bad or not channels:
+            raise ParameterError(f"channel(s) {bad or list(channels)} out of range for {layer}: it has channels "
+                                 f"0..{count - 1}")
+        terms.append(ChannelTerm(layer, tuple(channels), weight))
+    elif guide is not None:
+        if guide.dim() != 1 or guide.shape[0] < (backbone.sample_rate or 16000):
+            raise ParameterError("the guide clip must be mono samples (n,) at the network's rate, at least 1 s long")
+        with torch.no_grad():
+            acts = backbone.taps(guide[None], [n for n, _ in named])
+        terms += [GuideTerm(n, acts[n].transpose(0, 1).flatten(1), w) for n, w in named]  # (C, patches x h x w)
+    else:
+        terms += [LayerTerm(name, weight) for name, weight in named]
     return Objective(tuple(terms))
 
 
