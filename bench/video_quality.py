@@ -24,7 +24,6 @@ from pathlib import Path
 import mmdream.dream.image as image_mod
 from mmdream import metrics
 from mmdream.backbones import load_backbone
-from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import VideoParams, dream_frames
 from mmdream.film import FilmParams, plan_film, source_frames
 from mmdream.media.images import from_uint8, load_image, save_image, to_uint8

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-import torch
 
 import mmdream.audio_file
 from mmdream.audio_file import dream_audio_file
