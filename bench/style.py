@@ -36,13 +36,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--grid", default="style_grid.png")
+    parser.add_argument("--only", choices=("stills", "film", "speed"), default=None, help="run one part only")
     args = parser.parse_args()
     media = Path(os.environ["MMDREAM_MEDIA"])
     vgg = load_backbone("vgg16")
     content = load_image(media / "images" / "chelsea.png")
     params = StyleParams(size=args.size)
     row = [resize(content, (round(args.size * 300 / 451), args.size))]
-    for name in ("style_starry_night.jpg", "style_the_scream.jpg"):
+    for name in ("style_starry_night.jpg", "style_the_scream.jpg") if args.only in (None, "stills") else ():
         style = load_image(media / "images" / name)
         start = time.perf_counter()
         result = style_image(content, [style], vgg, params)
@@ -56,23 +57,34 @@ def main() -> None:
                           "content_loss": round(float(content_loss), 3),
                           "seconds": round(time.perf_counter() - start, 1)}), flush=True)
         row += [resize(style, tuple(result.shape[-2:])), result]
-    save_image(torch.cat(row, dim=-1), args.grid)
+    if len(row) > 1:
+        save_image(torch.cat(row, dim=-1), args.grid)
 
-    clip = media / "video" / "bbb_320x180.mp4"
-    plan = plan_film(clip, FilmParams(stop=args.frames))
-    source = list(source_frames(clip, plan, 0, plan.stop))
     starry = load_image(media / "images" / "style_starry_night.jpg")
-    start = time.perf_counter()
-    film = [f for f, _ in style_frames(source, [starry], vgg, StyleParams(size=320))]
-    print(json.dumps({"film_frames": len(film), "flicker": round(metrics.flicker(film, source), 3),
-                      "seconds_per_frame": round((time.perf_counter() - start) / len(film), 2)}), flush=True)
+    if args.only in (None, "film"):
+        clip = media / "video" / "bbb_320x180.mp4"
+        plan = plan_film(clip, FilmParams(stop=args.frames))
+        source = list(source_frames(clip, plan, 0, plan.stop))
+        start = time.perf_counter()
+        styled = list(style_frames(source, [starry], vgg, StyleParams(size=320)))
+        film = [f for f, _ in styled]
+        print(json.dumps({"film_frames": len(film), "flicker": round(metrics.flicker(film, source), 3),
+                          "style_loss_first_last": [round(styled[0][1].style_loss, 4),
+                                                    round(styled[-1][1].style_loss, 4)],
+                          "seconds_per_frame": round((time.perf_counter() - start) / len(film), 2)}), flush=True)
+        if len(row) == 1:
+            save_image(torch.cat([film[0], film[len(film) // 2], film[-1]], dim=-1)[None], "style_film_frames.png")
+    if args.only not in (None, "speed"):
+        return
 
     x = torch.rand(1, 3, 512, 512)
     style_t = style_targets([starry], vgg, params)
     step, bare = [], []
+    with torch.no_grad():
+        content_acts = vgg.taps(x, [params.content_layers])
     for _ in range(5):
         t = time.perf_counter()
-        style_gradient(x, x, style_t, vgg, params, None, 0.0)
+        style_gradient(x, x, style_t, vgg, params, None, 0.0, content_acts)
         step.append(time.perf_counter() - t)
         t = time.perf_counter()
         y = x.clone().requires_grad_(True)

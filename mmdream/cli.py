@@ -603,8 +603,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"optimiser steps per scale for each shot's first frame (default: {StyleParams.steps})")
     st.add_argument("--style-frame-steps", type=_positive_int, default=30,
                     help="optimiser steps per frame after a shot's first (default: 30)")
-    st.add_argument("--temporal-loss", type=float, default=50.0,
-                    help="pull of reliable pixels toward the warped previous styled frame (default: 50)")
+    st.add_argument("--temporal-loss", type=float, default=500.0,
+                    help="pull of reliable pixels toward the warped previous styled frame (default: 500)")
     p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the input's)")
     p.add_argument("--frames", type=_frame_range, default=(0, None), metavar="START:END",
                    help="dream only frames START to END-1 (default: all); the sound is cut to match")

@@ -266,7 +266,7 @@ def style_settings(input_path: str | os.PathLike[str], plan: FilmPlan, backbone_
 
 def style_range(input_path: str | os.PathLike[str], plan: FilmPlan, work: WorkDir, first: int, stop: int,
                 backbone: Backbone, styles: Sequence[torch.Tensor], params: StyleParams, *,
-                style_weights: Sequence[float] | None = None, frame_steps: int = 30, temporal_weight: float = 50.0,
+                style_weights: Sequence[float] | None = None, frame_steps: int = 30, temporal_weight: float = 500.0,
                 progress: ProgressFn | None = None) -> None:
     """Style frames ``[first, stop)`` into ``work`` (frame ``first`` begins a shot), resuming after the last
     finished frame (:func:`mmdream.dream.style.style_frames`)."""
@@ -293,7 +293,7 @@ def style_film(
     *,
     style_weights: Sequence[float] | None = None,
     frame_steps: int = 30,
-    temporal_weight: float = 50.0,
+    temporal_weight: float = 500.0,
     work_dir: str | os.PathLike[str] | None = None,
     preview: str | os.PathLike[str] | None = None,
     progress: ProgressFn | None = None,

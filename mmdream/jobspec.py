@@ -119,7 +119,7 @@ class StyleSpec(BaseModel):
     weights: list[float] | None = None
     params: StyleParamsSpec = StyleParamsSpec()  # type: ignore[valid-type]
     frame_steps: int = Field(default=30, ge=1, le=10_000)
-    temporal_weight: float = Field(default=50.0, ge=0)
+    temporal_weight: float = Field(default=500.0, ge=0)
 
     @model_validator(mode="after")
     def _weights_fit(self) -> StyleSpec:

@@ -144,11 +144,12 @@ def _tv(x: torch.Tensor) -> torch.Tensor:
 
 
 def _gradient(x: torch.Tensor, content: torch.Tensor, targets: StyleStats, backbone: Backbone,
-              params: StyleParams, anchor: tuple[torch.Tensor, torch.Tensor] | None, temporal_weight: float
-              ) -> tuple[torch.Tensor, float]:
-    """Gradient of the total loss w.r.t. ``x`` and its value; ``anchor``: (warped previous frame, reliable mask)."""
+              params: StyleParams, anchor: tuple[torch.Tensor, torch.Tensor] | None, temporal_weight: float,
+              content_acts: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, float]:
+    """Gradient of the total loss w.r.t. ``x`` and its value; ``anchor``: (warped previous frame, reliable mask);
+    ``content_acts``: the content's features, if already computed."""
     x = x.detach().requires_grad_(True)
-    c, s = style_losses(x, content, targets, backbone, params)
+    c, s = style_losses(x, content, targets, backbone, params, content_acts)
     loss = params.content_weight * c + params.style_weight * s
     if params.tv_weight:
         loss = loss + params.tv_weight * _tv(x)
@@ -159,13 +160,18 @@ def _gradient(x: torch.Tensor, content: torch.Tensor, targets: StyleStats, backb
     return grad, float(loss.detach())
 
 
+def _tiled(x: torch.Tensor, params: StyleParams) -> bool:
+    return bool(params.tile) and max(x.shape[-2:]) > params.tile
+
+
 def style_gradient(x: torch.Tensor, content: torch.Tensor, targets: StyleStats, backbone: Backbone,
-                   params: StyleParams, anchor: tuple[torch.Tensor, torch.Tensor] | None, temporal_weight: float
-                   ) -> tuple[torch.Tensor, float]:
+                   params: StyleParams, anchor: tuple[torch.Tensor, torch.Tensor] | None, temporal_weight: float,
+                   content_acts: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, float]:
     """The gradient over the whole picture, or tile by tile (blended) when it is larger than ``tile``: each tile
-    is cut from the result, the content and the anchor alike (stacked as channels) and matches the global style."""
-    if not params.tile or max(x.shape[-2:]) <= params.tile:
-        return _gradient(x, content, targets, backbone, params, anchor, temporal_weight)
+    is cut from the result, the content and the anchor alike (stacked as channels) and matches the global style.
+    ``content_acts``: the whole content's features (untiled only), computed once per optimisation."""
+    if not _tiled(x, params):
+        return _gradient(x, content, targets, backbone, params, anchor, temporal_weight, content_acts)
     parts = [x, content] + ([] if anchor is None else [anchor[0], anchor[1].expand_as(x[:, :1])])
 
     def tile_gradient(stack: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -183,6 +189,10 @@ def _optimise(x: torch.Tensor, content: torch.Tensor, targets: StyleStats, backb
               anchor: tuple[torch.Tensor, torch.Tensor] | None = None, temporal_weight: float = 0.0
               ) -> torch.Tensor:
     """``steps`` optimiser steps on ``x`` ``(1, 3, H, W)``; returns the averaged iterate, clamped to [0, 1]."""
+    content_acts = None
+    if not _tiled(x, params):
+        with torch.no_grad():
+            content_acts = backbone.taps(content, _names(params.content_layers, backbone))  # once, not every step
     x = x.detach().clone().requires_grad_(True)
     mean = x.detach().clone()
     if params.optimizer == "adam":
@@ -194,7 +204,8 @@ def _optimise(x: torch.Tensor, content: torch.Tensor, targets: StyleStats, backb
 
         def closure() -> torch.Tensor:
             nonlocal value
-            x.grad, value = style_gradient(x, content, targets, backbone, params, anchor, temporal_weight)
+            x.grad, value = style_gradient(x, content, targets, backbone, params, anchor, temporal_weight,
+                                           content_acts)
             return torch.tensor(value)
 
         opt.step(closure)
@@ -278,7 +289,8 @@ def style_frames(
     params: StyleParams = StyleParams(),
     *,
     frame_steps: int = 30,
-    temporal_weight: float = 50.0,
+    temporal_weight: float = 500.0,
+    frame_lr: float | None = None,
     style_weights: Sequence[float] | None = None,
     flow: str = "dis",
     start: int = 0,
@@ -288,8 +300,9 @@ def style_frames(
 ) -> Iterator[tuple[torch.Tensor, FrameStyle]]:
     """Style a film's frames ``(3, H, W)`` (at their own size; indices ``start, start + 1, ...``): the first frame
     (and each after a scene cut) as a still with ``params``; every later one from the previous result warped by the
-    flow where it is reliable (the content elsewhere), ``frame_steps`` steps at full size with a temporal loss of
-    ``temporal_weight`` on reliable pixels. ``state``: the previous frame's source and styled frame when resuming.
+    flow where it is reliable (the content elsewhere), ``frame_steps`` small steps (Adam at ``frame_lr``, default a
+    quarter of ``params.lr``: a correction, not a repaint) at full size with a temporal loss of ``temporal_weight``
+    on reliable pixels. ``state``: the previous frame's source and styled frame when resuming.
     Yields ``(frame (3, H, W), FrameStyle)``; progress counts frames of ``total``."""
     params.validate()
     if frame_steps < 0 or temporal_weight < 0:
@@ -313,7 +326,8 @@ def style_frames(
             warped = warp(prev_styled, mot.backward)
             mask = mot.mask[None, None]
             init = mask * warped + (1 - mask) * content
-            styled = _optimise(init, content, targets, backbone, params, frame_steps, Tracker(0, None), "frame",
+            small = dataclasses.replace(params, lr=params.lr / 4 if frame_lr is None else frame_lr)
+            styled = _optimise(init, content, targets, backbone, small, frame_steps, Tracker(0, None), "frame",
                                anchor=(warped, mask), temporal_weight=temporal_weight)
             styled = preserve_colors(styled, content, params.preserve_colors)
             reliable = mot.reliable
