@@ -93,11 +93,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _int_list(text: str) -> list[int]:
+def _channel_list(text: str) -> tuple[tuple[int, float], ...]:
+    from mmdream.objectives import parse_channels
+
     try:
-        return [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a comma list of integers") from None
+        return parse_channels(text) or ()
+    except ParameterError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 @contextmanager
@@ -551,8 +553,9 @@ def build_parser() -> argparse.ArgumentParser:
         obj.add_argument("--layer", "-l", default=None, metavar="LAYERS",
                          help="layers to amplify, comma list with optional weights: relu4_3:1,relu5_2:0.5 "
                               "(see `mmdream layers NAME`)")
-        obj.add_argument("--channel", type=_int_list, default=None, metavar="CHANNELS",
-                         help="channels of the (single) --layer to amplify, comma list: 12,40")
+        obj.add_argument("--channel", type=_channel_list, default=None, metavar="CHANNELS",
+                         help="channels of the (single) --layer, comma list with optional gains: 12,40:2,7:-1 "
+                              "(a negative gain suppresses the channel)")
         obj.add_argument("--class", dest="class_", default=None, metavar="CLASS",
                          help="dream toward a class, by index or (part of) its name (see `mmdream classes NAME`)")
         obj.add_argument("--guide", default=None, metavar="IMAGE",
@@ -629,8 +632,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="dream toward an AudioSet class, by index or (part of) its name (see `mmdream classes yamnet`)")
     p.add_argument("--layer", "-l", default=None, metavar="LAYERS",
                    help="layers to amplify instead (default: the backbone's dream layers)")
-    p.add_argument("--channel", type=_int_list, default=None, metavar="CHANNELS",
-                   help="channels of the (single) --layer to amplify, comma list: 12,40")
+    p.add_argument("--channel", type=_channel_list, default=None, metavar="CHANNELS",
+                   help="channels of the (single) --layer, comma list with optional gains: 12,40:2,7:-1 (a negative "
+                        "gain suppresses the channel)")
     p.add_argument("--guide", default=None, metavar="CLIP",
                    help="match the features of this guide sound at the layers (any audio file, at least 1 s)")
     _add_progress_option(p)

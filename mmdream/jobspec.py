@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from mmdream.av import AVParams
 from mmdream.backbones.base import Backbone
@@ -83,13 +83,24 @@ class BackboneSpec(BaseModel):
 
 
 class ObjectiveSpec(BaseModel):
-    """What to dream toward: layers (``relu4_3:1,relu5_2:0.5``), channels of one layer, a class, or a guide."""
+    """What to dream toward: layers (``relu4_3:1,relu5_2:0.5``), channels of one layer (``[12, "40:-1"]`` or
+    ``"12,40:-1"``: a gain per channel, negative to suppress), a class, or a guide."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     layers: str | None = None
-    channels: list[int] | None = None
+    channels: list[tuple[int, float]] | None = None
     class_: str | None = Field(default=None, alias="class")
     guide: str | None = None
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _channels(cls, value: Any) -> Any:
+        from mmdream.objectives import parse_channels
+
+        if value is None or isinstance(value, str) or (isinstance(value, (list, tuple))
+                                                       and all(isinstance(v, (int, str)) for v in value)):
+            return parse_channels(value)
+        return value
 
 
 class AudioObjectiveSpec(BaseModel):

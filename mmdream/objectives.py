@@ -29,14 +29,20 @@ class LayerTerm:
 
 @dataclass(frozen=True)
 class ChannelTerm:
-    """Mean activation of chosen channels of a layer (a negative weight suppresses them)."""
+    """Mean activation of chosen channels of a layer, each with its own weight (``gains``, default 1 each): the
+    mean over the channels of gain × the channel's mean activation. A negative gain (or weight) suppresses."""
 
     layer: str
     channels: tuple[int, ...]
     weight: float = 1.0
+    gains: tuple[float, ...] | None = None
 
     def value(self, acts: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return acts[self.layer][:, list(self.channels)].mean()
+        a = acts[self.layer][:, list(self.channels)]  # (N, k, ...)
+        if self.gains is None:
+            return a.mean()
+        per_channel = a.transpose(0, 1).flatten(1).mean(dim=1)  # (k,)
+        return (per_channel * per_channel.new_tensor(self.gains)).mean()
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,39 @@ def parse_layers(spec: str | Sequence[str] | None, backbone: Backbone) -> list[t
     return out
 
 
+ChannelSpec = Sequence[int | tuple[int, float]]
+
+
+def parse_channels(spec: str | Sequence[int | str] | None) -> tuple[tuple[int, float], ...] | None:
+    """``"12,40:-1"`` (or ``[12, "40:-1"]``) -> ((12, 1.0), (40, -1.0)): channels with optional gains, a negative
+    gain suppressing the channel; ``None`` -> None."""
+    if spec is None:
+        return None
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        index, _, gain = text.partition(":")
+        try:
+            out.append((int(index), float(gain) if gain else 1.0))
+        except ValueError:
+            raise ParameterError(f"channel '{text}' is not CHANNEL or CHANNEL:GAIN (e.g. 12 or 40:-1)") from None
+    return tuple(out)
+
+
+def channel_term(backbone: Backbone, layer: str, weight: float, channels: ChannelSpec) -> ChannelTerm:
+    """A :class:`ChannelTerm` for ``channels`` (indices, or (index, gain) pairs) of ``layer``, range-checked."""
+    pairs = [(c, 1.0) if isinstance(c, int) else (int(c[0]), float(c[1])) for c in channels]
+    n = channel_count(backbone, layer)
+    bad = [c for c, _ in pairs if not 0 <= c < n]
+    if bad or not pairs:
+        raise ParameterError(f"channel(s) {bad or list(channels)} out of range for {layer}: it has channels 0..{n - 1}")
+    gains = tuple(g for _, g in pairs)
+    return ChannelTerm(layer, tuple(c for c, _ in pairs), weight, None if all(g == 1.0 for g in gains) else gains)
+
+
 def channel_count(backbone: Backbone, layer: str) -> int:
     """Number of channels of a tap, from one small forward pass."""
     x = backbone.example_input()
@@ -167,13 +206,14 @@ def build_objective(
     backbone: Backbone,
     *,
     layers: str | Sequence[str] | None = None,
-    channels: Sequence[int] | None = None,
+    channels: ChannelSpec | None = None,
     class_: str | int | None = None,
     guide: torch.Tensor | None = None,
 ) -> Objective:
     """Objective from user options (the CLI's and the job spec's one path).
 
-    ``class_`` alone: class objective. ``channels``: channels of the (single) layer. ``guide`` ``(1, 3, H, W)``:
+    ``class_`` alone: class objective. ``channels``: channels of the (single) layer, indices or (index, gain) pairs
+    (a negative gain suppresses the channel). ``guide`` ``(1, 3, H, W)``:
     guide term at each layer. Otherwise: L2 of the layers (default: the backbone's dream layers).
     """
     terms: list[Term] = []
@@ -185,12 +225,7 @@ def build_objective(
     if channels is not None:
         if len(named) != 1:
             raise ParameterError("--channel needs exactly one --layer")
-        layer, weight = named[0]
-        n = channel_count(backbone, layer)
-        bad = [c for c in channels if not 0 <= c < n]
-        if bad or not channels:
-            raise ParameterError(f"channel(s) {bad or channels} out of range for {layer}: it has channels 0..{n - 1}")
-        terms.append(ChannelTerm(layer, tuple(channels), weight))
+        terms.append(channel_term(backbone, *named[0], channels))
     elif guide is not None:
         with torch.no_grad():
             acts = backbone.taps(guide, [n for n, _ in named])

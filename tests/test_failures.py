@@ -58,6 +58,8 @@ CASES = {
                                       ["no classifier"]),
     "channel out of range": (["image", "{photo}", "{tmp}/out.png", "--layer", "relu1_1", "--channel", "64"],
                              ["out of range", "0..63"]),
+    "bad channel gain": (["image", "{photo}", "{tmp}/out.png", "--layer", "relu1_1", "--channel", "3:lots"],
+                         ["CHANNEL:GAIN"]),
     "channel without layer": (["image", "{photo}", "{tmp}/out.png", "--channel", "3"], ["exactly one --layer"]),
     "zero steps": (["image", "{photo}", "{tmp}/out.png", "--steps", "0"], ["steps=0", "1 to 10000"]),
     "absurd octave scale": (["image", "{photo}", "{tmp}/out.png", "--octave-scale", "50"], ["octave_scale"]),

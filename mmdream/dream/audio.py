@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from mmdream.backbones.base import Backbone
 from mmdream.errors import ParameterError, check_options
 from mmdream.media.audio import resample
-from mmdream.objectives import ChannelTerm, GuideTerm, LayerTerm, Objective, channel_count, parse_layers
+from mmdream.objectives import ChannelSpec, GuideTerm, LayerTerm, Objective, channel_term, parse_layers
 from mmdream.ops.phase import griffin_lim, istft, stft
 from mmdream.ops.segments import overlap_add_stream, plan_segments
 from mmdream.progress import ProgressFn, Tracker
@@ -169,7 +169,7 @@ class SoundClassTerm:
 
 
 def sound_objective(backbone: Backbone, *, class_: str | int | None = None,
-                    layers: str | Sequence[str] | None = None, channels: Sequence[int] | None = None,
+                    layers: str | Sequence[str] | None = None, channels: ChannelSpec | None = None,
                     guide: torch.Tensor | None = None) -> Objective:
     """Objective of an audio dream from user options, as for images.
 
@@ -190,13 +190,7 @@ def sound_objective(backbone: Backbone, *, class_: str | int | None = None,
     if channels is not None:
         if len(named) != 1:
             raise ParameterError("--channel needs exactly one --layer")
-        (layer, weight), = named
-        count = channel_count(backbone, layer)
-        bad = [c for c in channels if not 0 <= c < count]
-        if bad or not channels:
-            raise ParameterError(f"channel(s) {bad or list(channels)} out of range for {layer}: it has channels "
-                                 f"0..{count - 1}")
-        terms.append(ChannelTerm(layer, tuple(channels), weight))
+        terms.append(channel_term(backbone, *named[0], channels))
     elif guide is not None:
         if guide.dim() != 1 or guide.shape[0] < (backbone.sample_rate or 16000):
             raise ParameterError("the guide clip must be mono samples (n,) at the network's rate, at least 1 s long")

@@ -10,7 +10,8 @@ import torch
 from mmdream.dream.image import DreamParams, dream_image, dream_octaves
 from mmdream.errors import ParameterError
 from mmdream.media.images import load_image
-from mmdream.objectives import ChannelTerm, ClassTerm, GuideTerm, LayerTerm, Objective, build_objective
+from mmdream.objectives import (ChannelTerm, ClassTerm, GuideTerm, LayerTerm, Objective, build_objective,
+                                parse_channels)
 from mmdream.progress import Progress
 
 FAST = DreamParams(steps=4, octaves=2, octave_scale=1.5)
@@ -63,6 +64,19 @@ def test_channel_objective_raises_its_channels_more_than_others(vgg16, chelsea: 
         a1 = vgg16.taps(out, ["relu4_1"])["relu4_1"].mean(dim=(0, 2, 3))
     gain = (a1 + 1e-3) / (a0 + 1e-3)
     assert gain[[7, 99]].min() > 2 * gain.median()
+
+
+def test_negative_channel_gain_suppresses_while_another_channel_rises(vgg16, chelsea: torch.Tensor) -> None:
+    with torch.no_grad():
+        a0 = vgg16.taps(chelsea, ["relu4_1"])["relu4_1"].mean(dim=(0, 2, 3))
+    loud = int(a0.argmax())  # the photo's strongest channel: suppress it, while channel 7 rises
+    objective = build_objective(vgg16, layers="relu4_1", channels=parse_channels(f"7:1,{loud}:-2"))
+    assert objective.terms == (ChannelTerm("relu4_1", (7, loud), 1.0, (1.0, -2.0)),)
+    out = dream_image(chelsea, vgg16, objective, FAST)
+    with torch.no_grad():
+        a1 = vgg16.taps(out, ["relu4_1"])["relu4_1"].mean(dim=(0, 2, 3))
+    assert objective.evaluate(vgg16, out) > objective.evaluate(vgg16, chelsea)
+    assert a1[7] > 2 * a0[7] and a1[loud] < 0.2 * a0[loud]  # measured 3.4x and 0.0003x
 
 
 def test_guide_objective_moves_features_toward_the_guide(vgg16, chelsea: torch.Tensor, media_dir: Path) -> None:
