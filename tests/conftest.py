@@ -19,16 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from sharedpaths import shared_folder
+
 # Tests never download weights: a missing file must be an error, not a silent fetch.
 os.environ["MMDREAM_OFFLINE"] = "1"
-
-
-def shared_folder(var: str) -> Path:
-    """The folder named by environment variable ``var``; the test fails (never skips) when it is unset."""
-    value = os.environ.get(var)
-    if not value or not Path(value).is_dir():
-        pytest.fail(f"set {var} to the shared folder (.ci/run sets it from ../shared); got {value!r}")
-    return Path(value)
 
 
 @pytest.fixture(scope="session")

@@ -87,7 +87,7 @@ class GoogLeNet(nn.Module):
     maxpool4, inception5a ``(N, 832, 7, 7)``; inception5b ``(N, 1024, 7, 7)``.
     """
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, num_classes: int = 1000, aux: bool = True) -> None:
         super().__init__()
         self.conv1 = ConvBN(3, 64, 7, stride=2, padding=3)
         self.maxpool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
@@ -105,8 +105,9 @@ class GoogLeNet(nn.Module):
         self.maxpool4 = nn.MaxPool2d(2, 2, ceil_mode=True)
         self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128)
         self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128)
-        self.aux1 = _aux_head(512, num_classes)
-        self.aux2 = _aux_head(528, num_classes)
+        if aux:  # only for the published checkpoint; fine-tuned nets have none
+            self.aux1 = _aux_head(512, num_classes)
+            self.aux2 = _aux_head(528, num_classes)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(0.2)
         self.fc = nn.Linear(1024, num_classes)

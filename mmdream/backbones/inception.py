@@ -148,7 +148,7 @@ class InceptionV3(nn.Module):
     ``(N, 768, 17, 17)``; Mixed_7a ``(N, 1280, 8, 8)``; Mixed_7b/7c ``(N, 2048, 8, 8)``.
     """
 
-    def __init__(self, num_classes: int = 1000) -> None:
+    def __init__(self, num_classes: int = 1000, aux: bool = True) -> None:
         super().__init__()
         self.Conv2d_1a_3x3 = ConvBN(3, 32, 3, stride=2)
         self.Conv2d_2a_3x3 = ConvBN(32, 32, 3)
@@ -165,9 +165,10 @@ class InceptionV3(nn.Module):
         self.Mixed_6c = InceptionC(768, channels_7x7=160)
         self.Mixed_6d = InceptionC(768, channels_7x7=160)
         self.Mixed_6e = InceptionC(768, channels_7x7=192)
-        self.AuxLogits = nn.ModuleDict(  # weights only, so the checkpoint loads strictly; never run
-            {"conv0": ConvBN(768, 128, 1), "conv1": ConvBN(128, 768, 5), "fc": nn.Linear(768, num_classes)}
-        )
+        if aux:  # weights only, so the published checkpoint loads strictly; never run (fine-tuned nets have none)
+            self.AuxLogits = nn.ModuleDict(
+                {"conv0": ConvBN(768, 128, 1), "conv1": ConvBN(128, 768, 5), "fc": nn.Linear(768, num_classes)}
+            )
         self.Mixed_7a = InceptionD(768)
         self.Mixed_7b = InceptionE(1280)
         self.Mixed_7c = InceptionE(2048)

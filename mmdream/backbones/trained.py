@@ -3,6 +3,8 @@
 - ``vgg16_pooled`` / ``vgg19_pooled``: VGG's conv stack (``features.N``, as the Caffe ports) with a new head on
   globally averaged pool5 features: ``(N, 3, H, W)`` -> ``gap`` ``(N, 512)`` -> ``logits`` ``(N, classes)``;
 - ``efficientnet_lite0``: :class:`~mmdream.backbones.efficientnet.EfficientNetLite0` with its own number of classes;
+- ``googlenet`` / ``inception_v3``: the torchvision-layout nets with their own number of classes and no auxiliary
+  heads; the head reads the globally pooled features (tap ``pool``: ``(N, 1024|2048, 1, 1)``);
 - ``small_cnn``: :class:`SmallCNN`, a small image CNN trained from scratch;
 - ``mel_cnn``: :class:`MelCNN`, a small CNN over a differentiable log-mel front-end (waveform in, so taps and
   gradients reach the samples, like YAMNet).
@@ -111,11 +113,17 @@ MEL_CNN_LAYERS = (Layer("logmel", "logmel"), Layer("norm", "norm"),
 def build(architecture: str, num_classes: int, config: dict[str, Any]) -> nn.Module:
     """The module of a named architecture with ``num_classes`` outputs (see the module docstring)."""
     from mmdream.backbones.efficientnet import EfficientNetLite0
+    from mmdream.backbones.googlenet import GoogLeNet
+    from mmdream.backbones.inception import InceptionV3
 
     if architecture in ("vgg16_pooled", "vgg19_pooled"):
         return PooledVGG(architecture.removesuffix("_pooled"), num_classes)
     if architecture == "efficientnet_lite0":
         return EfficientNetLite0(num_classes)
+    if architecture == "googlenet":
+        return GoogLeNet(num_classes, aux=False)
+    if architecture == "inception_v3":
+        return InceptionV3(num_classes, aux=False)
     if architecture == "small_cnn":
         return SmallCNN(num_classes, int(config.get("width", 32)))
     if architecture == "mel_cnn":
@@ -124,10 +132,13 @@ def build(architecture: str, num_classes: int, config: dict[str, Any]) -> nn.Mod
 
 
 def layers(architecture: str) -> tuple[Layer, ...]:
-    from mmdream.backbones import efficientnet
+    from mmdream.backbones import efficientnet, googlenet, inception
 
     if architecture in ("vgg16_pooled", "vgg19_pooled"):
         return pooled_vgg_layers(architecture.removesuffix("_pooled"))
+    if architecture in ("googlenet", "inception_v3"):
+        taps = (googlenet if architecture == "googlenet" else inception).LAYERS
+        return (*taps[:-1], Layer("pool", "avgpool"), taps[-1])
     return {"efficientnet_lite0": efficientnet.LAYERS, "small_cnn": SMALL_CNN_LAYERS,
             "mel_cnn": MEL_CNN_LAYERS}[architecture]
 
@@ -137,6 +148,8 @@ ARCHITECTURES: dict[str, tuple[tuple[str, ...], str]] = {
     "vgg16_pooled": (("relu4_3", "relu5_2"), "gap"),
     "vgg19_pooled": (("relu4_4", "relu5_3"), "gap"),
     "efficientnet_lite0": (("block9", "block12"), "pool"),
+    "googlenet": (("inception4c",), "pool"),
+    "inception_v3": (("Mixed_5d", "Mixed_6c"), "pool"),
     "small_cnn": (("block2", "block3"), "pool"),
     "mel_cnn": (("block3", "block4"), "pool"),
 }

@@ -33,17 +33,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmdream.backbones import trained
-from mmdream.backbones.checkpoint import preprocessors, save_checkpoint
+from mmdream.backbones.checkpoint import DatasetNormalised, preprocess_of, save_checkpoint
 from mmdream.errors import ParameterError, check_options
 from mmdream.progress import ProgressFn, Tracker
 from mmdream.train.data import (AudioAugment, AudioDataset, ImageAugment, ImageDataset, augment_clip, augment_image,
                                 class_counts, prepare_clip, prepare_image, stratified_folds, stratified_split)
 
-__all__ = ["TrainParams", "Trained", "CrossValidation", "IMAGE_BASES", "AUDIO_BASES", "BALANCING", "train_image",
+__all__ = ["TrainParams", "Trained", "CrossValidation", "IMAGE_BASES", "AUDIO_BASES", "BALANCING", "NORMALISATION",
+           "train_image", "dataset_stats",
            "train_audio", "cross_validate_image", "cross_validate_audio", "save_trained", "frozen_parameters",
            "check_training"]
 
 BALANCING = ("loss", "sampler", "none")
+NORMALISATION = ("base", "dataset")
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ IMAGE_BASES: dict[str, _Base] = {
     "vgg16": _Base("vgg16", "vgg16_pooled", "caffe_bgr", 224),
     "vgg19": _Base("vgg19", "vgg19_pooled", "caffe_bgr", 224),
     "efficientnet_lite0": _Base("efficientnet_lite0", "efficientnet_lite0", "efficientnet", 224),
+    "googlenet": _Base("googlenet", "googlenet", "inception", 224),
+    "inception_v3": _Base("inception_v3", "inception_v3", "inception", 299),
     "small": _Base(None, "small_cnn", "centred", 64),
 }
 AUDIO_BASES: dict[str, _Base] = {"mel-small": _Base(None, "mel_cnn", "waveform", trained.MEL_CNN_SAMPLE_RATE)}
@@ -87,7 +91,11 @@ class TrainParams:
     balance: str = field(default="loss", metadata={"help": "class balancing: weighted loss, balanced sampler or "
                                                            "none", "choices": BALANCING})
     size: int = field(default=0, metadata={"help": "images: side of the square input in pixels (0: the base's, "
-                                                   "224; small: 64)"})
+                                                   "224; inception_v3: 299; small: 64)"})
+    normalise: str = field(default="base", metadata={
+        "help": "images: the base's normalisation, or the dataset's: standardise with the per-channel mean and std "
+                "of the dataset's images, mapped onto the statistics the base expects (ImageNet's for pretrained "
+                "bases); recorded in the checkpoint", "choices": NORMALISATION})
     views: int = field(default=8, metadata={"help": "augmented views per item when the head trains on cached "
                                                     "features"})
     width: int = field(default=0, metadata={"help": "own CNNs: channels of the first block (0: 32 for small, 16 "
@@ -108,6 +116,7 @@ class TrainParams:
             (0 <= self.patience <= 10_000, "patience", "an integer from 0 to 10000"),
             (self.balance in BALANCING, "balance", f"one of {', '.join(BALANCING)}"),
             (self.size == 0 or 16 <= self.size <= 1024, "size", "0 (the base's) or 16 to 1024 pixels"),
+            (self.normalise in NORMALISATION, "normalise", f"one of {', '.join(NORMALISATION)}"),
             (1 <= self.views <= 256, "views", "an integer from 1 to 256"),
             (0 <= self.width <= 512, "width", "0 (the default) or up to 512"),
             (isinstance(self.seed, int) and 0 <= self.seed < 2**62, "seed", "a non-negative integer"),
@@ -191,6 +200,9 @@ def check_training(base: str, params: TrainParams, modality: str = "image") -> N
     if base not in bases:
         raise ParameterError(f"unknown {modality} base '{base}'; available: {', '.join(bases)}")
     params.validate()
+    if modality == "audio" and params.normalise != "base":
+        raise ParameterError("normalise: dataset is for images; sound nets standardise their log-mel input with a "
+                             "BatchNorm layer (tap `norm`) learned from the dataset")
     b = bases[base]
     taps = [t.name for t in trained.layers(b.architecture)]
     for option in ("freeze_to", "unfreeze_to"):
@@ -221,7 +233,7 @@ class _Task:
 
     module: nn.Module
     architecture: str
-    preprocess: str
+    preprocess: Callable[[torch.Tensor], torch.Tensor]
     head: str  # module name of the head
     head_input: str  # tap whose output the head reads
     pretrained: bool
@@ -233,7 +245,7 @@ class _Task:
 
     @property
     def net(self) -> _Net:
-        return _Net(self.module, preprocessors()[self.preprocess])
+        return _Net(self.module, self.preprocess)
 
     @property
     def head_module(self) -> nn.Module:
@@ -247,7 +259,7 @@ class _Task:
 
 def _new_task(base: _Base, architecture_config: dict[str, Any], params: TrainParams, labels: Sequence[int],
               n_classes: int, train_input: Callable[[int, torch.Generator], torch.Tensor], eval_inputs: torch.Tensor,
-              weights_dir: Any) -> _Task:
+              weights_dir: Any, stats: dict[str, list[float]] | None = None) -> _Task:
     with torch.random.fork_rng(devices=[]):  # seeded initial weights, the caller's random state left alone
         torch.manual_seed(params.seed)
         module = trained.build(base.architecture, n_classes, architecture_config)
@@ -257,7 +269,8 @@ def _new_task(base: _Base, architecture_config: dict[str, Any], params: TrainPar
         _load_pretrained(module, base, head, weights_dir)
     freeze_to = params.freeze_to or (head_input if base.pretrained is not None else "")
     frozen = frozen_parameters(module, base.architecture, freeze_to) if freeze_to else set()
-    return _Task(module, base.architecture, base.preprocess, head, head_input, base.pretrained is not None,
+    preprocess = preprocess_of({"preprocess": base.preprocess, "dataset_stats": stats})
+    return _Task(module, base.architecture, preprocess, head, head_input, base.pretrained is not None,
                  train_input, eval_inputs, tuple(labels), n_classes, frozen)
 
 
@@ -422,9 +435,17 @@ def _image_task(dataset: ImageDataset, base_name: str, params: TrainParams, aug:
     size = params.size or base.input_size
     config = {"width": params.width or 32} if base.architecture == "small_cnn" else {}
     eval_inputs = torch.stack([prepare_image(im, size) for im in dataset.images])
+    stats = dataset_stats(eval_inputs) if params.normalise == "dataset" else None
     task = _new_task(base, config, params, dataset.labels, len(dataset.classes),
-                     lambda i, g: augment_image(dataset.images[i], size, aug, g), eval_inputs, weights_dir)
+                     lambda i, g: augment_image(dataset.images[i], size, aug, g), eval_inputs, weights_dir, stats)
     return task, base, config, size
+
+
+def dataset_stats(images: torch.Tensor) -> dict[str, list[float]]:
+    """Per-channel ``mean`` and ``std`` of RGB images ``(N, 3, H, W)`` in [0, 1] (over all items and pixels)."""
+    flat = images.transpose(0, 1).flatten(1)  # (3, N*H*W)
+    return {"mean": [round(float(v), 6) for v in flat.mean(1)],
+            "std": [round(max(float(v), 1e-3), 6) for v in flat.std(1)]}
 
 
 def _audio_task(dataset: AudioDataset, base_name: str, params: TrainParams, aug: AudioAugment
@@ -459,11 +480,14 @@ def _run(task: _Task, params: TrainParams, train_idx: list[int], *, cache: dict[
 def _meta(task: _Task, base_name: str, base: _Base, config: dict[str, Any], classes: Sequence[str],
           params: TrainParams, augment: Any, history: list[dict[str, float]], val_idx: list[int],
           modality: str, input_size: int, extra: dict[str, Any]) -> dict[str, Any]:
+    norm = task.preprocess
+    stats = {"mean": list(norm.mean), "std": list(norm.std)} if isinstance(norm, DatasetNormalised) else None
     last = history[-1]
     best = min(history, key=lambda r: r["val_loss"]) if val_idx else last
     return {
         "architecture": base.architecture, "config": config, "classes": list(classes),
-        "preprocess": base.preprocess, "modality": modality, "input_size": input_size,
+        "preprocess": base.preprocess, "dataset_stats": stats, "modality": modality,
+        "input_size": input_size,
         "base": base_name, "pretrained": base.pretrained, "head_input": task.head_input,
         "train": dataclasses.asdict(params), "augment": dataclasses.asdict(augment),
         "metrics": {"best_epoch": best["epoch"], "epochs_run": last["epoch"], "held_out_items": len(val_idx),
@@ -482,7 +506,8 @@ def train_image(dataset: ImageDataset, base: str, params: TrainParams = TrainPar
     history, val_idx = _run(task, params, list(range(len(dataset.labels))), cache=cache, progress=progress,
                             on_epoch=on_epoch)
     preprocessing = {"image": "RGB [0, 1], transparent pixels on grey 0.5, padded to a square, resized",
-                     "size": size, "normalise": b.preprocess}
+                     "size": size, "normalise": b.preprocess if params.normalise == "base"
+                     else f"dataset statistics, then {b.preprocess}"}
     return Trained(task.module, _meta(task, base, b, config, dataset.classes, params, augment, history, val_idx,
                                       "image", size, {"preprocessing": preprocessing,
                                                       "cached_features": cache is not None}), history)

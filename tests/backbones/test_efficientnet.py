@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from conftest import shared_folder
+from sharedpaths import shared_folder
 from mmdream.backbones.efficientnet import DEFAULT_LAYERS, INPUT_SIZE, LAYERS, EfficientNetLite0
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import shared_folder
+from sharedpaths import shared_folder
 from mmdream.backbones import googlenet, inception
 from mmdream.backbones.vgg import VGG, vgg_layers
 
