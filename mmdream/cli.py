@@ -464,7 +464,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train a classifier on a dataset and write a checkpoint that loads as ``--backbone ckpt:OUT``."""
     from pathlib import Path
 
+    import tempfile
+
     from mmdream.media.files import check_output
+    from mmdream.media.storage import is_s3, upload
     from mmdream.train import finetune as ft
     from mmdream.train.curves import save_learning_curves
     from mmdream.train.data import AudioAugment, AudioDataset, ImageAugment, ImageDataset
@@ -474,10 +477,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     augment = _params_from_args(AudioAugment if audio else ImageAugment, args)
     bases = ft.AUDIO_BASES if audio else ft.IMAGE_BASES
     ft.check_training(args.base, params, args.kind)
-    out = Path(args.out)
-    if out.suffix != ".safetensors":
-        raise ParameterError(f"--out {out} must end in .safetensors (a sidecar .json and a .curves.png go beside it)")
-    check_output(out, args.dataset)
+    if not args.out.endswith(".safetensors"):
+        raise ParameterError(f"--out {args.out} must end in .safetensors (a sidecar .json and a .curves.png go beside "
+                             "it)")
+    remote = is_s3(args.out)
+    if not remote:
+        check_output(Path(args.out), args.dataset)
     if args.folds == 1:
         raise ParameterError("--folds 1 is invalid: give 0 (no cross-validation) or at least 2")
     # The whole dataset is read and checked before any training starts.
@@ -502,9 +507,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = (ft.train_audio(dataset, args.base, params, augment, progress=progress, on_epoch=on_epoch) if audio
                   else ft.train_image(dataset, args.base, params, augment, weights_dir=args.weights,
                                       progress=progress, on_epoch=on_epoch))
-    ft.save_trained(result, str(out), extra)
-    curves = save_learning_curves(out.with_suffix(".curves.png"), result.history, f"{args.base} on {args.dataset}")
-    print(json.dumps({"checkpoint": str(out), "backbone": f"ckpt:{out}", "curves": str(curves),
+    with tempfile.TemporaryDirectory(prefix="mmdream-train-") as scratch:
+        out = Path(scratch) / Path(args.out).name if remote else Path(args.out)
+        ft.save_trained(result, str(out), extra)
+        curves = save_learning_curves(out.with_suffix(".curves.png"), result.history,
+                                      f"{args.base} on {args.dataset}")
+        stem = args.out[:-len(".safetensors")]
+        if remote:  # weights first: the sidecar's arrival completes the checkpoint
+            for local, suffix in ((out, ".safetensors"), (curves, ".curves.png"), (out.with_suffix(".json"), ".json")):
+                upload(local, stem + suffix)
+    print(json.dumps({"checkpoint": args.out, "backbone": f"ckpt:{args.out}", "curves": stem + ".curves.png",
                       "metrics": result.meta["metrics"], **({"cross_validation": extra["cross_validation"]}
                                                             if args.folds else {})}, indent=1))
     return 0

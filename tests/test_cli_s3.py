@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,3 +36,24 @@ def test_image_and_video_commands_on_s3(s3_server, media_dir: Path, weights_dir:
     missing = mmdream("image", f"s3://{bucket}/in/none.png", str(tmp_path / "x.png"))
     assert missing.returncode == 2 and "none.png" in missing.stderr and s3_server.secret_key not in missing.stderr
     assert not (tmp_path / "x.png").exists()
+
+
+def test_train_to_s3_and_use_the_checkpoint_from_there(s3_server, media_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    s3, bucket = s3_server.client(), s3_server.bucket
+    env = {**os.environ, **s3_server.env, "XDG_CACHE_HOME": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    uri = f"s3://{bucket}/runs/animals.safetensors"
+
+    def mmdream(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mmdream.cli", *args], env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    train = mmdream("train", "image", str(media_dir / "datasets" / "animals" / "images"), "--base", "small",
+                    "--size", "32", "--epochs", "2", "--normalise", "dataset", "--out", uri, "--progress", "none")
+    assert train.returncode == 0, train.stderr
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="runs/")["Contents"])
+    assert keys == ["runs/animals.curves.png", "runs/animals.json", "runs/animals.safetensors"]
+    assert not list(tmp_path.glob("*.safetensors"))
+    classify = mmdream("classify", str(media_dir / "images" / "chelsea.png"), "-b", f"ckpt:{uri}", "--top", "3")
+    assert classify.returncode == 0, classify.stderr
+    assert len(json.loads(classify.stdout)["top"]) == 3
+    assert list((tmp_path / "cache").rglob("animals.safetensors"))  # fetched into the user cache
