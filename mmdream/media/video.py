@@ -214,7 +214,10 @@ def _audio_source(path: Path, container: Any) -> _AudioSource | None:
         origin = _seconds(stream.start_time, stream.time_base) or Fraction(0)
     duration = _stream_duration(stream)
     start = (_seconds(stream.start_time, stream.time_base) or Fraction(0)) - origin
-    return _AudioSource(path=path, index=stream.index, rate=ctx.sample_rate, layout=ctx.layout.name,
+    # an unordered layout ("2 channels", as WAV files have) is taken as the standard one of its channel count
+    layout = _LAYOUTS.get(ctx.layout.nb_channels, ctx.layout.name) if ctx.layout.name.endswith("channels") \
+        else ctx.layout.name
+    return _AudioSource(path=path, index=stream.index, rate=ctx.sample_rate, layout=layout,
                         channels=ctx.layout.nb_channels, codec=ctx.name, origin=origin, start=start,
                         end=None if duration is None else start + duration)
 
@@ -571,7 +574,10 @@ def _remux(video: Path, dst: Path, target: Path, source: _AudioSource | None, au
             pcm = None
         if source is not None:
             fits = source.end is not None and source.end <= timing.duration + 1 / timing.fps
-            if audio_start_s == 0 and fits and source.codec in out.supported_codecs:
+            # MP4 lists PCM among its codecs but cannot write it (a WAV soundtrack): those are encoded as AAC
+            copyable = source.codec in out.supported_codecs and not (
+                _container_format(target) == "mp4" and source.codec.startswith("pcm_"))
+            if audio_start_s == 0 and fits and copyable:
                 ain = stack.enter_context(_open_input(source.path))
                 astream = ain.streams[source.index]
                 aout = out.add_stream_from_template(astream)

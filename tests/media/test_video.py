@@ -256,6 +256,24 @@ def test_writer_encodes_pcm_audio(tmp_path: Path, suffix: str) -> None:
     assert probe(short).audio.duration_s == pytest.approx(0.5, abs=1 / 25)  # a shorter soundtrack stays short
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_writer_takes_a_wav_soundtrack(tmp_path: Path, suffix: str) -> None:
+    """A WAV's PCM (layout "2 channels") cannot be copied into MP4: it is encoded as AAC, in sync."""
+    import soundfile as sf
+
+    music = bursts(44100, 2.0)
+    wav = tmp_path / "music.wav"
+    sf.write(wav, music.T, 44100, subtype="PCM_16")
+    out = tmp_path / f"film{suffix}"
+    with VideoWriter(out, fps=25, preset="ultrafast", audio_from=wav) as w:
+        for f in square_frames(25):
+            w.write(f)
+    info = probe(out)
+    assert info.audio is not None and info.audio.channels == 2 and abs(info.audio.duration_s - 1.0) <= 1 / 25
+    back, rate = read_audio(out)
+    assert rate == 44100 and lag(back, music) == 0
+
+
 def test_mux_copies_video_and_audio(tmp_path: Path, bbb: Path) -> None:
     silent = tmp_path / "silent.mp4"
     with VideoWriter(silent, fps=25, preset="ultrafast") as w:
