@@ -12,7 +12,9 @@ import ray
 from cluster.actors import DreamActor
 from cluster.planner import Shard, plan_shards
 from cluster.reducer import audio_preview, reduce_film, shard_work
+from cluster.session import ray_session
 from cluster.sound import Sound, join_sound, prepare_sound
+from cluster.walk import render_walk_job
 from mmdream.av import film_chroma, film_drive
 from mmdream.film import plan_film
 from mmdream.jobspec import JobSpec, film_job_settings
@@ -38,6 +40,8 @@ def render_job(job: JobSpec, *, address: str | None = None, shards: int | None =
 
 def _render(job: JobSpec, input_path: str, address: str | None, shards: int | None,
             progress: ProgressFn | None) -> Path | str:
+    if job.kind == "walk":
+        return render_walk_job(job, input_path, address, shards, progress)
     film = job.kind == "film"
     plan = plan_film(input_path, job.film_params()) if film else None
     parts, settings, schedules = [], {}, {}
@@ -51,29 +55,18 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
     sound = prepare_sound(job, input_path, plan) if job.sound_spec() is not None else None
     res = job.resources
     n_actors = min(res.actors, len(parts) + (len(sound.plan.segments) if sound else 0))
-    started = False
-    if not ray.is_initialized():
-        if address:
-            ray.init(address=address)
-        else:
-            ray.init(address="local", num_cpus=max(1, int(n_actors * res.cpus_per_actor)),
-                     include_dashboard=False, log_to_driver=False)  # "local": never join a stray cluster
-        started = True
-    try:
+    with ray_session(address, int(n_actors * res.cpus_per_actor)):
         _run_tasks(job, parts, settings, schedules, sound, n_actors, progress)
-        dreamed = None if sound is None else join_sound(job, input_path, plan, sound)
-        if plan is None:
-            assert sound is not None and dreamed is not None
-            out: Path | str = save_audio(job.output, *dreamed)
-            audio_preview(job, (sound.source, sound.rate), dreamed)
-        else:
-            out = reduce_film(job, input_path, plan, parts, settings, dreamed, schedules.get("drive"))
-        if job.work is None:  # the default work location goes once the output is written; a given one is kept
-            storage.remove_tree(job.work_uri())
-        return out if storage.is_s3(str(out)) else Path(out)
-    finally:
-        if started:
-            ray.shutdown()
+    dreamed = None if sound is None else join_sound(job, input_path, plan, sound)
+    if plan is None:
+        assert sound is not None and dreamed is not None
+        out: Path | str = save_audio(job.output, *dreamed)
+        audio_preview(job, (sound.source, sound.rate), dreamed)
+    else:
+        out = reduce_film(job, input_path, plan, parts, settings, dreamed, schedules.get("drive"))
+    if job.work is None:  # the default work location goes once the output is written; a given one is kept
+        storage.remove_tree(job.work_uri())
+    return out if storage.is_s3(str(out)) else Path(out)
 
 
 def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, schedules: dict, sound: Sound | None,

@@ -774,6 +774,9 @@ def build_parser() -> argparse.ArgumentParser:
         k.add_argument("--per-class", type=_positive_int, default=None, metavar="N",
                        help="at most N items per class (birds: the first N rows)")
         k.set_defaults(func=cmd_data)
+    from mmdream import cli_gan
+
+    cli_gan.register(sub)
     return parser
 
 

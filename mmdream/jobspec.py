@@ -35,6 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from mmdream.av import AVParams
+from mmdream.walk import WalkParams
 from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import AudioDreamParams
 from mmdream.dream.style import StyleParams
@@ -74,6 +75,7 @@ _AUDIO_SEGMENTING = ("segment_s", "overlap_s")  # job specs set them under `shar
 AudioDreamSpec = _model_of(AudioDreamParams, exclude=_AUDIO_SEGMENTING)
 AVSpec = _model_of(AVParams)
 StyleParamsSpec = _model_of(StyleParams)
+WalkParamsSpec = _model_of(WalkParams)
 
 
 class BackboneSpec(BaseModel):
@@ -137,6 +139,27 @@ class StyleSpec(BaseModel):
         if self.weights is not None and len(self.weights) != len(self.images):
             raise ValueError(f"weights: {len(self.weights)} weights for {len(self.images)} style images")
         return self
+
+
+class WalkSpec(BaseModel):
+    """A latent walk to music instead of a dreamed film (:mod:`mmdream.walk`): the job's input is the music, the
+    frames are ``generator``'s images along a walk whose speed follows the music's onsets (or loudness) and whose
+    drift follows its chroma. Frames depend on their latents alone, so shards agree with a 1-shard render exactly
+    (no warm-up or crossfade)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    generator: str = Field(description="a shared generator (dcgan_faces64, dcgan_eyes128) or a `gan train` "
+                                       "checkpoint (.safetensors, local or s3://)")
+    class_: str | None = Field(default=None, alias="class", description="conditional generators: hold this class "
+                                                                        "(default: seeded classes along the path)")
+    fps: float = Field(default=25.0, ge=1, le=120)
+    size: int = Field(default=256, ge=16, le=2048, description="frame side in pixels (smoothly upscaled)")
+    crf: int = Field(default=18, ge=0, le=51)
+    seed: int = Field(default=0, ge=0, lt=2**62)
+    params: WalkParamsSpec = WalkParamsSpec()  # type: ignore[valid-type]
+
+    def walk_params(self) -> WalkParams:
+        return WalkParams(**self.params.model_dump())
 
 
 class AudioSpec(BaseModel):
@@ -206,13 +229,30 @@ class JobSpec(BaseModel):
     av: AVSpec = AVSpec()  # type: ignore[valid-type]
     theme: str | ThemeSpec | None = None
     style: StyleSpec | None = None
+    walk: WalkSpec | None = None
     preview: bool | str = Field(default=True, description="a preview PNG (frames, spectrograms, per-frame curves): "
                                                           "true = beside the output, a path/URI, or false")
 
     @property
     def kind(self) -> str:
-        """``"audio"`` for an output with an audio suffix (the sound only), else ``"film"``."""
+        """``"walk"`` with a ``walk`` section, ``"audio"`` for an output with an audio suffix (the sound only),
+        else ``"film"``."""
+        if self.walk is not None:
+            return "walk"
         return "audio" if Path(self.output).suffix.lower() in AUDIO_FORMATS else "film"
+
+    @model_validator(mode="after")
+    def _walk_stands_alone(self) -> JobSpec:
+        if self.walk is None:
+            return self
+        extras = [name for name in ("audio", "theme", "style") if getattr(self, name) is not None]
+        extras += ["av"] * (self.av != AVSpec()) + ["objective"] * (self.objective != ObjectiveSpec())
+        if extras:
+            raise ValueError(f"walk: a latent walk renders a generator to its input's music; remove "
+                             f"{', '.join(extras)}")
+        if Path(self.output).suffix.lower() not in (".mp4", ".mkv", ".mov"):
+            raise ValueError(f"walk: the output {self.output} must be a film (.mp4, .mkv, .mov)")
+        return self
 
     @model_validator(mode="after")
     def _audio_section_fits(self) -> JobSpec:

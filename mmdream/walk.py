@@ -1,0 +1,195 @@
+"""Latent walks with sound: a generator's latent space travelled in time with music.
+
+The path is a slerp through seeded key latents; the position along it advances every video frame by a step that
+follows the music's onset strength (or RMS loudness): percentile-normalised to [0, 1] like :mod:`mmdream.av`'s
+drive, through an attack/release envelope, mapped to ``low``..1 and scaled so that the walk passes ``speed`` keys
+per second on average. Beside the path, a drift whose direction is the frame's chroma (12 pitch classes, squared
+and normalised) mixing 12 seeded orthonormal directions: it grows as the walk moves and decays as it moves on, so
+a chord pulls the picture its own way and the motion stays tied to the beat. The latent keeps the path's norm.
+
+Everything is a pure function of (audio, rate, fps, params, seed): the same inputs give the same latents, so a
+film's frames can be rendered in shards by time (``render_walk(..., start=a, stop=b)``) and agree exactly.
+
+>>> walk = latent_walk(mono, 44100, 25.0, WalkParams(), seed=0, latent_dim=100)   # walk.latents: (T, 100)
+>>> render_walk(generator, walk, "walk.mp4", 25.0, "music.wav", size=256)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mmdream.av import envelope, frame_features
+from mmdream.backbones.generators import Generator
+from mmdream.errors import MediaError, ParameterError, check_options
+from mmdream.progress import ProgressFn, Tracker
+
+__all__ = ["WalkParams", "Walk", "FOLLOW", "latent_walk", "slerp", "walk_frames", "render_walk"]
+
+FOLLOW = ("onset", "rms")
+SILENCE = 1e-4  # peak amplitude (-80 dBFS) below which a sound counts as silent
+
+
+@dataclass(frozen=True)
+class WalkParams:
+    """How the music moves the latent."""
+
+    speed: float = field(default=0.5, metadata={"help": "key latents passed per second on average"})
+    follow: str = field(default="onset", metadata={"help": "audio feature the walk's speed follows (onset "
+                                                           "strength or rms loudness)", "choices": FOLLOW})
+    low: float = field(default=0.05, metadata={"help": "speed at the feature's quietest, relative to its loudest"})
+    attack_s: float = field(default=0.0, metadata={"help": "speed envelope rise time, seconds"})
+    release_s: float = field(default=0.04, metadata={"help": "speed envelope fall time, seconds"})
+    chroma: float = field(default=0.5, metadata={"help": "strength of the chroma-steered drift beside the path "
+                                                         "(0: the bare path)"})
+
+    def validate(self) -> WalkParams:
+        """Raise ParameterError naming the first bad option; return self."""
+        check_options(self, [
+            (0.0 < self.speed <= 100.0, "speed", "a number above 0 and at most 100"),
+            (self.follow in FOLLOW, "follow", f"one of {', '.join(FOLLOW)}"),
+            (0.0 <= self.low <= 1.0, "low", "from 0 to 1"),
+            (0.0 <= self.attack_s <= 10.0, "attack_s", "from 0 to 10 seconds"),
+            (0.0 <= self.release_s <= 10.0, "release_s", "from 0 to 10 seconds"),
+            (0.0 <= self.chroma <= 10.0, "chroma", "from 0 to 10"),
+        ])
+        return self
+
+
+@dataclass(frozen=True)
+class Walk:
+    """Per-frame latents ``(T, latent_dim)`` float32, class vectors ``(T, num_classes)`` (None: unconditional),
+    the walk's position in keys ``(T,)`` and each frame's relative speed ``(T,)`` (mean 1)."""
+
+    latents: np.ndarray
+    classes: np.ndarray | None
+    position: np.ndarray
+    speed: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.latents)
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spherical interpolation between rows ``a`` and ``b`` ``(T, D)`` at fractions ``t`` ``(T,)`` (norms
+    interpolated linearly; nearly parallel pairs fall back to a linear blend)."""
+    na, nb = np.linalg.norm(a, axis=1, keepdims=True), np.linalg.norm(b, axis=1, keepdims=True)
+    ua, ub = a / np.maximum(na, 1e-12), b / np.maximum(nb, 1e-12)
+    omega = np.arccos(np.clip((ua * ub).sum(axis=1, keepdims=True), -1.0, 1.0))
+    t = t[:, None]
+    sin = np.sin(omega)
+    safe = sin > 1e-6
+    wa = np.where(safe, np.sin((1 - t) * omega) / np.where(safe, sin, 1.0), 1 - t)
+    wb = np.where(safe, np.sin(t * omega) / np.where(safe, sin, 1.0), t)
+    return (wa * ua + wb * ub) * ((1 - t) * na + t * nb)
+
+
+def _speed(feature: np.ndarray, fps: float, params: WalkParams) -> np.ndarray:
+    """Relative speed per frame ``(T,)``, mean 1: the feature normalised between its 5th and 99th percentiles,
+    enveloped, mapped to low..1 (a flat feature: constant speed)."""
+    lo, hi = np.percentile(feature, [5, 99])
+    if hi - lo <= 1e-9 * max(abs(hi), 1.0):
+        return np.ones(len(feature))
+    level = envelope(np.clip((feature - lo) / (hi - lo), 0.0, 1.0), fps, params.attack_s, params.release_s)
+    speed = params.low + (1.0 - params.low) * level
+    return speed / speed.mean()
+
+
+def latent_walk(audio: np.ndarray, rate: int, fps: float, params: WalkParams = WalkParams(), seed: int = 0, *,
+                latent_dim: int = 100, num_classes: int = 0, class_index: int | None = None) -> Walk:
+    """The walk for mono ``audio`` ``(n,)`` at ``rate``: one latent per video frame at ``fps`` for the sound's
+    length (``ceil(n / rate * fps)`` frames). Conditional generators (``num_classes`` > 0) get class vectors:
+    ``class_index`` throughout, or seeded key classes blended along the path."""
+    params.validate()
+    mono = np.asarray(audio, dtype=np.float64)
+    if mono.ndim != 1:
+        raise ParameterError(f"audio must be mono (n,); got shape {mono.shape}")
+    if not 0 < fps <= 1000 or rate <= 0:
+        raise ParameterError(f"need a positive frame rate and sample rate; got {fps} fps, {rate} Hz")
+    if mono.size == 0 or float(np.abs(mono).max()) < SILENCE:
+        raise MediaError("the audio holds no sound (silent or empty); give music to walk to")
+    if class_index is not None and not 0 <= class_index < num_classes:
+        raise ParameterError(f"generator class {class_index} is out of range: the generator has {num_classes} "
+                             "classes" if num_classes else "this generator is not class-conditional; give no class")
+    frames = math.ceil(mono.size / rate * fps)
+    if frames < 2:
+        raise MediaError(f"the audio lasts {mono.size / rate:.3f} s: under two frames at {fps:g} fps")
+    feats = frame_features(mono.astype(np.float32), rate, fps, frames)
+    speed = _speed(feats[params.follow].astype(np.float64), fps, params)
+    steps = speed * params.speed / fps  # step into frame t, in keys (step 0 unused)
+    position = np.concatenate([[0.0], np.cumsum(steps[1:])])
+    keys_gen = torch.Generator().manual_seed(seed)  # key by key: key i does not depend on the sound's length
+    keys = np.stack([torch.randn(latent_dim, generator=keys_gen, dtype=torch.float64).numpy()
+                     for _ in range(int(position[-1]) + 2)])
+    index = np.minimum(np.floor(position).astype(int), len(keys) - 2)
+    path = slerp(keys[index], keys[index + 1], position - index)
+    latents = path
+    if params.chroma > 0:
+        dirs_gen = torch.Generator().manual_seed(seed + 1)
+        directions = torch.linalg.qr(torch.randn(latent_dim, 12, generator=dirs_gen, dtype=torch.float64))[0]
+        directions = directions.numpy().T[: min(12, latent_dim)]  # (12, D) orthonormal
+        chroma = feats["chroma"].T.astype(np.float64) ** 2  # (T, 12)
+        weights = chroma / np.maximum(chroma.sum(axis=1, keepdims=True), 1e-12)
+        pull = weights[:, : len(directions)] @ directions
+        pull *= math.sqrt(latent_dim) / np.maximum(np.linalg.norm(pull, axis=1, keepdims=True), 1e-12)
+        drift = np.zeros((frames, latent_dim))
+        for t in range(1, frames):  # grows along the chroma's direction as the walk moves, decays likewise
+            drift[t] = drift[t - 1] * max(0.0, 1.0 - steps[t]) + params.chroma * steps[t] * (math.pi / 2) * pull[t]
+        mixed = path + drift
+        latents = mixed * (np.linalg.norm(path, axis=1, keepdims=True)
+                           / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12))
+    classes = None
+    if num_classes:
+        if class_index is not None:
+            classes = np.zeros((frames, num_classes))
+            classes[:, class_index] = 1.0
+        else:
+            class_gen = torch.Generator().manual_seed(seed + 2)
+            key_classes = [int(torch.randint(num_classes, (), generator=class_gen)) for _ in range(len(keys))]
+            onehots = np.eye(num_classes)[key_classes]
+            t = (position - index)[:, None]
+            classes = (1 - t) * onehots[index] + t * onehots[index + 1]
+    return Walk(latents.astype(np.float32), None if classes is None else classes.astype(np.float32), position,
+                speed)
+
+
+def walk_frames(generator: Generator, walk: Walk, size: int = 256, start: int = 0, stop: int | None = None,
+                batch: int = 16) -> Iterator[np.ndarray]:
+    """Frames ``start``..``stop - 1`` of the walk as uint8 RGB ``(size, size, 3)``: G(latent), smoothly (bicubic)
+    resized."""
+    stop = len(walk) if stop is None else stop
+    if not 0 <= start < stop <= len(walk):
+        raise ParameterError(f"frames {start}:{stop} are outside the walk's 0:{len(walk)}")
+    if walk.latents.shape[1] != generator.latent_dim or (walk.classes is None) != (generator.num_classes == 0):
+        raise ParameterError("the walk was planned for another generator (latent size or classes differ)")
+    for a in range(start, stop, batch):
+        b = min(a + batch, stop)
+        z = torch.from_numpy(walk.latents[a:b])
+        y = None if walk.classes is None else torch.from_numpy(walk.classes[a:b])
+        with torch.no_grad():
+            x = generator.generate(z, y)
+            if size != generator.size:
+                x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False)
+            pixels = x.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        yield from pixels
+
+
+def render_walk(generator: Generator, walk: Walk, output_path: str | os.PathLike[str], fps: float,
+                audio_path: str | os.PathLike[str] | None, *, size: int = 256, crf: int = 18, start: int = 0,
+                stop: int | None = None, progress: ProgressFn | None = None) -> None:
+    """Write frames ``start``..``stop - 1`` of the walk as an H.264 film at ``fps`` with the sound of
+    ``audio_path`` from the first frame's time on (cut to the frames), atomically."""
+    from mmdream.media.video import VideoWriter
+
+    stop = len(walk) if stop is None else stop
+    tracker = Tracker(stop - start, progress, stage="frames")
+    with VideoWriter(output_path, fps=fps, crf=crf, audio_from=audio_path, audio_start_s=start / fps) as writer:
+        for frame in walk_frames(generator, walk, size, start, stop):
+            writer.write(frame)
+            tracker.advance()
