@@ -774,9 +774,10 @@ def build_parser() -> argparse.ArgumentParser:
         k.add_argument("--per-class", type=_positive_int, default=None, metavar="N",
                        help="at most N items per class (birds: the first N rows)")
         k.set_defaults(func=cmd_data)
-    from mmdream import cli_gan
+    from mmdream import cli_analyze, cli_gan
 
     cli_gan.register(sub)
+    cli_analyze.register(sub)
     return parser
 
 
