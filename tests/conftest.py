@@ -49,6 +49,24 @@ def effnet(weights_dir: Path):  # type: ignore[no-untyped-def]
     return load_backbone("efficientnet_lite0", weights_dir=weights_dir)
 
 
+@pytest.fixture(scope="session")
+def yamnet(weights_dir: Path):  # type: ignore[no-untyped-def]
+    from mmdream.backbones import load_backbone
+
+    return load_backbone("yamnet", weights_dir=weights_dir)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Torch on one thread for the test: small ops on a shared, busy machine stall badly with more."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # --- S3: a real local SeaweedFS server (master, volume, filer, S3 gateway in one `weed server` process) ---------
 
 

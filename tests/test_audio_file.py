@@ -14,7 +14,6 @@ import soundfile
 
 import mmdream.audio_file
 from mmdream.audio_file import dream_audio_file
-from mmdream.backbones import load_backbone
 from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import PEAK, AudioDreamParams, dream_audio
 from mmdream.media.audio import load_audio, save_audio
@@ -22,11 +21,6 @@ from mmdream.media.audio import load_audio, save_audio
 # Two segments of 1 s sharing 0.25 s on clips of 1.5-2 s; one cheap step of one warp is enough to compare paths.
 TWO_SEGMENTS = AudioDreamParams(steps=1, warps=1, step_size=0.3, segment_s=1.0, overlap_s=0.25)
 LSB = 2.0**-23  # one step of the 24-bit output
-
-
-@pytest.fixture(scope="module")
-def yamnet(weights_dir: Path) -> Backbone:
-    return load_backbone("yamnet", weights_dir=weights_dir)
 
 
 def chirp_16k(path: Path, media_dir: Path) -> None:

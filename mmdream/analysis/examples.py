@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from mmdream.analysis.objectives import check_channels
-from mmdream.analysis.param import IMAGE_SUFFIXES, image_files
+from mmdream.analysis.param import IMAGE_SUFFIXES, image_files, media_files
 from mmdream.backbones.base import Backbone
 from mmdream.errors import MediaError
 
@@ -41,15 +41,7 @@ class Example:
 def dataset_files(folder: str | os.PathLike[str], modality: str) -> list[Path]:
     """The pictures (image backbones) or sounds (audio backbones) under ``folder``, recursively, sorted;
     MediaError if there are none."""
-    if modality == "image":
-        return image_files(folder)
-    root = Path(folder)
-    if not root.is_dir():
-        raise MediaError(f"dataset folder {root} does not exist; give a folder of sounds")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
-    if not files:
-        raise MediaError(f"dataset folder {root} holds no sounds ({', '.join(AUDIO_SUFFIXES)}); give another folder")
-    return files
+    return image_files(folder) if modality == "image" else media_files(folder, AUDIO_SUFFIXES, "sounds")
 
 
 def load_item(backbone: Backbone, path: Path) -> torch.Tensor:

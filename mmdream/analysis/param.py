@@ -34,15 +34,21 @@ DEFAULT_COLOR_CORRELATION = torch.tensor([
 ])
 
 
-def image_files(folder: str | os.PathLike[str]) -> list[Path]:
-    """The images under ``folder`` (recursively, sorted); MediaError if it is missing or holds none."""
+def media_files(folder: str | os.PathLike[str], suffixes: tuple[str, ...], kind: str) -> list[Path]:
+    """The files with ``suffixes`` under ``folder`` (recursively, sorted); MediaError naming ``kind`` ("images",
+    "sounds") if the folder is missing or holds none."""
     root = Path(folder)
     if not root.is_dir():
-        raise MediaError(f"dataset folder {root} does not exist; give a folder of images")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        raise MediaError(f"dataset folder {root} does not exist; give a folder of {kind}")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
     if not files:
-        raise MediaError(f"dataset folder {root} holds no images ({', '.join(IMAGE_SUFFIXES)}); give another folder")
+        raise MediaError(f"dataset folder {root} holds no {kind} ({', '.join(suffixes)}); give another folder")
     return files
+
+
+def image_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """The images under ``folder`` (recursively, sorted); MediaError if it is missing or holds none."""
+    return media_files(folder, IMAGE_SUFFIXES, "images")
 
 
 def measure_color_correlation(files: list[Path] | str | os.PathLike[str], max_side: int = 256) -> torch.Tensor:

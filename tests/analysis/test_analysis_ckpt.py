@@ -4,7 +4,6 @@ epoch (the report's plumbing is checked, not what they learned): channels by cla
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,7 @@ from mmdream.train.finetune import TrainParams, save_trained, train_audio, train
 
 TINY = ["--steps", "2", "--sound-steps", "2", "--size", "32", "--progress", "none"]
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_image_checkpoint_report_by_class(tmp_path: Path) -> None:

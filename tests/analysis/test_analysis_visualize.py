@@ -3,7 +3,6 @@ margin; bench/analysis.py measures the same at full size)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,7 @@ from mmdream.errors import ParameterError
 from mmdream.media.audio import load_audio
 from mmdream.media.images import load_image
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def yamnet(weights_dir: Path):  # type: ignore[no-untyped-def]
-    from mmdream.backbones import load_backbone
-
-    return load_backbone("yamnet", weights_dir=weights_dir)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_default_color_correlation_is_the_shared_photos(media_dir: Path) -> None:

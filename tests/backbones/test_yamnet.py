@@ -32,11 +32,6 @@ def reference(weights_dir: Path) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def yamnet(weights_dir: Path) -> Backbone:
-    return load_backbone("yamnet", weights_dir=weights_dir)
-
-
-@pytest.fixture(scope="module")
 def clips(media_dir: Path) -> dict[str, torch.Tensor]:
     """The reference clips, mono at 16 kHz, ``(1, samples)``."""
     return {name: load_audio(media_dir / "audio" / name, rate=SAMPLE_RATE, mono=True)[0] for name in REFERENCE_CASES}

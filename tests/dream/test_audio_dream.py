@@ -14,7 +14,6 @@ import pytest
 import torch
 
 from mmdream.audio_classify import clip_scores
-from mmdream.backbones import load_backbone
 from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import (
     PEAK, AudioDreamParams, SoundClassTerm, band_flatness, band_mask, dream_audio, fit_level, keep_peaks, limit_peaks,
@@ -29,11 +28,6 @@ FAST = AudioDreamParams(domain="wave", steps=12, step_size=0.05, vocoder_share=0
 PLAIN = dataclasses.replace(FAST, time_jitter_ms=0.0, pitch_jitter=0.0)  # no jitter: the fragile baseline
 MEL = AudioDreamParams()  # the defaults: the mel (magnitude) domain
 TARGET = "Bark"
-
-
-@pytest.fixture(scope="module")
-def yamnet(weights_dir: Path) -> Backbone:
-    return load_backbone("yamnet", weights_dir=weights_dir)
 
 
 @pytest.fixture(scope="module")
