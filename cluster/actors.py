@@ -82,11 +82,12 @@ class DreamActor:
         return {"shard": shard.index, "frames": shard.stop - shard.first, "pid": os.getpid()}
 
     def dream_sound(self, index: int, plan: Any, piece: np.ndarray, settings: dict[str, Any]) -> dict[str, Any]:
-        """Dream sound segment ``index`` of a :class:`SoundtrackPlan` from its samples ``piece`` (network rate),
+        """Dream sound segment ``index`` of a :class:`~mmdream.dream.audio.SegmentPlan` from its samples ``piece`` (network rate),
         unless its checkpoint exists; return what was done."""
         import torch
 
-        from mmdream.soundtrack import SegmentStore, dream_segment
+        from mmdream.dream.audio import dream_segment
+        from mmdream.soundtrack import SegmentStore
 
         store = SegmentStore(self.job.sound_work_uri(), settings)
         if index not in store.finished():

@@ -10,11 +10,17 @@ import torch
 
 from mmdream.av import sound_gain
 from mmdream.backbones import get_spec
+from mmdream.dream.audio import SegmentPlan
 from mmdream.errors import ParameterError
 from mmdream.film import FilmPlan
 from mmdream.jobspec import JobSpec
-from mmdream.soundtrack import (SegmentStore, SoundtrackPlan, join_soundtrack, plan_soundtrack, read_soundtrack,
-                                soundtrack_settings)
+from mmdream.soundtrack import (
+    SegmentStore,
+    join_soundtrack,
+    plan_soundtrack,
+    read_soundtrack,
+    soundtrack_settings,
+)
 
 
 @dataclass(frozen=True)
@@ -24,7 +30,7 @@ class Sound:
 
     source: torch.Tensor
     rate: int
-    plan: SoundtrackPlan
+    plan: SegmentPlan
     x: torch.Tensor
     settings: dict[str, Any]
     store: SegmentStore

@@ -8,7 +8,7 @@ added to every channel, loudness kept and peaks limited. So a sharded dream equa
 
 >>> plan, x = plan_soundtrack(source, rate, params, backbone.sample_rate)
 >>> store = SegmentStore(work_uri, settings)
->>> for i, (a, b) in enumerate(plan.segments):
+>>> for i, (a, b) in enumerate(plan.segments):          # dream_segment: mmdream.dream.audio's
 ...     store.save(i, dream_segment(x[a:b], plan, i, backbone, objective, params))
 >>> out = join_soundtrack(source, plan, [store.load(i) for i in range(len(plan.segments))], params)
 """
@@ -18,50 +18,29 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
-from mmdream.backbones.base import Backbone
-from mmdream.dream.audio import AudioDreamParams, AudioObjective, dream_change, fit_level, segment_generator
+from mmdream.dream.audio import AudioDreamParams, SegmentPlan, fit_level, plan_dream_segments
 from mmdream.errors import ParameterError
 from mmdream.film import fingerprint
 from mmdream.media import storage
 from mmdream.media.audio import load_audio, resample
 from mmdream.media.video import read_audio
-from mmdream.ops.segments import overlap_add, plan_segments
+from mmdream.ops.segments import overlap_add
 
-__all__ = ["SoundtrackPlan", "plan_soundtrack", "dream_segment", "join_soundtrack", "SegmentStore",
-           "read_soundtrack", "soundtrack_settings"]
-
-@dataclass(frozen=True)
-class SoundtrackPlan:
-    """Segments ``[(start, stop)]`` of the network-rate mono clip, their ``overlap``, and the ascent ``step``
-    (``step_size`` x the RMS of the whole clip, so every segment dreams at the same strength)."""
-
-    net_rate: int
-    segments: tuple[tuple[int, int], ...]
-    overlap: int
-    step: float
-
-    @property
-    def samples(self) -> int:
-        return self.segments[-1][1]
-
+__all__ = ["plan_soundtrack", "join_soundtrack", "SegmentStore", "read_soundtrack", "soundtrack_settings"]
 
 def plan_soundtrack(source: torch.Tensor, rate: int, params: AudioDreamParams, net_rate: int
-                    ) -> tuple[SoundtrackPlan, torch.Tensor]:
+                    ) -> tuple[SegmentPlan, torch.Tensor]:
     """The plan and the network's input ``x`` ``(n,)`` float32 (``source`` ``(C, n)`` at ``rate``, mixed to mono
-    and resampled to ``net_rate``)."""
+    and resampled to ``net_rate``), as :func:`mmdream.dream.audio.dream_audio` makes them."""
     mono = source.detach().reshape(-1, source.shape[-1]).mean(dim=0).double().cpu().numpy()
     x = torch.from_numpy(np.ascontiguousarray(resample(mono, rate, net_rate), dtype=np.float32))
-    step = params.step_size * max(float(x.double().square().mean().sqrt()), 1e-4)
-    overlap = round(params.overlap_s * net_rate)
-    segments = plan_segments(x.shape[-1], round(params.segment_s * net_rate), overlap)
-    return SoundtrackPlan(net_rate, tuple(segments), overlap, step), x
+    return plan_dream_segments(x.shape[-1], float(x.double().square().mean().sqrt()), net_rate, params), x
 
 
 def read_soundtrack(path: str | os.PathLike[str], start_s: float = 0.0, duration_s: float | None = None
@@ -81,22 +60,7 @@ def soundtrack_settings(path: str | os.PathLike[str], start_s: float, source: to
             "params": dataclasses.asdict(params), "objective": objective}
 
 
-def dream_segment(piece: torch.Tensor, plan: SoundtrackPlan, index: int, backbone: Backbone,
-                  objective: AudioObjective, params: AudioDreamParams,
-                  advance: Callable[[float], None] | None = None) -> torch.Tensor:
-    """The change ``(n,)`` that segment ``index`` dreams from its samples ``piece`` ``(n,)`` (``x[start:stop]``,
-    at the network's rate)."""
-    a, b = plan.segments[index]
-    if piece.shape != (b - a,):
-        raise ParameterError(f"segment {index} has {b - a} samples; got a piece of shape {tuple(piece.shape)}")
-    weight = next(backbone.module.parameters(), None)
-    piece = piece.to(dtype=torch.float32 if weight is None else weight.dtype,
-                     device="cpu" if weight is None else weight.device)
-    return dream_change(piece, backbone, objective, params, step=plan.step,
-                        generator=segment_generator(params.seed, index), advance=advance).cpu()
-
-
-def join_soundtrack(source: torch.Tensor, rate: int, plan: SoundtrackPlan, pieces: Sequence[torch.Tensor],
+def join_soundtrack(source: torch.Tensor, rate: int, plan: SegmentPlan, pieces: Sequence[torch.Tensor],
                     params: AudioDreamParams, gain: tuple[np.ndarray, float] | None = None) -> torch.Tensor:
     """``source`` ``(C, n)`` at ``rate`` plus the joined change of ``pieces`` (in segment order), at the source's
     loudness with no sample beyond full scale; ``(C, n)``. ``gain``: per-frame multipliers of the change and their

@@ -88,12 +88,13 @@ def test_the_sound_dream_follows_a_gain_curve() -> None:
     import torch
 
     from mmdream.dream.audio import AudioDreamParams
-    from mmdream.soundtrack import SoundtrackPlan, join_soundtrack
+    from mmdream.dream.audio import SegmentPlan
+    from mmdream.soundtrack import join_soundtrack
 
     rate, n = 16000, 32000
     t = torch.arange(n, dtype=torch.float64) / rate
     source = (0.1 * torch.sin(2 * torch.pi * 220 * t)).float()[None]
-    plan = SoundtrackPlan(rate, ((0, n),), 0, 0.01)
+    plan = SegmentPlan(rate, ((0, n),), 0, 0.01)
     change = [(0.01 * torch.sin(2 * torch.pi * 1000 * t)).float()]
     params = AudioDreamParams()
     even = join_soundtrack(source, rate, plan, change, params) - source

@@ -56,7 +56,8 @@ from mmdream.progress import ProgressFn, Tracker
 
 __all__ = ["AudioDreamParams", "SoundClassTerm", "sound_objective", "dream_audio", "dream_change", "warp",
            "vocoder_shift", "band_mask", "fit_level", "plan_level", "apply_level",
-           "check_dream", "dream_segments", "segment_generator", "limit_peaks", "rms_db", "DOMAINS", "PHASES", "PEAK",
+           "check_dream", "dream_segments", "dream_segment", "plan_dream_segments", "SegmentPlan",
+           "segment_generator", "limit_peaks", "rms_db", "DOMAINS", "PHASES", "PEAK",
            "dream_change_mel", "dream_change_wave", "keep_peaks", "band_flatness"]
 
 DOMAINS = ("mel", "wave")
@@ -584,32 +585,66 @@ def check_dream(backbone: Backbone, objective: AudioObjective | str | int | None
     return objective
 
 
+@dataclass(frozen=True)
+class SegmentPlan:
+    """How a mono clip at the network's rate ``net_rate`` is dreamed: its segments ``[(start, stop)]``, their
+    ``overlap`` (samples) and the ascent ``step`` (``step_size`` x the RMS of the whole clip, so every segment
+    dreams at the same strength, wherever and in whatever order it is dreamed)."""
+
+    net_rate: int
+    segments: tuple[tuple[int, int], ...]
+    overlap: int
+    step: float
+
+    @property
+    def samples(self) -> int:
+        return self.segments[-1][1]
+
+
+def plan_dream_segments(n: int, level: float, net_rate: int, params: AudioDreamParams) -> SegmentPlan:
+    """The :class:`SegmentPlan` of a clip of ``n`` samples at ``net_rate`` whose RMS is ``level``."""
+    overlap = round(params.overlap_s * net_rate)
+    segments = plan_segments(n, round(params.segment_s * net_rate), overlap)
+    return SegmentPlan(net_rate, tuple(segments), overlap, params.step_size * max(level, 1e-4))
+
+
+def dream_segment(piece: torch.Tensor, plan: SegmentPlan, index: int, backbone: Backbone,
+                  objective: AudioObjective, params: AudioDreamParams,
+                  advance: Callable[[float], None] | None = None) -> torch.Tensor:
+    """The change ``(k,)`` that segment ``index`` of ``plan`` dreams from its samples ``piece`` ``(k,)``
+    (``x[start:stop]``), found on its own (its own seed), on the backbone's device and in its dtype."""
+    a, b = plan.segments[index]
+    if piece.shape != (b - a,):
+        raise ParameterError(f"segment {index} has {b - a} samples; got a piece of shape {tuple(piece.shape)}")
+    weight = next(backbone.module.parameters(), None)
+    if weight is not None:
+        piece = piece.to(dtype=weight.dtype, device=weight.device)
+    return dream_change(piece, backbone, objective, params, step=plan.step,
+                        generator=segment_generator(params.seed, index), advance=advance)
+
+
 def dream_segments(read: Callable[[int, int], torch.Tensor], n: int, level: float, backbone: Backbone,
                    objective: AudioObjective, params: AudioDreamParams, *,
                    progress: ProgressFn | None = None) -> Iterator[torch.Tensor]:
     """The dreamed change of a mono clip ``x`` ``(n,)`` at ``backbone.sample_rate``, times ``mix``, as consecutive
     stretches ``(k,)`` that concatenate to ``(n,)``.
 
-    ``x`` is cut into the segments of :func:`~mmdream.ops.segments.plan_segments` (``segment_s``, ``overlap_s``);
-    each is dreamed on its own (:func:`dream_change`, its own seed) and crossfaded into the previous one
+    ``x`` is cut into the segments of :func:`plan_dream_segments` (``segment_s``, ``overlap_s``); each is dreamed
+    on its own (:func:`dream_segment`) and crossfaded into the previous one
     (:func:`~mmdream.ops.segments.overlap_add_stream`), so memory is bounded by a segment, not the clip.
     ``read(a, b)`` returns ``x[a:b]`` (on the backbone's device, in its dtype); ``level`` is the RMS of all of
     ``x`` (each step adds ``step_size x level``). Progress: one event per ascent step, ``segments x steps``.
     """
-    rate = backbone.sample_rate or 16000
-    step = params.step_size * max(level, 1e-4)
-    overlap = round(params.overlap_s * rate)
-    plan = plan_segments(n, round(params.segment_s * rate), overlap)
-    tracker = Tracker(len(plan) * params.steps, progress, stage="audio dream")
+    plan = plan_dream_segments(n, level, backbone.sample_rate or 16000, params)
+    tracker = Tracker(len(plan.segments) * params.steps, progress, stage="audio dream")
 
     def pieces() -> Iterator[torch.Tensor]:
-        for i, (a, b) in enumerate(plan):
-            stage = f"segment {i + 1}/{len(plan)}"
-            yield dream_change(read(a, b), backbone, objective, params, step=step,
-                               generator=segment_generator(params.seed, i),
-                               advance=lambda value, stage=stage: tracker.advance(value, stage=stage))
+        for i, (a, b) in enumerate(plan.segments):
+            stage = f"segment {i + 1}/{len(plan.segments)}"
+            yield dream_segment(read(a, b), plan, i, backbone, objective, params,
+                                advance=lambda value, stage=stage: tracker.advance(value, stage=stage))
 
-    for part in overlap_add_stream(pieces(), n, overlap):
+    for part in overlap_add_stream(pieces(), n, plan.overlap):
         yield part * params.mix
 
 
