@@ -9,22 +9,32 @@ from pathlib import Path
 from mmdream.media.files import atomic_path
 
 
-def save_learning_curves(path: str | os.PathLike[str], history: Sequence[dict[str, float]], title: str = "") -> Path:
-    """Loss (left) and accuracy (right) per epoch, training and held-out, written atomically to ``path``."""
+# a panel: its y label and the curves it draws, (history key, legend label); a curve missing from any epoch is left out
+Panel = tuple[str, Sequence[tuple[str, str]]]
+CLASSIFIER_PANELS: tuple[Panel, ...] = (
+    ("cross-entropy", (("train_loss", "training"), ("val_loss", "held out"))),
+    ("accuracy", (("train_acc", "training"), ("val_acc", "held out"))),
+)
+
+
+def save_learning_curves(path: str | os.PathLike[str], history: Sequence[dict[str, float]], title: str = "",
+                         panels: Sequence[Panel] = CLASSIFIER_PANELS) -> Path:
+    """Per-epoch curves side by side, written atomically to ``path``; by default a classifier's loss (left) and
+    accuracy (right), training and held out."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     epochs = [r["epoch"] for r in history]
-    fig = Figure(figsize=(10, 3.6), dpi=100, layout="constrained")
+    fig = Figure(figsize=(5 * len(panels), 3.6), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
-    for i, (metric, label) in enumerate((("loss", "cross-entropy"), ("acc", "accuracy"))):
-        ax = fig.add_subplot(1, 2, i + 1)
-        ax.plot(epochs, [r[f"train_{metric}"] for r in history], label="training", marker=".")
-        if all(f"val_{metric}" in r for r in history):
-            ax.plot(epochs, [r[f"val_{metric}"] for r in history], label="held out", marker=".")
+    for i, (ylabel, curves) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        for key, label in curves:
+            if all(key in r for r in history):
+                ax.plot(epochs, [r[key] for r in history], label=label, marker=".")
         ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        if metric == "acc":
+        ax.set_ylabel(ylabel)
+        if ylabel == "accuracy":
             ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.legend()

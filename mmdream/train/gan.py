@@ -26,7 +26,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from mmdream.errors import MediaError, ParameterError, WeightsError, check_optio
 from mmdream.media.files import atomic_path
 from mmdream.media.images import save_image
 from mmdream.progress import ProgressFn, Tracker
+from mmdream.train.curves import Panel, save_learning_curves
 from mmdream.train.data import IMAGE_SUFFIXES, _check_classes, _class_folders, read_rgb
 
 __all__ = ["GANParams", "GanImages", "Discriminator", "load_gan_images", "train_gan", "output_paths",
@@ -323,25 +324,8 @@ class _Run:
         self.epoch, self.history = int(meta["epoch"]), list(meta["history"])
 
 
-def _write_curves(path: Path, history: Sequence[dict[str, float]], title: str) -> None:
-    """Hinge losses (left) and D's mean score of real and generated images (right) per epoch."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    epochs = [r["epoch"] for r in history]
-    fig = Figure(figsize=(10, 3.6), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    for i, (keys, label) in enumerate(((("d_loss", "g_loss"), "hinge loss"), (("d_real", "d_fake"), "D score"))):
-        ax = fig.add_subplot(1, 2, i + 1)
-        for k in keys:
-            ax.plot(epochs, [r[k] for r in history], marker=".", label=k)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title, fontsize=10)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
+GAN_PANELS: tuple[Panel, ...] = (("hinge loss", (("d_loss", "d_loss"), ("g_loss", "g_loss"))),
+                                  ("D score", (("d_real", "d_real"), ("d_fake", "d_fake"))))
 
 
 def train_gan(data: GanImages, params: GANParams, out: str | os.PathLike[str], *, resume: bool = False,
@@ -370,7 +354,7 @@ def train_gan(data: GanImages, params: GANParams, out: str | os.PathLike[str], *
         record = run.train_epoch(data, tracker)
         run.save(out, data)
         save_image(run.grid(), _grid_path(out, run.epoch))
-        _write_curves(paths["curves"], run.history, f"GAN on {data.root} ({len(data)} images)")
+        save_learning_curves(paths["curves"], run.history, f"GAN on {data.root} ({len(data)} images)", GAN_PANELS)
         with atomic_path(paths["history"]) as tmp:
             tmp.write_text("".join(json.dumps(r) + "\n" for r in run.history), encoding="utf-8")
         if on_epoch is not None:
