@@ -7,13 +7,42 @@ shared generator (``dcgan_faces64``, ``dcgan_eyes128``) or a ``.safetensors`` ch
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
+from collections.abc import Callable
+from contextlib import ExitStack
 
 from mmdream.errors import ParameterError
 
 CKPT_HELP = ("generator: dcgan_faces64 or dcgan_eyes128 (shared weights, found like backbone weights), or the "
              ".safetensors checkpoint `mmdream gan train` wrote")
+
+
+def _through_local_files(command: Callable[[argparse.Namespace], int], *inputs: str
+                         ) -> Callable[[argparse.Namespace], int]:
+    """``command`` with ``s3://`` URIs among ``args.output`` and the ``inputs`` options: inputs downloaded to
+    temporary files, the output written to one and uploaded only when the command succeeds. ``args.shown``
+    keeps the output as the user named it, for messages."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        from mmdream.media.storage import is_s3, local_input, local_output
+
+        args.shown = args.output
+        named = [getattr(args, name) for name in inputs]
+        if args.output in named:
+            raise ParameterError(f"output {args.output} is an input; choose another output (inputs are never "
+                                 "overwritten)")
+        with ExitStack() as stack:
+            for name, uri in zip(inputs, named):
+                if uri is not None and is_s3(uri):
+                    setattr(args, name, str(stack.enter_context(local_input(uri))))
+            if is_s3(args.output):
+                args.output = str(stack.enter_context(local_output(args.output)))
+            return command(args)
+
+    return run
 
 
 def _done(args: argparse.Namespace, **record: object) -> None:
@@ -121,11 +150,11 @@ def cmd_gan_dream(args: argparse.Namespace) -> int:
             result, image = dream_photo(g, backbone, objective, photo, params, size=args.size, class_index=fixed,
                                         progress=progress)
     save_image(image, out)
-    record = {"output": str(out), "objective": round(max(result.values), 5), "restarts": result.values}
+    record = {"output": args.shown, "objective": round(max(result.values), 5), "restarts": result.values}
     if args.check:
         record["range_check"] = range_check(g, result.image, params, class_index=fixed).record()
     print(json.dumps(record, indent=1))
-    _done(args, output=str(out))
+    _done(args, output=args.shown)
     return 0
 
 
@@ -149,10 +178,10 @@ def cmd_gan_walk(args: argparse.Namespace) -> int:
     g = _generator(args)
     walk = latent_walk(samples[0].numpy(), rate, args.fps, params, args.seed, latent_dim=g.latent_dim,
                        num_classes=g.num_classes, class_index=_gen_class(g, args.gen_class))
-    print(f"walking {len(walk.latents)} frames at {args.fps:g} fps, {args.size}² -> {out}", file=sys.stderr)
+    print(f"walking {len(walk.latents)} frames at {args.fps:g} fps, {args.size}² -> {args.shown}", file=sys.stderr)
     with _progress(args.progress, "frames", unit="frame") as progress:
         render_walk(g, walk, out, args.fps, args.audio, size=args.size, crf=args.crf, progress=progress)
-    _done(args, output=str(out), frames=len(walk.latents))
+    _done(args, output=args.shown, frames=len(walk.latents))
     return 0
 
 
@@ -202,7 +231,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                         description="Draw seeded latents z ~ N(0, 1) and write the generated images as a grid "
                                     "(--count 1: one image). Same seed, same output.")
     with_generator(k)
-    k.add_argument("output", help="output image (.png, .jpg, .webp, .tif)")
+    k.add_argument("output", help="output image (.png, .jpg, .webp, .tif; a path or s3:// URI)")
     k.add_argument("--count", type=_positive_int, default=16, help="number of samples (default: 16)")
     k.add_argument("--columns", type=_positive_int, default=None, help="grid columns (default: a square grid)")
     k.add_argument("--size", type=int, default=0, help="resize each sample to this side in pixels (default: the "
@@ -211,7 +240,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="redraw latent values beyond this bound (truncation trick; 0: off)")
     k.add_argument("--seed", type=int, default=0, help="random seed: same seed, same samples (default: 0)")
     common(k)
-    k.set_defaults(func=cmd_gan_sample)
+    k.set_defaults(func=_through_local_files(cmd_gan_sample))
 
     k = cmds.add_parser("dream", help="dream through a generator: mmdream gan dream CKPT OUT.png -b NAME --class C",
                         description="Optimise the generator's latent (and its class mix, when conditional and no "
@@ -221,7 +250,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                     "the latent first, dream from there, and add back the photo's detail the "
                                     "generator cannot draw (--blend).")
     with_generator(k)
-    k.add_argument("output", help="output image (.png, .jpg, .webp, .tif)")
+    k.add_argument("output", help="output image (.png, .jpg, .webp, .tif; a path or s3:// URI)")
     _add_backbone_options(k, default="efficientnet_lite0")
     k.add_argument("--class", dest="class_", default=None, metavar="CLASS",
                    help="dream toward a class of the backbone, by index or (part of) its name")
@@ -236,7 +265,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_progress_option(k)
     _add_dataclass_options(k.add_argument_group("GAN dream options"), GanDreamParams)
     common(k, weights=False)
-    k.set_defaults(func=cmd_gan_dream)
+    k.set_defaults(func=_through_local_files(cmd_gan_dream, "photo"))
 
     k = cmds.add_parser("walk", help="walk the latent space to music: mmdream gan walk CKPT OUT.mp4 --audio AUDIO",
                         description="A smooth walk through the generator's latent space (slerp between seeded key "
@@ -244,7 +273,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                     "drift direction follows its chroma, rendered as a film at --fps with the music "
                                     "muxed in. Same seed and audio, same latents: frames can be rendered in shards.")
     with_generator(k)
-    k.add_argument("output", help="output film (.mp4, .mkv, .mov)")
+    k.add_argument("output", help="output film (.mp4, .mkv, .mov; a path or s3:// URI)")
     k.add_argument("--audio", required=True, help="the music (any audio or video file with sound)")
     k.add_argument("--fps", type=float, default=25.0, help="frame rate (default: 25)")
     k.add_argument("--size", type=int, default=256, help="frame side in pixels, smoothly upscaled (default: 256)")
@@ -253,4 +282,4 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_progress_option(k)
     _add_dataclass_options(k.add_argument_group("walk options"), WalkParams)
     common(k)
-    k.set_defaults(func=cmd_gan_walk)
+    k.set_defaults(func=_through_local_files(cmd_gan_walk, "audio"))

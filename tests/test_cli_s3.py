@@ -57,3 +57,24 @@ def test_train_to_s3_and_use_the_checkpoint_from_there(s3_server, media_dir: Pat
     assert classify.returncode == 0, classify.stderr
     assert len(json.loads(classify.stdout)["top"]) == 3
     assert list((tmp_path / "cache").rglob("animals.safetensors"))  # fetched into the user cache
+
+
+def test_gan_commands_read_and_write_s3(s3_server, media_dir: Path, weights_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    s3, bucket = s3_server.client(), s3_server.bucket
+    s3.upload_file(str(media_dir / "audio" / "music_ambi_piano.wav"), bucket, "in/piano.wav")
+    env = {**os.environ, **s3_server.env, "MMDREAM_WEIGHTS": str(weights_dir), "OMP_NUM_THREADS": "1"}
+
+    def mmdream(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "mmdream.cli", "gan", *args], env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    sample = mmdream("sample", "dcgan_faces64", f"s3://{bucket}/out/faces.png", "--count", "4")
+    assert sample.returncode == 0, sample.stderr
+    assert s3.head_object(Bucket=bucket, Key="out/faces.png")["ContentLength"] > 1000
+    walk = mmdream("walk", "dcgan_faces64", f"s3://{bucket}/out/walk.mp4", "--audio", f"s3://{bucket}/in/piano.wav",
+                   "--fps", "4", "--size", "32", "--progress", "json")
+    assert walk.returncode == 0, walk.stderr
+    assert f'"output": "s3://{bucket}/out/walk.mp4"' in walk.stderr
+    assert s3.head_object(Bucket=bucket, Key="out/walk.mp4")["ContentLength"] > 1000
+    same = mmdream("walk", "dcgan_faces64", f"s3://{bucket}/in/piano.wav", "--audio", f"s3://{bucket}/in/piano.wav")
+    assert same.returncode == 2 and "is an input" in same.stderr
