@@ -192,5 +192,6 @@ def reduce_walk(job: JobSpec, input_path: str, parts: list[Shard], works: list[W
     if preview is not None:
         samples, rate = music
         save_film_preview(preview, thumbs, [spectrogram_panel("music", torch.from_numpy(samples), rate)],
-                          {"walk speed (x mean)": walk.speed.tolist()}, fps=spec.fps, frames=len(walk))
+                          {"walk speed (x mean)": walk.speed.tolist()}, fps=spec.fps, frames=len(walk),
+                          title=f"{spec.generator} along the walk")
     return job.output if storage.is_s3(job.output) else Path(job.output)

@@ -24,7 +24,7 @@ __all__ = ["save_film_preview"]
 
 
 def _draw(path: Path, thumbs: Sequence[tuple[int, torch.Tensor]], panels: Sequence[Panel],
-          curves: Mapping[str, Sequence[float]], fps: float, duration_s: float) -> None:
+          curves: Mapping[str, Sequence[float]], fps: float, duration_s: float, title: str) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -42,7 +42,7 @@ def _draw(path: Path, thumbs: Sequence[tuple[int, torch.Tensor]], panels: Sequen
     strip.set_xlim(0, duration_s)
     strip.set_ylim(0, width * max((im.shape[-2] / im.shape[-1] for _, im in thumbs), default=1))
     strip.set_yticks([])
-    strip.set_title("dreamed frames", loc="left", fontsize=10)
+    strip.set_title(title, loc="left", fontsize=10)
     for ax, p in zip(axes[1:], panels):
         ax.imshow(p.db, origin="lower", aspect="auto", cmap="magma", vmin=-RANGE_DB, vmax=0.0,
                   extent=(0.0, p.duration_s, 0.0, float(N_MELS)), interpolation="nearest")
@@ -61,8 +61,9 @@ def _draw(path: Path, thumbs: Sequence[tuple[int, torch.Tensor]], panels: Sequen
 
 def save_film_preview(path: str | os.PathLike[str], thumbs: Sequence[tuple[int, torch.Tensor]],
                       panels: Sequence[Panel], curves: Mapping[str, Sequence[float]], *, fps: float,
-                      frames: int) -> None:
-    """Write the preview PNG of a film of ``frames`` frames at ``fps`` (see the module docstring)."""
+                      frames: int, title: str = "dreamed frames") -> None:
+    """Write the preview PNG of a film of ``frames`` frames at ``fps`` (see the module docstring); ``title``:
+    the strip's."""
     from mmdream.media.storage import local_output
 
     if str(path).lower().rpartition(".")[2] != "png":
@@ -70,4 +71,4 @@ def save_film_preview(path: str | os.PathLike[str], thumbs: Sequence[tuple[int, 
     if not thumbs or fps <= 0 or frames <= 0:
         raise ParameterError("a film preview needs frames, a frame count and a positive frame rate")
     with local_output(str(path)) as tmp:
-        _draw(tmp, thumbs, panels, curves, fps, frames / fps)
+        _draw(tmp, thumbs, panels, curves, fps, frames / fps, title)
