@@ -82,8 +82,8 @@ class DreamActor:
         return {"shard": shard.index, "frames": shard.stop - shard.first, "pid": os.getpid()}
 
     def dream_sound(self, index: int, plan: Any, piece: np.ndarray, settings: dict[str, Any]) -> dict[str, Any]:
-        """Dream sound segment ``index`` of a :class:`~mmdream.dream.audio.SegmentPlan` from its samples ``piece`` (network rate),
-        unless its checkpoint exists; return what was done."""
+        """Dream sound segment ``index`` of a :class:`~mmdream.dream.audio.SegmentPlan` from its samples ``piece``
+        (network rate), unless its checkpoint exists; return what was done."""
         import torch
 
         from mmdream.dream.audio import dream_segment

@@ -139,22 +139,27 @@ def render_walk_job(job: JobSpec, input_path: str, address: str | None, shards: 
         job_json = json.dumps(job.model_dump(by_alias=True))
         actors = [WalkActor.options(**options).remote(job_json, settings, max(1, int(res.cpus_per_actor)))
                   for _ in range(n_actors)]
-        queue, pending = list(parts), {}
+        queue, pending = list(parts), {}  # pending: task -> (actor, shard)
         for actor in actors:
             if queue:
-                pending[actor.render.remote(queue.pop(0))] = actor
+                shard = queue.pop(0)
+                pending[actor.render.remote(shard)] = (actor, shard)
+        counts = {s.index: len(w.finished()) for s, w in zip(parts, works)}  # one listing per shard to start
         start, total = time.perf_counter(), len(walk)
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
             for ref in done:
-                actor = pending.pop(ref)
+                actor, finished = pending.pop(ref)
                 ray.get(ref)
+                counts[finished.index] = finished.stop - finished.start
                 if queue:
-                    pending[actor.render.remote(queue.pop(0))] = actor
+                    shard = queue.pop(0)
+                    pending[actor.render.remote(shard)] = (actor, shard)
             if progress is not None:
-                units = sum(len(w.finished()) for w in works)
+                for _, shard in pending.values():  # only the shards in flight are listed again
+                    counts[shard.index] = len(works[shard.index].finished())
                 elapsed = time.perf_counter() - start
-                progress(Progress("walk", units, total, None, round(elapsed, 3), None))
+                progress(Progress("walk", sum(counts.values()), total, None, round(elapsed, 3), None))
     out = reduce_walk(job, input_path, parts, works, walk, music)
     if job.work is None:  # the default work location goes once the output is written; a given one is kept
         storage.remove_tree(job.work_uri())

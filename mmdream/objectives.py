@@ -184,8 +184,12 @@ def parse_channels(spec: str | Sequence[int | str] | None) -> tuple[tuple[int, f
     return tuple(out)
 
 
-def channel_term(backbone: Backbone, layer: str, weight: float, channels: ChannelSpec) -> ChannelTerm:
-    """A :class:`ChannelTerm` for ``channels`` (indices, or (index, gain) pairs) of ``layer``, range-checked."""
+def channel_term(backbone: Backbone, named: Sequence[tuple[str, float]], channels: ChannelSpec) -> ChannelTerm:
+    """A :class:`ChannelTerm` for ``channels`` (indices, or (index, gain) pairs) of the one layer in ``named``
+    (:func:`parse_layers`' (name, weight) pairs), range-checked."""
+    if len(named) != 1:
+        raise ParameterError("--channel needs exactly one --layer")
+    (layer, weight), = named
     pairs = [(c, 1.0) if isinstance(c, int) else (int(c[0]), float(c[1])) for c in channels]
     n = channel_count(backbone, layer)
     bad = [c for c, _ in pairs if not 0 <= c < n]
@@ -223,9 +227,7 @@ def build_objective(
             return Objective(tuple(terms))
     named = parse_layers(layers, backbone)
     if channels is not None:
-        if len(named) != 1:
-            raise ParameterError("--channel needs exactly one --layer")
-        terms.append(channel_term(backbone, *named[0], channels))
+        terms.append(channel_term(backbone, named, channels))
     elif guide is not None:
         with torch.no_grad():
             acts = backbone.taps(guide, [n for n, _ in named])

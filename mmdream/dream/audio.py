@@ -40,7 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -56,7 +56,7 @@ from mmdream.progress import ProgressFn, Tracker
 
 __all__ = ["AudioDreamParams", "SoundClassTerm", "sound_objective", "dream_audio", "dream_change", "warp",
            "vocoder_shift", "band_mask", "fit_level", "plan_level", "apply_level",
-           "check_dream", "dream_segments", "dream_segment", "plan_dream_segments", "SegmentPlan",
+           "check_dream", "dream_segments", "dream_segment", "plan_dream_segments", "SegmentPlan", "segmenting_checks",
            "segment_generator", "limit_peaks", "rms_db", "DOMAINS", "PHASES", "PEAK",
            "dream_change_mel", "dream_change_wave", "keep_peaks", "band_flatness"]
 
@@ -147,13 +147,21 @@ class AudioDreamParams:
             (0.0 <= self.mix <= 4.0, "mix", "a number from 0 to 4"),
             (0.0 <= self.fmin < self.fmax, "fmin", "at least 0 and below fmax"),
             (self.fmin < self.fmax <= 24_000.0, "fmax", "above fmin and at most 24000 Hz"),
-            (1.0 <= self.segment_s <= 600.0, "segment_s", "from 1 to 600 seconds"),
-            (0.0 <= self.overlap_s <= self.segment_s / 2, "overlap_s", "at least 0 and at most half of segment_s"),
-            (isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**62, "seed",
-             "a non-negative integer"),
+            *segmenting_checks(self),
         ]
         check_options(self, checks)
         return self
+
+
+def segmenting_checks(params: Any) -> list[tuple[bool, str, str]]:
+    """The ``check_options`` rows of the options every segmented sound algorithm has: ``segment_s``,
+    ``overlap_s`` and ``seed``."""
+    return [
+        (1.0 <= params.segment_s <= 600.0, "segment_s", "from 1 to 600 seconds"),
+        (0.0 <= params.overlap_s <= params.segment_s / 2, "overlap_s", "at least 0 and at most half of segment_s"),
+        (isinstance(params.seed, int) and not isinstance(params.seed, bool) and 0 <= params.seed < 2**62, "seed",
+         "a non-negative integer"),
+    ]
 
 
 @dataclass(frozen=True)
@@ -189,9 +197,7 @@ def sound_objective(backbone: Backbone, *, class_: str | int | None = None,
         return Objective(tuple(terms))
     named = parse_layers(layers, backbone)
     if channels is not None:
-        if len(named) != 1:
-            raise ParameterError("--channel needs exactly one --layer")
-        terms.append(channel_term(backbone, *named[0], channels))
+        terms.append(channel_term(backbone, named, channels))
     elif guide is not None:
         if guide.dim() != 1 or guide.shape[0] < (backbone.sample_rate or 16000):
             raise ParameterError("the guide clip must be mono samples (n,) at the network's rate, at least 1 s long")

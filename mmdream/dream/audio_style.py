@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmdream.backbones.base import Backbone
-from mmdream.dream.audio import fit_level
+from mmdream.dream.audio import fit_level, segmenting_checks
 from mmdream.errors import ParameterError, check_options
 from mmdream.media.audio import resample
 from mmdream.objectives import StyleAccumulator, StyleStats, feature_loss, style_distance
@@ -127,10 +127,7 @@ class AudioStyleParams:
              "an odd integer from 1 to 255"),
             (bool(_names(self.style_layers)), "style_layers", "a comma list of layer names"),
             (bool(self.content_layer.strip()), "content_layer", "a layer name"),
-            (1.0 <= self.segment_s <= 600.0, "segment_s", "from 1 to 600 seconds"),
-            (0.0 <= self.overlap_s <= self.segment_s / 2, "overlap_s", "at least 0 and at most half of segment_s"),
-            (isinstance(self.seed, int) and not isinstance(self.seed, bool) and 0 <= self.seed < 2**62, "seed",
-             "a non-negative integer"),
+            *segmenting_checks(self),
         ]
         check_options(self, checks)
         return self
