@@ -17,7 +17,7 @@ from cluster.sound import Sound, join_sound, prepare_sound
 from cluster.walk import render_walk_job
 from mmdream.av import film_chroma, film_drive
 from mmdream.film import plan_film
-from mmdream.jobspec import JobSpec, film_job_settings
+from mmdream.jobspec import JobSpec, film_job_settings, job_provenance
 from mmdream.media import storage
 from mmdream.media.audio import save_audio
 from mmdream.media.samples import resolve as resolve_sample
@@ -60,7 +60,7 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
     dreamed = None if sound is None else join_sound(job, input_path, plan, sound)
     if plan is None:
         assert sound is not None and dreamed is not None
-        out: Path | str = save_audio(job.output, *dreamed)
+        out: Path | str = save_audio(job.output, *dreamed, provenance=job_provenance(job))
         audio_preview(job, (sound.source, sound.rate), dreamed)
     else:
         out = reduce_film(job, input_path, plan, parts, settings, dreamed, schedules.get("drive"))

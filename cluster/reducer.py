@@ -12,7 +12,7 @@ import torch
 from cluster.planner import Shard, frame_sources
 from mmdream.errors import MediaError
 from mmdream.film import FilmPlan, WorkDir, write_film
-from mmdream.jobspec import JobSpec
+from mmdream.jobspec import JobSpec, job_provenance
 from mmdream.media import storage
 from mmdream.media.film_preview import save_film_preview
 from mmdream.media.spectrogram import save_spectrogram_preview, spectrogram_panel
@@ -51,7 +51,7 @@ def reduce_film(job: JobSpec, input_path: str, plan: FilmPlan, shards: list[Shar
             yield frame
 
     pcm = None if audio is None else (audio[0].numpy(), audio[1])
-    out = write_film(input_path, plan, frames(), job.output, job.film_params(), pcm)
+    out = write_film(input_path, plan, frames(), job.output, job.film_params(), pcm, job_provenance(job))
     preview = job.preview_uri()
     if preview is not None:
         _film_preview(preview, job, input_path, plan, shards, settings, thumbs, audio, drive)

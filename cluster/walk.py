@@ -22,7 +22,7 @@ import ray
 from cluster.planner import Shard, plan_shards
 from cluster.session import ray_session
 from mmdream.film import WorkDir
-from mmdream.jobspec import JobSpec, parse_job
+from mmdream.jobspec import JobSpec, job_provenance, parse_job
 from mmdream.media import storage
 from mmdream.progress import Progress, ProgressFn
 from mmdream.walk import Walk
@@ -183,7 +183,8 @@ def reduce_walk(job: JobSpec, input_path: str, parts: list[Shard], works: list[W
     picks = {int((i + 0.5) * len(walk) / 8) for i in range(8)}
     thumbs: list[tuple[int, torch.Tensor]] = []
     with storage.local_output(job.output) as target, \
-            VideoWriter(target, fps=spec.fps, crf=spec.crf, audio_from=input_path) as writer:
+            VideoWriter(target, fps=spec.fps, crf=spec.crf, audio_from=input_path,
+                        provenance=job_provenance(job)) as writer:
         for shard, work in zip(parts, works):
             finished = work.finished()
             for t in range(shard.start, shard.stop):

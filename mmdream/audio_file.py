@@ -101,10 +101,11 @@ def dream_audio_file(
     params: AudioDreamParams = AudioDreamParams(),
     *,
     progress: ProgressFn | None = None,
+    provenance: str | None = None,
 ) -> str:
     """Dream the sound of ``input_path`` into ``output_path`` (local paths; .wav, .flac or .ogg, at the input's
     rate and channels; never the input), in memory bounded by a segment whatever the length. Returns the output
-    path.
+    path. ``provenance``: a record text for the file's comment tag (:mod:`mmdream.provenance`).
 
     ``objective`` and ``params`` as for :func:`~mmdream.dream.audio.dream_audio`, whose result, saved with
     :func:`~mmdream.media.audio.save_audio`, this writes: the same up to float rounding of the RMS sums (taken
@@ -176,7 +177,7 @@ def dream_audio_file(
             return math.sqrt(squares / (channels * n)), top
 
         a, gains = plan_level(stats, math.sqrt(source_squares / (channels * n)))
-        with audio_writer(output_path, rate, channels) as write:
+        with audio_writer(output_path, rate, channels, provenance) as write:
             for y in blocks(a, gains):
                 write(y)
     return str(output_path)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn
 from contextlib import contextmanager
 
+from mmdream.cli_provenance import record_text
 from mmdream.errors import MmdreamError, ParameterError
 
 EXIT_USAGE = 2
@@ -156,7 +157,7 @@ def cmd_image(args: argparse.Namespace) -> int:
         objective, _ = _objective_from_args(args, backbone, max(image.shape[-2:]))
         with _progress(args.progress, "dream") as progress:
             result = dream_image(image, backbone, objective, params, progress=progress)
-        save_image(result, output)
+        save_image(result, output, provenance=record_text(args, params=[params], networks=[("backbone", backbone)]))
     if args.progress == "json":
         print(json.dumps({"event": "done", "output": args.output}), file=sys.stderr)
     return 0
@@ -185,7 +186,7 @@ def cmd_style(args: argparse.Namespace) -> int:
         backbone = _load_backbone(args, "image")
         with _progress(args.progress, "style") as progress:
             result = style_image(content, styles, backbone, params, style_weights=weights, progress=progress)
-        save_image(result, output)
+        save_image(result, output, provenance=record_text(args, params=[params], networks=[("backbone", backbone)]))
     if args.progress == "json":
         print(json.dumps({"event": "done", "output": args.output}), file=sys.stderr)
     return 0
@@ -245,7 +246,9 @@ def cmd_video(args: argparse.Namespace) -> int:
         with _progress(args.progress, "frames", unit="frame") as progress:
             _, records = dream_film(input_path, output_path, backbone, objective, still, params, film,
                                     work_dir=args.work_dir, objective_spec=spec, drive=drive,
-                                    preview=args.preview, progress=progress)
+                                    preview=args.preview, progress=progress,
+                                    provenance=record_text(args, params=[still, params, av, film],
+                                                           networks=[("backbone", backbone)]))
     if args.progress == "json":
         cuts = [r["index"] for r in records if r["cut"]]
         print(json.dumps({"event": "done", "output": args.output, "frames": len(records), "shots_start": cuts}),
@@ -273,7 +276,8 @@ def _style_video(args: argparse.Namespace, film) -> int:  # type: ignore[no-unty
         with _progress(args.progress, "frames", unit="frame") as progress:
             style_film(input_path, output_path, backbone, styles, params, film, frame_steps=args.style_frame_steps,
                        temporal_weight=args.temporal_loss, work_dir=args.work_dir, preview=args.preview,
-                       progress=progress)
+                       progress=progress, provenance=record_text(args, params=[params, film],
+                                                                 networks=[("backbone", backbone)]))
     if args.progress == "json":
         print(json.dumps({"event": "done", "output": args.output}), file=sys.stderr)
     return 0
@@ -373,7 +377,8 @@ def cmd_audio_style(args: argparse.Namespace) -> int:
         with _progress(args.progress, "audio style") as progress:
             result = style_audio(content, content_rate, style, style_rate, params, network=network,
                                  progress=progress)
-        save_audio(output_path, result, content_rate)
+        save_audio(output_path, result, content_rate, provenance=record_text(
+            args, params=[params], networks=[] if network is None else [("network", network)]))
         if args.preview:
             save_spectrogram_preview(args.preview, [("content", content, content_rate), ("style", style, style_rate),
                                                     ("output", result, content_rate)])
@@ -404,7 +409,8 @@ def cmd_audio(args: argparse.Namespace) -> int:
         objective = sound_objective(backbone, class_=args.class_, layers=args.layer, channels=args.channel,
                                     guide=guide)
         with _progress(args.progress, "audio dream") as progress:  # streamed: memory bounded by a segment
-            dream_audio_file(input_path, output_path, backbone, objective, params, progress=progress)
+            dream_audio_file(input_path, output_path, backbone, objective, params, progress=progress,
+                             provenance=record_text(args, params=[params], networks=[("backbone", backbone)]))
         if args.preview:
             _sound_preview(args.preview, [("input", input_path), ("output", output_path)])
     if args.progress == "json":
@@ -546,6 +552,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mmdream.cli_provenance import add_like_option
     from mmdream.av import AVParams
     from mmdream.dream.style import StyleParams
     from mmdream.backbones import BACKBONES
@@ -575,6 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--size", type=_positive_int, default=None, metavar="PX",
                        help="resize so that the longer side is PX pixels (default: keep the input's size)")
         _add_progress_option(p)
+        add_like_option(p)
         _add_dataclass_options(p.add_argument_group("dream options (defaults give a good dream)"), DreamParams)
         return p
 
@@ -594,6 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-weights", default=None, metavar="W1,W2",
                    help="blend weights of the styles (default: equal)")
     _add_progress_option(p)
+    add_like_option(p)
     _add_dataclass_options(p.add_argument_group("style options"), StyleParams)
     p.set_defaults(func=cmd_style)
 
@@ -650,6 +659,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guide", default=None, metavar="CLIP",
                    help="match the features of this guide sound at the layers (any audio file, at least 1 s)")
     _add_progress_option(p)
+    add_like_option(p)
     _add_dataclass_options(p.add_argument_group("audio dream options"), AudioDreamParams)
     p.add_argument("--preview", default=None, metavar="PNG",
                    help="also write the input's and the output's spectrograms, stacked, to this PNG")
@@ -670,6 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preview", default=None, metavar="PNG",
                    help="also write the content's, the style's and the output's spectrograms, stacked, to this PNG")
     _add_progress_option(p)
+    add_like_option(p)
     _add_dataclass_options(p.add_argument_group("audio style options"), AudioStyleParams)
     p.set_defaults(func=cmd_audio_style)
 
@@ -774,17 +785,21 @@ def build_parser() -> argparse.ArgumentParser:
         k.add_argument("--per-class", type=_positive_int, default=None, metavar="N",
                        help="at most N items per class (birds: the first N rows)")
         k.set_defaults(func=cmd_data)
-    from mmdream import cli_analyze, cli_gan
+    from mmdream import cli_analyze, cli_gan, cli_provenance
 
     cli_gan.register(sub)
     cli_analyze.register(sub)
+    cli_provenance.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from mmdream.cli_provenance import prepare
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        prepare(parser, build_parser, argv, args)
         return int(args.func(args))
     except MmdreamError as exc:
         print(f"mmdream: error: {exc}", file=sys.stderr)

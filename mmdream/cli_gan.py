@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 
+from mmdream.cli_provenance import add_like_option, record_text
 from mmdream.errors import ParameterError
 
 CKPT_HELP = ("generator: dcgan_faces64 or dcgan_eyes128 (shared weights, found like backbone weights), or the "
@@ -121,7 +122,8 @@ def cmd_gan_sample(args: argparse.Namespace) -> int:
                             for i in range(0, args.count, 32)])
     if args.size and args.size != g.size:
         images = resize(images, (args.size, args.size)).clamp(0, 1)
-    save_image(image_grid(images, args.columns) if args.count > 1 else images, out)
+    save_image(image_grid(images, args.columns) if args.count > 1 else images, out,
+               provenance=record_text(args, networks=[("generator", g)], seed=args.seed))
     return 0
 
 
@@ -149,7 +151,8 @@ def cmd_gan_dream(args: argparse.Namespace) -> int:
         else:
             result, image = dream_photo(g, backbone, objective, photo, params, size=args.size, class_index=fixed,
                                         progress=progress)
-    save_image(image, out)
+    save_image(image, out, provenance=record_text(args, params=[params],
+                                                  networks=[("generator", g), ("backbone", backbone)]))
     record = {"output": args.shown, "objective": round(max(result.values), 5), "restarts": result.values}
     if args.check:
         record["range_check"] = range_check(g, result.image, params, class_index=fixed).record()
@@ -180,7 +183,8 @@ def cmd_gan_walk(args: argparse.Namespace) -> int:
                        num_classes=g.num_classes, class_index=_gen_class(g, args.gen_class))
     print(f"walking {len(walk.latents)} frames at {args.fps:g} fps, {args.size}² -> {args.shown}", file=sys.stderr)
     with _progress(args.progress, "frames", unit="frame") as progress:
-        render_walk(g, walk, out, args.fps, args.audio, size=args.size, crf=args.crf, progress=progress)
+        render_walk(g, walk, out, args.fps, args.audio, size=args.size, crf=args.crf, progress=progress,
+                    provenance=record_text(args, params=[params], networks=[("generator", g)], seed=args.seed))
     _done(args, output=args.shown, frames=len(walk.latents))
     return 0
 
@@ -239,6 +243,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     k.add_argument("--truncation", type=float, default=0.0,
                    help="redraw latent values beyond this bound (truncation trick; 0: off)")
     k.add_argument("--seed", type=int, default=0, help="random seed: same seed, same samples (default: 0)")
+    add_like_option(k)
     common(k)
     k.set_defaults(func=_through_local_files(cmd_gan_sample))
 
@@ -263,6 +268,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     k.add_argument("--check", action="store_true", help="also report the reconstruction check (is the dream in "
                                                         "the generator's range?)")
     _add_progress_option(k)
+    add_like_option(k)
     _add_dataclass_options(k.add_argument_group("GAN dream options"), GanDreamParams)
     common(k, weights=False)
     k.set_defaults(func=_through_local_files(cmd_gan_dream, "photo"))
@@ -280,6 +286,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     k.add_argument("--crf", type=int, default=18, help="H.264 quality: 0 lossless .. 51 worst (default: 18)")
     k.add_argument("--seed", type=int, default=0, help="random seed of the key latents (default: 0)")
     _add_progress_option(k)
+    add_like_option(k)
     _add_dataclass_options(k.add_argument_group("walk options"), WalkParams)
     common(k)
     k.set_defaults(func=_through_local_files(cmd_gan_walk, "audio"))

@@ -203,14 +203,14 @@ def dream_range(
 
 def write_film(input_path: str | os.PathLike[str], plan: FilmPlan, frames: Iterator[torch.Tensor],
                output: str | os.PathLike[str], film: FilmParams,
-               audio: tuple[np.ndarray, int] | None = None) -> Path | str:
+               audio: tuple[np.ndarray, int] | None = None, provenance: str | None = None) -> Path | str:
     """Encode frames ``(3, H, W)`` as the film ``output`` (a path or ``s3://`` URI; it appears only when
     complete), with ``audio`` (samples ``(C, n)``, rate, from the film's first frame on: a dreamed soundtrack,
-    encoded as AAC) or else the input's sound if kept."""
+    encoded as AAC) or else the input's sound if kept. ``provenance``: the record text it carries."""
     kept = input_path if audio is None and film.keep_audio and plan.info.audio is not None else None
     with storage.local_output(output) as target, VideoWriter(target, fps=plan.fps, crf=film.crf, audio_from=kept,
                                                              audio_start_s=0.0 if audio else plan.start / plan.fps,
-                                                             audio=audio) as writer:
+                                                             audio=audio, provenance=provenance) as writer:
         for frame in frames:
             writer.write(to_uint8(frame))
     return output if storage.is_s3(output) else Path(output)
@@ -230,14 +230,15 @@ def dream_film(
     drive: Sequence[float] | None = None,
     preview: str | os.PathLike[str] | None = None,
     progress: ProgressFn | None = None,
+    provenance: str | None = None,
 ) -> tuple[Path, list[dict[str, Any]]]:
     """Dream ``input_path`` into ``output`` (.mp4/.mkv/.mov) in one process, resuming from the work directory.
 
     ``objective_spec``: a JSON-able description of the objective (backbone, layers, ...) recorded in the work
     directory so that frames of another objective are refused. ``drive``: per-frame strength multipliers by frame
     index (:func:`mmdream.av.film_drive`). The default work directory is removed once the film is written; a
-    given one is kept. ``preview``: also write a contact sheet of sample frames there. Returns the
-    output path and the per-frame records.
+    given one is kept. ``preview``: also write a contact sheet of sample frames there. ``provenance``: the record
+    text the film carries. Returns the output path and the per-frame records.
     """
     out = check_video_suffix(check_output(output, input_path))
     plan = plan_film(input_path, film)
@@ -246,7 +247,8 @@ def dream_film(
     dream_range(input_path, plan, work, plan.start, plan.stop, backbone, objective, still, params, drive=drive,
                 progress=progress)
     records = [work.record(i) for i in range(plan.start, plan.stop)]
-    write_film(input_path, plan, (work.frame(i) for i in range(plan.start, plan.stop)), out, film)
+    write_film(input_path, plan, (work.frame(i) for i in range(plan.start, plan.stop)), out, film,
+               provenance=provenance)
     if preview is not None:
         _preview(input_path, plan, [work.frame(i) for i in _sample_indices(plan)], preview)
     if work_dir is None:
@@ -297,9 +299,10 @@ def style_film(
     work_dir: str | os.PathLike[str] | None = None,
     preview: str | os.PathLike[str] | None = None,
     progress: ProgressFn | None = None,
+    provenance: str | None = None,
 ) -> Path:
     """Style ``input_path`` into ``output`` frame by frame into a work directory (resumable exactly like
-    :func:`dream_film`), keeping the sound."""
+    :func:`dream_film`), keeping the sound; ``provenance``: the record text the film carries."""
     out = check_video_suffix(check_output(output, input_path))
     plan = plan_film(input_path, film)
     settings = style_settings(input_path, plan, backbone.name, styles, params, style_weights, frame_steps,
@@ -308,7 +311,8 @@ def style_film(
     style_range(input_path, plan, work, plan.start, plan.stop, backbone, styles, params,
                 style_weights=style_weights, frame_steps=frame_steps, temporal_weight=temporal_weight,
                 progress=progress)
-    write_film(input_path, plan, (work.frame(i) for i in range(plan.start, plan.stop)), out, film)
+    write_film(input_path, plan, (work.frame(i) for i in range(plan.start, plan.stop)), out, film,
+               provenance=provenance)
     if preview is not None:
         _preview(input_path, plan, [work.frame(i) for i in _sample_indices(plan)], preview)
     if work_dir is None:

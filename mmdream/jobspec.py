@@ -478,3 +478,27 @@ def film_job_settings(job: JobSpec, input_path: str, plan: FilmPlan, schedules: 
     if schedules.get("chroma") is not None:
         record["chroma_sha256"] = hashlib.sha256(json.dumps(schedules["chroma"]).encode()).hexdigest()
     return film_settings(input_path, plan, job.still_params(), job.video_params(), record, schedules.get("drive"))
+
+
+_UNRECORDED_JOB_KEYS = ("input", "output", "work", "weights", "preview", "resources")  # where, not what
+
+
+def job_provenance(job: JobSpec) -> str:
+    """The record text a rendered output carries (:mod:`mmdream.provenance`): the job spec less where files go
+    and what runs it, the params, and the backbones with their weights' sha256."""
+    from mmdream.backbones import weights_path
+    from mmdream.provenance import NamedWeights, dumps, make_record
+
+    spec = job.model_dump(by_alias=True)
+    nets = [] if job.walk is not None or job.kind == "audio" else [("backbone", job.backbone)]
+    if job.sound_spec() is not None:
+        nets.append(("sound backbone", job.sound_spec().backbone))  # type: ignore[union-attr]
+    networks = [(role, NamedWeights(b.name, b.variant, weights_path(b.name, variant=b.variant,
+                                                                    weights_dir=job.weights)))
+                for role, b in nets]
+    params: list[Any] = [] if job.walk is not None else (
+        [job.audio_params()] if job.kind == "audio" else [job.still_params(), job.video_params(), job.film_params(),
+                                                          job.av_params()])
+    return dumps(make_record("render", params=params, networks=networks, inputs={"input": job.input},
+                             seed=job.walk.seed if job.walk is not None else None,
+                             extra={"job": {k: v for k, v in spec.items() if k not in _UNRECORDED_JOB_KEYS}}))

@@ -182,14 +182,16 @@ def walk_frames(generator: Generator, walk: Walk, size: int = 256, start: int = 
 
 def render_walk(generator: Generator, walk: Walk, output_path: str | os.PathLike[str], fps: float,
                 audio_path: str | os.PathLike[str] | None, *, size: int = 256, crf: int = 18, start: int = 0,
-                stop: int | None = None, progress: ProgressFn | None = None) -> None:
+                stop: int | None = None, progress: ProgressFn | None = None, provenance: str | None = None) -> None:
     """Write frames ``start``..``stop - 1`` of the walk as an H.264 film at ``fps`` with the sound of
-    ``audio_path`` from the first frame's time on (cut to the frames), atomically."""
+    ``audio_path`` from the first frame's time on (cut to the frames), atomically; ``provenance``: the record
+    text the film carries."""
     from mmdream.media.video import VideoWriter
 
     stop = len(walk) if stop is None else stop
     tracker = Tracker(stop - start, progress, stage="frames")
-    with VideoWriter(output_path, fps=fps, crf=crf, audio_from=audio_path, audio_start_s=start / fps) as writer:
+    with VideoWriter(output_path, fps=fps, crf=crf, audio_from=audio_path, audio_start_s=start / fps,
+                     provenance=provenance) as writer:
         for frame in walk_frames(generator, walk, size, start, stop):
             writer.write(frame)
             tracker.advance()

@@ -258,16 +258,24 @@ def layers_of(name: str, variant: str | None = None) -> tuple[Layer, ...]:
     return get_spec(name).layers(v.with_classifier)
 
 
+def weights_path(name: str, *, variant: str | None = None, weights_dir: str | os.PathLike[str] | None = None,
+                 weights_file: str | os.PathLike[str] | None = None) -> Path:
+    """The local file ``load_backbone`` with these arguments loads (fetched into the cache if needed)."""
+    spec = get_spec(name)
+    _, v = get_variant(name, variant)
+    return resolve(v.weights, file=weights_file if weights_file is not None else spec.file, weights_dir=weights_dir)
+
+
 def load_backbone(name: str, *, variant: str | None = None, weights_dir: str | os.PathLike[str] | None = None,
                   weights_file: str | os.PathLike[str] | None = None) -> Backbone:
     """Build ``name``, load its weights (see :mod:`mmdream.backbones.weights`), freeze it, return a Backbone."""
     spec = get_spec(name)
     key, v = get_variant(name, variant)
     module = spec.build(v.with_classifier)
-    path = resolve(v.weights, file=weights_file if weights_file is not None else spec.file, weights_dir=weights_dir)
+    path = weights_path(name, variant=variant, weights_dir=weights_dir, weights_file=weights_file)
     load_into(module, path, v.transform)
     return Backbone(
         name=name, variant=key, module=module, preprocess=v.preprocess, layers=spec.layers(v.with_classifier),
         classes=spec.classes(weights_dir) if v.with_classifier else None, default_layers=spec.default_layers,
-        input_size=spec.input_size, modality=spec.modality, sample_rate=spec.sample_rate,
+        input_size=spec.input_size, modality=spec.modality, sample_rate=spec.sample_rate, weights_path=path,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -50,6 +51,7 @@ class Backbone:
         *,
         modality: str = "image",
         sample_rate: int | None = None,
+        weights_path: Path | None = None,
     ) -> None:
         if modality not in ("image", "audio") or (modality == "audio") != (sample_rate is not None):
             raise AssertionError(f"{name}: modality {modality!r} with sample_rate {sample_rate!r}")
@@ -63,6 +65,7 @@ class Backbone:
         self.input_size = input_size
         self.modality = modality
         self.sample_rate = sample_rate
+        self.weights_path = weights_path  # the file the weights were loaded from (for provenance records)
         self._by_name = {layer.name: layer for layer in self.layers}
         self._order = {layer.name: i for i, layer in enumerate(self.layers)}
         self._modules = dict(self.module.named_modules())

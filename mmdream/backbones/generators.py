@@ -60,6 +60,7 @@ class Generator(nn.Module):
         config.validate()
         self.config = config
         self.name = name
+        self.weights_path: Path | None = None  # the file the weights were loaded from (for provenance records)
         self.classes = classes or tuple(str(i) for i in range(config.num_classes))
         if len(self.classes) != config.num_classes:
             raise ParameterError(f"generator with {config.num_classes} classes given {len(self.classes)} names")
@@ -227,6 +228,7 @@ def load_generator(name_or_path: str | os.PathLike[str], weights_dir: str | os.P
             raise WeightsError(f"{sidecar_path(path)}: bad generator record ({exc})") from exc
         state = read_state_dict(path)
     check_state(g, state, path)
+    g.weights_path = path
     return g.eval().requires_grad_(False)
 
 

@@ -99,18 +99,21 @@ def check_audio_suffix(path: str | os.PathLike[str]) -> str:
     return str(path)
 
 
-def save_audio(path: str | os.PathLike[str], samples: torch.Tensor, rate: int) -> str:
-    """Write ``samples`` ``(channels, n)`` in [-1, 1] (24-bit WAV/FLAC or Vorbis by suffix), local or s3://, atomically."""
+def save_audio(path: str | os.PathLike[str], samples: torch.Tensor, rate: int, provenance: str | None = None) -> str:
+    """Write ``samples`` ``(channels, n)`` in [-1, 1] (24-bit WAV/FLAC or Vorbis by suffix), local or s3://, atomically;
+    ``provenance``: a record text to embed (the file's comment tag)."""
     samples = samples.detach().reshape(-1, samples.shape[-1])
-    with audio_writer(path, rate, samples.shape[0]) as write:
+    with audio_writer(path, rate, samples.shape[0], provenance) as write:
         write(samples)
     return str(path)
 
 
 @contextmanager
-def audio_writer(path: str | os.PathLike[str], rate: int, channels: int) -> Iterator[Callable[[torch.Tensor], None]]:
+def audio_writer(path: str | os.PathLike[str], rate: int, channels: int, provenance: str | None = None
+                 ) -> Iterator[Callable[[torch.Tensor], None]]:
     """A function writing consecutive chunks ``(channels, k)`` in [-1, 1] to ``path`` (format by suffix, as
-    :func:`save_audio`), local or s3://: the file appears, complete, when the block ends without an error."""
+    :func:`save_audio`), local or s3://: the file appears, complete, when the block ends without an error.
+    ``provenance``: a record text for the file's comment tag (WAV ``ICMT``, FLAC/OGG ``COMMENT``)."""
     import soundfile
 
     from mmdream.media.storage import local_output
@@ -118,6 +121,8 @@ def audio_writer(path: str | os.PathLike[str], rate: int, channels: int) -> Iter
     fmt, subtype = AUDIO_FORMATS[Path(check_audio_suffix(path)).suffix.lower()]
     with local_output(str(path)) as tmp, soundfile.SoundFile(str(tmp), "w", rate, channels, subtype,
                                                              format=fmt) as file:
+        if provenance is not None:
+            file.comment = provenance
         def write(chunk: torch.Tensor) -> None:
             file.write(chunk.detach().reshape(channels, -1).clamp(-1, 1).t().cpu().numpy())
 

@@ -12,6 +12,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from mmdream.errors import MediaError
 from mmdream.media.files import atomic_path
+from mmdream.media.provenance import image_save_options
 
 Image.MAX_IMAGE_PIXELS = 1 << 28  # 16k x 16k; larger inputs are refused by PIL as decompression bombs
 
@@ -95,9 +96,11 @@ def check_image_suffix(path: str | os.PathLike[str]) -> Path:
     return p
 
 
-def save_image(image: torch.Tensor, path: str | os.PathLike[str], quality: int = 95) -> Path:
-    """Write ``image`` atomically; the format follows the suffix (PNG, JPEG, WebP, TIFF)."""
+def save_image(image: torch.Tensor, path: str | os.PathLike[str], quality: int = 95,
+               provenance: str | None = None) -> Path:
+    """Write ``image`` atomically; the format follows the suffix (PNG, JPEG, WebP, TIFF). ``provenance``: a record
+    text to embed (:mod:`mmdream.media.provenance`)."""
     p = check_image_suffix(path)
     with atomic_path(p) as tmp:
-        to_pil(image).save(tmp, quality=quality)
+        to_pil(image).save(tmp, quality=quality, **image_save_options(p.suffix, provenance))
     return p

@@ -27,6 +27,7 @@ from av.video.reformatter import VideoReformatter
 
 from mmdream.errors import MediaError, ParameterError
 from mmdream.media.files import atomic_path, check_output, scratch_file
+from mmdream.media.provenance import COMMENT_TAG
 
 PathLike = str | os.PathLike[str]
 
@@ -504,11 +505,14 @@ def _check_audio_args(audio_from: PathLike | None, audio_start_s: float, audio: 
 
 
 @contextmanager
-def _open_output(path: Path, target: Path, fmt: str) -> Iterator[Any]:
-    """An output container writing ``path``; PyAV's errors become MediaErrors naming ``target``."""
+def _open_output(path: Path, target: Path, fmt: str, provenance: str | None = None) -> Iterator[Any]:
+    """An output container writing ``path`` (``provenance``: text for its comment tag); PyAV's errors become
+    MediaErrors naming ``target``."""
     options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
     try:
         with av.open(str(path), "w", format=fmt, options=options) as container:
+            if provenance is not None:
+                container.metadata[COMMENT_TAG] = provenance
             yield container
     except av.FFmpegError as exc:
         raise MediaError(f"cannot write {target} ({exc}); check the disk and the output name") from exc
@@ -555,7 +559,7 @@ def _encode_pcm(stream: Any, chunks: Iterable[np.ndarray], rate: int, layout: st
 
 
 def _remux(video: Path, dst: Path, target: Path, source: _AudioSource | None, audio_start_s: float,
-           pcm: tuple[np.ndarray, int] | None) -> None:
+           pcm: tuple[np.ndarray, int] | None, provenance: str | None = None) -> None:
     """Copy the first video stream of ``video`` into ``dst`` with the audio of ``source`` or ``pcm``.
 
     The audio stream is copied untouched when it starts at 0 and ends within one frame of the video; otherwise
@@ -565,7 +569,7 @@ def _remux(video: Path, dst: Path, target: Path, source: _AudioSource | None, au
         vin = stack.enter_context(_open_input(video))
         vstream = _video_stream(vin, video)
         timing = _timing(vin, vstream, video)
-        out = stack.enter_context(_open_output(dst, target, _container_format(target)))
+        out = stack.enter_context(_open_output(dst, target, _container_format(target), provenance))
         vout = out.add_stream_from_template(vstream)
         streams = [_copy_packets(vin, vstream, vout)]
         if source is not None and source.end is not None and audio_start_s >= source.end:
@@ -600,11 +604,12 @@ def _remux(video: Path, dst: Path, target: Path, source: _AudioSource | None, au
 
 
 def mux(video_path: PathLike, output: PathLike, *, audio_from: PathLike | None = None, audio_start_s: float = 0.0,
-        audio: tuple[np.ndarray, int] | None = None) -> Path:
+        audio: tuple[np.ndarray, int] | None = None, provenance: str | None = None) -> Path:
     """Write ``output``: the first video stream of ``video_path`` (copied, not re-encoded) with new audio.
 
     Audio as in :class:`VideoWriter`: the first audio stream of ``audio_from`` from ``audio_start_s`` on, or
-    ``audio = (samples (channels, n), rate)`` encoded as AAC; none of either: video only. Written atomically.
+    ``audio = (samples (channels, n), rate)`` encoded as AAC; none of either: video only. ``provenance``: text for
+    the container's comment tag. Written atomically.
     """
     video = Path(video_path)
     inputs = [video] if audio_from is None else [video, Path(audio_from)]
@@ -612,7 +617,7 @@ def mux(video_path: PathLike, output: PathLike, *, audio_from: PathLike | None =
     _container_format(target)
     source, pcm = _check_audio_args(audio_from, audio_start_s, audio)
     with atomic_path(target) as tmp:
-        _remux(video, tmp, target, source, audio_start_s, pcm)
+        _remux(video, tmp, target, source, audio_start_s, pcm, provenance)
     return target
 
 
@@ -622,11 +627,12 @@ class VideoWriter:
     Use as a context manager; the file appears at ``path`` only when the block ends without an error. Audio: the
     first audio stream of ``audio_from`` (stream copy when it fits the video, else cut from ``audio_start_s`` and
     encoded as AAC), or ``audio = (samples (channels, n), rate)`` encoded as AAC; either is cut to the video.
+    ``provenance``: a record text for the container's comment tag (:mod:`mmdream.media.provenance`).
     """
 
     def __init__(self, path: PathLike, *, fps: float, crf: int = 18, preset: str = "medium",
                  audio_from: PathLike | None = None, audio_start_s: float = 0.0,
-                 audio: tuple[np.ndarray, int] | None = None) -> None:
+                 audio: tuple[np.ndarray, int] | None = None, provenance: str | None = None) -> None:
         inputs = [] if audio_from is None else [audio_from]
         self.path = check_output(path, *inputs)
         self._format = _container_format(self.path)
@@ -638,6 +644,7 @@ class VideoWriter:
         self._crf, self._preset = crf, preset
         self._source, self._pcm = _check_audio_args(audio_from, audio_start_s, audio)
         self._audio_start_s = audio_start_s
+        self._provenance = provenance
         self._stack: ExitStack | None = None
         self._container: Any = None
         self._stream: Any = None
@@ -682,6 +689,8 @@ class VideoWriter:
         try:
             options = {"movflags": "+faststart"} if final and self._format in ("mp4", "mov") else {}
             self._container = av.open(str(self._video), "w", format=self._format, options=options)
+            if final and self._provenance is not None:
+                self._container.metadata[COMMENT_TAG] = self._provenance
             stream = self._container.add_stream("libx264", rate=self._fps,
                                                 options={"crf": str(self._crf), "preset": self._preset})
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -701,7 +710,8 @@ class VideoWriter:
             raise MediaError(f"cannot finish writing {self.path} ({exc})") from exc
         self._container = None
         if self._video is not self._final:
-            _remux(self._video, self._final, self.path, self._source, self._audio_start_s, self._pcm)
+            _remux(self._video, self._final, self.path, self._source, self._audio_start_s, self._pcm,
+                   self._provenance)
 
     def _abandon(self) -> None:
         if self._container is not None:

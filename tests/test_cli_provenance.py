@@ -1,0 +1,62 @@
+"""``mmdream info`` and ``--like``: outputs say how they were made, and the record repeats them byte for byte."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmdream.cli import main
+
+TINY = ["--size", "48", "--steps", "2", "--octaves", "1", "--progress", "none", "--seed", "3"]
+
+
+@pytest.fixture
+def picture(tmp_path: Path) -> Path:
+    y, x = np.mgrid[0:36, 0:48]
+    path = tmp_path / "in.png"
+    Image.fromarray(np.stack([x * 5, y * 7, (x + y) * 3], -1).astype(np.uint8)).save(path)
+    return path
+
+
+def test_like_repeats_an_image_byte_for_byte_and_options_override(
+        tmp_path: Path, picture: Path, weights_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    first, again, changed = tmp_path / "a.png", tmp_path / "b.png", tmp_path / "c.png"
+    assert main(["image", str(picture), str(first), *TINY, "--layer", "relu3_3", "--step-size", "0.01"]) == 0
+    assert main(["image", str(picture), str(again), "--like", str(first), "--progress", "none"]) == 0
+    assert again.read_bytes() == first.read_bytes()
+    assert main(["image", str(picture), str(changed), "--like", str(first), "--seed", "4", "--progress",
+                 "none"]) == 0
+    assert changed.read_bytes() != first.read_bytes()
+    capsys.readouterr()
+    assert main(["info", str(changed), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["command"] == "image" and record["seed"] == 4 and record["inputs"] == {"input": str(picture)}
+    assert record["options"]["layer"] == "relu3_3" and record["params"]["DreamParams"]["step_size"] == 0.01
+    net = record["networks"][0]
+    assert net["name"] == "vgg16" and len(net["weights"]["sha256"]) == 64
+    assert main(["info", str(first)]) == 0
+    text = capsys.readouterr().out
+    assert "made by: mmdream" in text and "backbone: vgg16 (caffe)" in text and "  steps: 2" in text
+
+
+def test_like_refuses_another_commands_output_and_info_a_bare_file(
+        tmp_path: Path, picture: Path, weights_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sound = tmp_path / "s.wav"
+    import torch
+
+    from mmdream.media.audio import save_audio
+    from mmdream.provenance import dumps, make_record
+
+    save_audio(sound, torch.zeros(1, 1600), 16000, provenance=dumps(make_record("audio", options={"steps": 1})))
+    out = tmp_path / "never.png"
+    assert main(["image", str(picture), str(out), "--like", str(sound), *TINY]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "made by `mmdream audio`" in err[0] and not out.exists()
+    assert main(["info", str(picture)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "carries no mmdream record" in err[0]
+    assert main(["info", str(sound)]) == 0 and "`audio`" in capsys.readouterr().out
