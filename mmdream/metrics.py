@@ -3,6 +3,7 @@ Of a sound: spectral flux at segment joins (:func:`join_flux_ratio`).
 
 Flicker (the video issue's definition): the mean over frames of |D_t - warp(D_{t-1})| on pixels whose flow is
 reliable, with flow and mask taken from the *source* frames, divided by the same quantity of the source itself.
+Flicker excess: the same difference minus the source's, on the 0-255 scale (what the dream adds; bound 1).
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ def warped_difference(frames: Sequence[torch.Tensor], source: Sequence[torch.Ten
 def flicker(dreams: Sequence[torch.Tensor], source: Sequence[torch.Tensor], method: str = "dis") -> float:
     """Flicker ratio of a dreamed sequence: its warped frame difference over the source's (1: as steady as it)."""
     return warped_difference(dreams, source, method) / warped_difference(source, source, method)
+
+
+def flicker_excess(dreams: Sequence[torch.Tensor], source: Sequence[torch.Tensor], method: str = "dis") -> float:
+    """The frame-to-frame change a dream adds to its source's, on the 0-255 scale: 255 × (warped frame difference
+    of ``dreams`` − that of ``source``). 0: as steady as the source; the film bound is 1."""
+    return 255.0 * (warped_difference(dreams, source, method) - warped_difference(source, source, method))
 
 
 def strengths(dreams: Sequence[torch.Tensor], source: Sequence[torch.Tensor]) -> list[float]:
