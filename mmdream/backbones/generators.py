@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from mmdream.backbones.checkpoint import sidecar_path
-from mmdream.backbones.weights import StateDict, WeightFile, read_state_dict, resolve
+from mmdream.backbones.weights import Download, StateDict, WeightFile, read_state_dict, resolve
 from mmdream.errors import ParameterError, WeightsError
 
 __all__ = ["GeneratorConfig", "Generator", "GENERATORS", "load_generator", "check_state", "GAN_FORMAT",
@@ -138,32 +138,21 @@ class _Shared:
     classes: tuple[str, ...] = ()
 
 
-# The shared files keep the original key names; the official sources are files inside the PyPI packages.
+# The shared files keep the original key names; the only published sources are files inside the authors' PyPI
+# packages (sha256 of the member; converted to safetensors without pickle). Reference digests: MANIFEST.json.
 GENERATORS: dict[str, _Shared] = {
     "dcgan_faces64": _Shared(GeneratorConfig(100, 0, 64, 64), WeightFile(
-        ("dcgan_faces64.safetensors", "weights.tar"), package="gan-face-generate==1.1.1",
-        member="gan_face_generate/weights.tar")),
+        ("dcgan_faces64.safetensors", "weights.tar"),
+        (Download(package="gan-face-generate==1.1.1", member="gan_face_generate/weights.tar",
+                  sha256="0c3b90b138cfc4e8a73310b9fd5ce2a8f1f3a542a037de277412307fcd28771f", convert="pth"),),
+        "2e6be83141dfd276742bd20e0f13ab694fbc217acb5f7a5fae2306789b041524")),
     "dcgan_eyes128": _Shared(GeneratorConfig(100, 8, 64, 128, dropout=0.2), WeightFile(
-        ("dcgan_eyes128.safetensors", "generator_model_state.pth"), package="omniart-eye-generator==0.1",
-        member="omniart_eye_generator/generator_model_state.pth"),
+        ("dcgan_eyes128.safetensors", "generator_model_state.pth"),
+        (Download(package="omniart-eye-generator==0.1", member="omniart_eye_generator/generator_model_state.pth",
+                  sha256="dd486abbd738bfe3d28ddd46987bec11e3842ddcc8c28ccc5251b52c6ecf4da0", convert="pth"),),
+        "11b999a82c3058e8969d07bdcac7a90af2348c8277e677486636adb4ed12c22c"),
         ("amber", "blue", "brown", "gray", "grayscale", "green", "hazel", "red")),
 }
-
-
-def _read_generator_state(path: Path) -> StateDict:
-    """Tensors of a generator file: safetensors, a state-dict ``.pth``, or the faces package's ``weights.tar``
-    (a torch.save dict whose ``netG_state_dict`` is the generator), always without pickle."""
-    if path.suffix == ".safetensors":
-        return read_state_dict(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a foreign file that does not parse is the user's file, not our bug
-        raise WeightsError(f"cannot read generator weights {path}: {exc}") from exc
-    if isinstance(obj, dict) and isinstance(obj.get("netG_state_dict"), dict):
-        obj = obj["netG_state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise WeightsError(f"generator weights {path} hold no state dict of tensors")
-    return obj
 
 
 def check_state(module: nn.Module, state: StateDict, source: str | Path) -> None:
@@ -216,7 +205,7 @@ def load_generator(name_or_path: str | os.PathLike[str], weights_dir: str | os.P
         shared = GENERATORS[name]
         path = resolve(shared.weights, file=None if text in GENERATORS else path, weights_dir=weights_dir)
         g = Generator(shared.config, shared.classes, name=name)
-        state = _read_generator_state(path)
+        state = read_state_dict(path)
     else:
         if path.suffix != ".safetensors" and not path.exists():
             raise ParameterError(f"unknown generator '{text}'; give one of {', '.join(GENERATORS)} or the "

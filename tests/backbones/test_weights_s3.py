@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mmdream.backbones import load_backbone
-from mmdream.backbones.weights import WeightFile, cache_dir, resolve
+from mmdream.backbones.weights import Download, WeightFile, cache_dir, resolve
 from mmdream.errors import WeightsError
 from mmdream.media import storage
 
@@ -53,7 +53,7 @@ def test_backbone_from_s3_downloads_once(weights_dir: Path, prefix: str, downloa
     assert hashlib.sha256(cached.read_bytes()).digest() == hashlib.sha256(source.read_bytes()).digest()
     assert backbone.module.training is False
     inode = cached.stat().st_ino
-    spec = WeightFile(("efficientnet_lite0.safetensors", "efficientnet-lite0-57934424.pth"), sha256="57934424")
+    spec = WeightFile(("efficientnet_lite0.safetensors", "efficientnet-lite0-57934424.pth"))
     assert resolve(spec, weights_dir=prefix) == cached
     assert len(downloads) == 1 and cached.stat().st_ino == inode  # re-used, not fetched again
 
@@ -71,11 +71,12 @@ def test_changed_size_is_fetched_again(prefix: str, downloads: list[str]) -> Non
 def test_official_file_is_checked_against_its_sha256(prefix: str) -> None:
     data = b"official weights"
     good = hashlib.sha256(data).hexdigest()[:8]
-    spec = WeightFile(("m.safetensors", f"m-{good}.pth"), url=f"https://example.invalid/m-{good}.pth", sha256=good)
+    spec = WeightFile(("m.safetensors", f"m-{good}.pth"),
+                      (Download(url=f"https://example.invalid/m-{good}.pth", sha256=good, convert="pth"),))
     storage.write_bytes(f"{prefix}/m-{good}.pth", data)
     assert resolve(spec, weights_dir=prefix).read_bytes() == data
-    bad = WeightFile(("b.safetensors", "b-deadbeef.pth"), url="https://example.invalid/b-deadbeef.pth",
-                     sha256="deadbeef")
+    bad = WeightFile(("b.safetensors", "b-deadbeef.pth"),
+                     (Download(url="https://example.invalid/b-deadbeef.pth", sha256="deadbeef", convert="pth"),))
     storage.write_bytes(f"{prefix}/b-deadbeef.pth", data)
     with pytest.raises(WeightsError, match="expected deadbeef"):
         resolve(bad, weights_dir=prefix)
@@ -83,7 +84,7 @@ def test_official_file_is_checked_against_its_sha256(prefix: str) -> None:
 
 
 def test_none_in_bucket_falls_through_to_the_cache(prefix: str) -> None:
-    spec = WeightFile(("absent.safetensors",), url="https://example.invalid/absent.pth", sha256="00")
+    spec = WeightFile(("absent.safetensors",), (Download(url="https://example.invalid/absent.pth", sha256="00"),))
     with pytest.raises(WeightsError, match=f"MMDREAM_OFFLINE=1 forbids.*in {prefix} or "):
         resolve(spec, weights_dir=prefix)
     cache_dir().mkdir(parents=True)
