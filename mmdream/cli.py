@@ -31,10 +31,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def _add_dataclass_options(group: argparse._ArgumentGroup, cls: type) -> None:
-    """One option per field of a params dataclass, with its help, default, choices and aliases (bools get
-    --no-X)."""
-    for f in dataclasses.fields(cls):
+def _add_dataclass_options(group: argparse._ArgumentGroup, cls: type, exclude: tuple[str, ...] = ()) -> None:
+    """One option per field of a params dataclass (but ``exclude``), with its help, default, choices and aliases
+    (bools get --no-X)."""
+    for f in (f for f in dataclasses.fields(cls) if f.name not in exclude):
         flags = [f"--{f.name.replace('_', '-')}", *f.metadata.get("aliases", ())]
         if f.name == "preserve_colors":
             group.add_argument(*flags, dest=f.name, nargs="?", const="luminance", default=f.default,
@@ -551,6 +551,34 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dream_command(sub: argparse._SubParsersAction, name: str, help_text: str  # type: ignore[type-arg]
+                   ) -> argparse.ArgumentParser:
+    """A sub-command with the backbone, objective, size, progress, --like and still-dream options of ``mmdream
+    image``."""
+    from mmdream.cli_provenance import add_like_option
+    from mmdream.dream.image import DreamParams
+
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    _add_backbone_options(p)
+    obj = p.add_argument_group("objective (default: the backbone's classic dream layers)")
+    obj.add_argument("--layer", "-l", default=None, metavar="LAYERS",
+                     help="layers to amplify, comma list with optional weights: relu4_3:1,relu5_2:0.5 "
+                          "(see `mmdream layers NAME`)")
+    obj.add_argument("--channel", type=_channel_list, default=None, metavar="CHANNELS",
+                     help="channels of the (single) --layer, comma list with optional gains: 12,40:2,7:-1 "
+                          "(a negative gain suppresses the channel)")
+    obj.add_argument("--class", dest="class_", default=None, metavar="CLASS",
+                     help="dream toward a class, by index or (part of) its name (see `mmdream classes NAME`)")
+    obj.add_argument("--guide", default=None, metavar="IMAGE",
+                     help="match the features of this guide image at the layers")
+    p.add_argument("--size", type=_positive_int, default=None, metavar="PX",
+                   help="resize so that the longer side is PX pixels (default: keep the input's size)")
+    _add_progress_option(p)
+    add_like_option(p)
+    _add_dataclass_options(p.add_argument_group("dream options (defaults give a good dream)"), DreamParams)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     from mmdream.cli_provenance import add_like_option
     from mmdream.av import AVParams
@@ -565,28 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def dream_command(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        _add_backbone_options(p)
-        obj = p.add_argument_group("objective (default: the backbone's classic dream layers)")
-        obj.add_argument("--layer", "-l", default=None, metavar="LAYERS",
-                         help="layers to amplify, comma list with optional weights: relu4_3:1,relu5_2:0.5 "
-                              "(see `mmdream layers NAME`)")
-        obj.add_argument("--channel", type=_channel_list, default=None, metavar="CHANNELS",
-                         help="channels of the (single) --layer, comma list with optional gains: 12,40:2,7:-1 "
-                              "(a negative gain suppresses the channel)")
-        obj.add_argument("--class", dest="class_", default=None, metavar="CLASS",
-                         help="dream toward a class, by index or (part of) its name (see `mmdream classes NAME`)")
-        obj.add_argument("--guide", default=None, metavar="IMAGE",
-                         help="match the features of this guide image at the layers")
-        p.add_argument("--size", type=_positive_int, default=None, metavar="PX",
-                       help="resize so that the longer side is PX pixels (default: keep the input's size)")
-        _add_progress_option(p)
-        add_like_option(p)
-        _add_dataclass_options(p.add_argument_group("dream options (defaults give a good dream)"), DreamParams)
-        return p
-
-    p = dream_command("image", "dream an image: mmdream image INPUT OUTPUT")
+    p = _dream_command(sub, "image", "dream an image: mmdream image INPUT OUTPUT")
     p.add_argument("input", help="input image (PNG, JPEG, WebP, TIFF)")
     p.add_argument("output", help="output image; its suffix picks the format; never the input")
     p.set_defaults(func=cmd_image)
@@ -606,11 +613,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataclass_options(p.add_argument_group("style options"), StyleParams)
     p.set_defaults(func=cmd_style)
 
-    p = dream_command("demo", "dream a bundled photo (chelsea.png from scikit-image) with the defaults")
+    p = _dream_command(sub, "demo", "dream a bundled photo (chelsea.png from scikit-image) with the defaults")
     p.add_argument("output", nargs="?", default="dream_demo.png", help="output image (default: dream_demo.png)")
     p.set_defaults(func=cmd_demo)
 
-    p = dream_command("video", "dream a film frame by frame with temporal coherence, keeping its sound: "
+    p = _dream_command(sub, "video", "dream a film frame by frame with temporal coherence, keeping its sound: "
                                "mmdream video INPUT OUTPUT")
     p.add_argument("input", help="input video (anything ffmpeg reads: mp4, mkv, mov, webm, ...)")
     p.add_argument("output", help="output video (.mp4, .mkv or .mov; H.264); never the input")
@@ -785,11 +792,12 @@ def build_parser() -> argparse.ArgumentParser:
         k.add_argument("--per-class", type=_positive_int, default=None, metavar="N",
                        help="at most N items per class (birds: the first N rows)")
         k.set_defaults(func=cmd_data)
-    from mmdream import cli_analyze, cli_gan, cli_provenance
+    from mmdream import cli_analyze, cli_gan, cli_provenance, cli_zoom
 
     cli_gan.register(sub)
     cli_analyze.register(sub)
     cli_provenance.register(sub)
+    cli_zoom.register(sub)
     return parser
 
 

@@ -1,0 +1,106 @@
+"""``mmdream zoom``: a zoom film dreamed from a still (or a film's last frame), optionally driven by a sound."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from contextlib import ExitStack
+
+from mmdream.errors import ParameterError
+
+__all__ = ["register", "cmd_zoom"]
+
+
+def cmd_zoom(args: argparse.Namespace) -> int:
+    """Render a zoom film (or its draft)."""
+    from mmdream.av import AVParams
+    from mmdream.cli import _load_backbone, _local_io, _objective_from_args, _params_from_args, _progress
+    from mmdream.cli_provenance import record_text
+    from mmdream.cli_draft import draft_params, finish_draft, start_draft
+    from mmdream.dream.audio import AudioDreamParams, sound_objective
+    from mmdream.dream.image import DreamParams
+    from mmdream.dream.zoom import ZoomParams
+    from mmdream.media.files import check_output
+    from mmdream.media.storage import local_input
+    from mmdream.media.video import check_video_suffix
+    from mmdream.zoom import SoundDream, ZoomFilmParams, check_sound, plan_zoom, render_zoom
+
+    still = _params_from_args(DreamParams, args)
+    params = _params_from_args(ZoomParams, args)
+    film = _params_from_args(ZoomFilmParams, args)
+    av = AVParams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(AVParams) if hasattr(args, f.name)})
+    draft = draft_params(args)
+    check_video_suffix(args.output)
+    if args.dream_audio is False and (args.audio_class or args.audio_layer):
+        raise ParameterError("--audio-class / --audio-layer say how to dream the sound; add --dream-audio")
+    work_given = args.work_dir is not None
+    paths = start_draft(args) if args.draft else None
+    with _local_io(args.input, args.output) as (input_path, output_path), ExitStack() as stack:
+        audio = None if args.audio is None else str(stack.enter_context(local_input(args.audio)))
+        check_output(output_path, input_path, *([audio] if audio else []))
+        plan = plan_zoom(input_path, film, args.size, audio)
+        if paths is not None:  # the same seconds, every Nth frame, smaller
+            plan = plan_zoom(input_path, dataclasses.replace(film, seconds=plan.frames / film.fps,
+                                                             fps=draft.fps(film.fps)),
+                             draft.size(max(plan.width, plan.height)), audio)
+        check_sound(plan, av, dream=args.dream_audio)
+        backbone = _load_backbone(args, "image")
+        objective, spec = _objective_from_args(args, backbone, max(plan.width, plan.height))
+        sound, networks = None, [("backbone", backbone)]
+        if args.dream_audio and paths is None:  # a draft previews the picture: its sound is carried, not dreamed
+            from mmdream.backbones import load_backbone
+
+            sound_backbone = load_backbone("yamnet", weights_dir=args.weights)
+            record = {"backbone": "yamnet", "class": args.audio_class, "layers": args.audio_layer}
+            sound = SoundDream(sound_backbone, sound_objective(sound_backbone, class_=args.audio_class,
+                                                               layers=args.audio_layer), AudioDreamParams(), record)
+            networks.append(("sound backbone", sound_backbone))
+        print(f"zooming {plan.frames} frames at {plan.width}x{plan.height}, {plan.fps:g} fps"
+              + (f", to the sound of {plan.sound_path}" if plan.sound_path else "") + f" -> {args.output}",
+              file=sys.stderr)
+        work_dir = paths.work if paths is not None else args.work_dir
+        with _progress(args.progress, "zoom", unit="frame") as progress:
+            records = render_zoom(plan, output_path, backbone, objective, still, params, av, objective_spec=spec,
+                                  sound=sound, work_dir=work_dir, progress=progress,
+                                  provenance=record_text(args, params=[still, params, av, film, draft],
+                                                         networks=networks))
+    if paths is not None:
+        finish_draft(args, paths, work_given, len(records))
+    if args.progress == "json":
+        print(json.dumps({"event": "done", "output": args.output, "frames": len(records)}), file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``zoom`` to ``sub``."""
+    from mmdream.av import AVParams
+    from mmdream.cli import _add_dataclass_options, _dream_command
+    from mmdream.cli_draft import add_draft_options
+    from mmdream.dream.zoom import ZoomParams
+    from mmdream.zoom import ZoomFilmParams
+
+    p = _dream_command(sub, "zoom", "an infinite-zoom dream film: each frame a dream of the previous one zoomed, "
+                                    "rotated and shifted a little: mmdream zoom INPUT OUTPUT.mp4")
+    p.add_argument("input", help="start picture (PNG, JPEG, WebP, TIFF) or a film (the zoom starts from its last "
+                                 "frame and carries its soundtrack unless --audio is given)")
+    p.add_argument("output", help="output film (.mp4, .mkv or .mov; H.264); never the input")
+    _add_dataclass_options(p.add_argument_group("film"), ZoomFilmParams)
+    _add_dataclass_options(p.add_argument_group("motion, per-frame dream and colour anchor (mmdream.dream.zoom; "
+                                                "the first frame is dreamed as a still with the dream options "
+                                                "above)"), ZoomParams)
+    snd = p.add_argument_group("sound (mmdream.av): the drive multiplies each frame's motion and dream strength")
+    snd.add_argument("--audio", default=None, metavar="FILE",
+                     help="a sound (any audio or video file) that drives the zoom and that the film carries")
+    _add_dataclass_options(snd, AVParams, exclude=("sound_follows",))
+    snd.add_argument("--dream-audio", action="store_true",
+                     help="dream the sound too (YAMNet; segments checkpointed like the frames)")
+    snd.add_argument("--audio-class", default=None, metavar="CLASS",
+                     help="with --dream-audio: toward an AudioSet class (default: amplify YAMNet's dream layers)")
+    snd.add_argument("--audio-layer", default=None, metavar="LAYERS", help="with --dream-audio: layers to amplify")
+    p.add_argument("--work-dir", default=None, metavar="DIR",
+                   help="keep finished frames here; rerunning resumes after the last finished frame (default: a "
+                        "hidden folder beside the output, removed when the film is written)")
+    add_draft_options(p)
+    p.set_defaults(func=cmd_zoom)

@@ -1,0 +1,96 @@
+"""Drafts: a quick look before a long render. The same settings on every Nth frame at a reduced size, written as a
+short film and a contact sheet beside the output, with checkpoints of their own.
+
+A draft of ``out.mp4`` is ``out.draft.mp4`` (every ``draft_every``-th frame: the film's rate divided by N, so it
+plays in the same time) and ``out.draft.png`` (a grid of its frames); its frames are checkpointed in their own work
+location (``.out.draft.mp4.work`` beside it, or ``WORK/draft`` under a given ``--work-dir``), never in the full
+render's, whose settings (size, rate) differ anyway and would refuse them.
+
+>>> paths = draft_paths("film/out.mp4")        # DraftPaths(film='film/out.draft.mp4', sheet='film/out.draft.png')
+>>> contact_sheet(paths.film, paths.sheet)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from mmdream.errors import check_options
+from mmdream.media import storage
+from mmdream.media.images import from_uint8, save_image
+from mmdream.media.video import read_frames, probe
+
+__all__ = ["DraftParams", "DraftPaths", "draft_paths", "draft_size", "contact_sheet"]
+
+
+@dataclass(frozen=True)
+class DraftParams:
+    """How much lighter a draft is than the full render."""
+
+    draft_every: int = field(default=4, metadata={"help": "with --draft: dream every Nth frame"})
+    draft_scale: float = field(default=0.5, metadata={"help": "with --draft: frame size relative to the full "
+                                                              "render's"})
+
+    def validate(self) -> DraftParams:
+        check_options(self, [
+            (1 <= self.draft_every <= 1000, "draft_every", "an integer from 1 to 1000"),
+            (0.05 <= self.draft_scale <= 1.0, "draft_scale", "a number from 0.05 to 1"),
+        ])
+        return self
+
+    def size(self, full: int) -> int:
+        """The draft's longer side for a full render's ``full`` pixels (at least 32)."""
+        return draft_size(full, self.draft_scale)
+
+    def fps(self, full: float) -> float:
+        """The draft's frame rate for the full render's ``full``."""
+        return full / self.draft_every
+
+
+def draft_size(full: int, scale: float) -> int:
+    return max(32, round(full * scale))
+
+
+@dataclass(frozen=True)
+class DraftPaths:
+    """Where a draft goes: its film, its contact sheet and its work location (all apart from the full render's)."""
+
+    film: str
+    sheet: str
+    work: str
+
+
+def draft_paths(output: str, work_dir: str | None = None) -> DraftPaths:
+    """The draft's film, contact sheet and work location for the full render's ``output`` (path or ``s3://``) and
+    ``work_dir`` (None: a hidden folder beside the draft film)."""
+    head, slash, name = str(output).rpartition("/")
+    stem, dot, suffix = name.rpartition(".")
+    stem, suffix = (stem, suffix) if dot else (name, "mp4")
+    film = f"{head}{slash}{stem}.draft.{suffix}"
+    work = storage.join(work_dir, "draft") if work_dir else f"{head}{slash}.{stem}.draft.{suffix}.work"
+    return DraftPaths(film, f"{head}{slash}{stem}.draft.png", work)
+
+
+def contact_sheet(film: str | os.PathLike[str], sheet: str | os.PathLike[str], max_frames: int = 24,
+                  height: int = 120) -> Path | str:
+    """A grid PNG of up to ``max_frames`` frames of ``film`` taken evenly (each ``height`` pixels high, at most
+    the film's), written atomically (local or ``s3://``)."""
+    from mmdream.backbones.generators import image_grid
+    from mmdream.ops.pyramid import resize
+
+    with storage.local_input(film) as path:
+        info = probe(path)
+        count = info.frame_count
+        picks = sorted({round(k * (count - 1) / max(min(max_frames, count) - 1, 1))
+                        for k in range(min(max_frames, count))})
+        h = min(height, info.height)
+        size = (h, max(1, round(info.width * h / info.height)))
+        frames = [resize(from_uint8(arr), size)[0] for i, arr in enumerate(read_frames(path)) if i in picks]
+    grid = image_grid(torch.stack(frames), columns=min(6, math.ceil(math.sqrt(len(frames)) * 1.5)))
+    with storage.local_output(str(sheet)) as tmp:
+        save_image(grid, tmp)
+    return sheet
