@@ -792,12 +792,13 @@ def build_parser() -> argparse.ArgumentParser:
         k.add_argument("--per-class", type=_positive_int, default=None, metavar="N",
                        help="at most N items per class (birds: the first N rows)")
         k.set_defaults(func=cmd_data)
-    from mmdream import cli_analyze, cli_gan, cli_provenance, cli_zoom
+    from mmdream import cli_analyze, cli_gan, cli_provenance, cli_weights, cli_zoom
 
     cli_gan.register(sub)
     cli_analyze.register(sub)
     cli_provenance.register(sub)
     cli_zoom.register(sub)
+    cli_weights.register(sub)
     return parser
 
 

