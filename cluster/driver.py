@@ -15,6 +15,7 @@ from cluster.reducer import audio_preview, reduce_film, shard_work
 from cluster.session import ray_session
 from cluster.sound import Sound, join_sound, prepare_sound
 from cluster.walk import render_walk_job
+from cluster.zoom import render_zoom_job
 from mmdream.av import film_chroma, film_drive
 from mmdream.film import plan_film
 from mmdream.jobspec import JobSpec, film_job_settings, job_provenance
@@ -42,6 +43,8 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
             progress: ProgressFn | None) -> Path | str:
     if job.kind == "walk":
         return render_walk_job(job, input_path, address, shards, progress)
+    if job.kind == "zoom":
+        return render_zoom_job(job, input_path, address, progress)
     film = job.kind == "film"
     plan = plan_film(input_path, job.film_params()) if film else None
     parts, settings, schedules = [], {}, {}

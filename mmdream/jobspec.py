@@ -36,6 +36,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from mmdream.av import AVParams
 from mmdream.walk import WalkParams
+from mmdream.dream.zoom import ZoomParams, ZoomSchedule
+from mmdream.zoom import ZoomFilmParams, ZoomPlan, zoom_settings
 from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import AudioDreamParams
 from mmdream.dream.style import StyleParams
@@ -76,6 +78,8 @@ AudioDreamSpec = _model_of(AudioDreamParams, exclude=_AUDIO_SEGMENTING)
 AVSpec = _model_of(AVParams)
 StyleParamsSpec = _model_of(StyleParams)
 WalkParamsSpec = _model_of(WalkParams)
+ZoomParamsSpec = _model_of(ZoomParams)
+ZoomFilmSpec = _model_of(ZoomFilmParams)
 
 
 class BackboneSpec(BaseModel):
@@ -162,6 +166,26 @@ class WalkSpec(BaseModel):
         return WalkParams(**self.params.model_dump())
 
 
+class ZoomSpec(BaseModel):
+    """A zoom film instead of a dreamed film (:mod:`mmdream.zoom`): the job's input is the start picture (or a film:
+    its last frame), each frame a dream of the previous one moved a little; ``audio`` (a path or s3://; default: a
+    film input's soundtrack) drives it through the job's ``av`` section and is carried (dreamed with an ``audio``
+    section). The frames are a chain, so one actor renders them in order while others dream the sound's segments."""
+
+    model_config = _STRICT
+    size: int | None = Field(default=None, ge=16, le=8192, description="longer side in pixels (default: the "
+                                                                        "input's)")
+    audio: str | None = None
+    film: ZoomFilmSpec = ZoomFilmSpec()  # type: ignore[valid-type]
+    params: ZoomParamsSpec = ZoomParamsSpec()  # type: ignore[valid-type]
+
+    def film_params(self) -> ZoomFilmParams:
+        return ZoomFilmParams(**self.film.model_dump())
+
+    def zoom_params(self) -> ZoomParams:
+        return ZoomParams(**self.params.model_dump())
+
+
 class AudioSpec(BaseModel):
     """Dream the sound as well (without this section a film keeps its soundtrack as it is)."""
 
@@ -230,6 +254,7 @@ class JobSpec(BaseModel):
     theme: str | ThemeSpec | None = None
     style: StyleSpec | None = None
     walk: WalkSpec | None = None
+    zoom: ZoomSpec | None = None
     preview: bool | str = Field(default=True, description="a preview PNG (frames, spectrograms, per-frame curves): "
                                                           "true = beside the output, a path/URI, or false")
 
@@ -239,6 +264,8 @@ class JobSpec(BaseModel):
         else ``"film"``."""
         if self.walk is not None:
             return "walk"
+        if self.zoom is not None:
+            return "zoom"
         return "audio" if Path(self.output).suffix.lower() in AUDIO_FORMATS else "film"
 
     @model_validator(mode="after")
@@ -252,6 +279,21 @@ class JobSpec(BaseModel):
                              f"{', '.join(extras)}")
         if Path(self.output).suffix.lower() not in (".mp4", ".mkv", ".mov"):
             raise ValueError(f"walk: the output {self.output} must be a film (.mp4, .mkv, .mov)")
+        return self
+
+    @model_validator(mode="after")
+    def _zoom_stands_alone(self) -> JobSpec:
+        if self.zoom is None:
+            return self
+        extras = [name for name in ("theme", "style", "walk") if getattr(self, name) is not None]
+        extras += ["video"] * (self.video != VideoSpec()) + ["film"] * (self.film != FilmSpec())
+        if extras:
+            raise ValueError(f"zoom: a zoom film is dreamed from its input alone; remove {', '.join(extras)} (its "
+                             "length, rate and quality go under zoom.film)")
+        if Path(self.output).suffix.lower() not in (".mp4", ".mkv", ".mov"):
+            raise ValueError(f"zoom: the output {self.output} must be a film (.mp4, .mkv, .mov)")
+        if self.av.sound_follows != "none":
+            raise ValueError("av.sound_follows: a zoom's sound drives the picture, not the other way; set it to none")
         return self
 
     @model_validator(mode="after")
@@ -499,6 +541,16 @@ def job_provenance(job: JobSpec) -> str:
     params: list[Any] = [] if job.walk is not None else (
         [job.audio_params()] if job.kind == "audio" else [job.still_params(), job.video_params(), job.film_params(),
                                                           job.av_params()])
+    if job.zoom is not None:
+        params = [job.still_params(), job.zoom.zoom_params(), job.zoom.film_params(), job.av_params()]
     return dumps(make_record("render", params=params, networks=networks, inputs={"input": job.input},
                              seed=job.walk.seed if job.walk is not None else None,
                              extra={"job": {k: v for k, v in spec.items() if k not in _UNRECORDED_JOB_KEYS}}))
+
+
+def zoom_job_settings(job: JobSpec, plan: ZoomPlan, schedule: ZoomSchedule,
+                      chroma: list[list[float]] | None) -> dict[str, Any]:
+    """What makes a zoom job's frames what they are (:func:`mmdream.zoom.zoom_settings`)."""
+    assert job.zoom is not None
+    record = objective_record(job.objective, job.backbone, max(plan.width, plan.height))
+    return zoom_settings(plan, job.still_params(), job.zoom.zoom_params(), schedule, record, chroma)

@@ -29,7 +29,7 @@ import torch
 
 from mmdream.av import AVParams, ChromaObjectives, chroma_schedule, drive_schedule
 from mmdream.backbones.base import Backbone
-from mmdream.dream.audio import AudioDreamParams, dream_segment
+from mmdream.dream.audio import AudioDreamParams, SegmentPlan, dream_segment
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import FrameObjectives
 from mmdream.dream.zoom import ZoomParams, ZoomSchedule, channel_stats, dream_start, dream_zoom_frame, zoom_schedule
@@ -43,7 +43,8 @@ from mmdream.progress import ProgressFn, Tracker
 from mmdream.soundtrack import SegmentStore, join_soundtrack, plan_soundtrack, read_soundtrack, soundtrack_settings
 
 __all__ = ["ZoomFilmParams", "ZoomPlan", "ZoomFrame", "SoundDream", "IMAGE_SUFFIXES", "plan_zoom", "check_sound",
-           "zoom_plan_schedules", "zoom_settings", "dream_zoom_range", "dream_zoom_sound", "write_zoom", "render_zoom"]
+           "zoom_plan_schedules", "zoom_settings", "dream_zoom_range", "ZoomSound", "plan_zoom_sound", "join_zoom_sound",
+           "dream_zoom_sound", "write_zoom", "render_zoom"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 SILENT_SECONDS = 10.0  # a zoom without a sound and without --seconds lasts this long
@@ -238,28 +239,52 @@ def dream_zoom_range(plan: ZoomPlan, work: WorkDir, schedule: ZoomSchedule, back
         tracker.advance()
 
 
-def dream_zoom_sound(plan: ZoomPlan, sound: SoundDream, uri: str, progress: ProgressFn | None = None
-                     ) -> tuple[np.ndarray, int]:
-    """The plan's sound dreamed segment by segment (checkpoints under ``uri``; a rerun skips finished segments),
-    joined at the source's loudness: samples ``(C, n)`` and rate."""
+@dataclass(frozen=True)
+class ZoomSound:
+    """A zoom's sound to dream: the source ``(C, n)`` at ``rate``, its segment plan, the network-rate mono clip
+    ``x`` ``(m,)`` and the store of the segments' checkpoints (bound to their settings)."""
+
+    source: torch.Tensor
+    rate: int
+    plan: SegmentPlan
+    x: torch.Tensor
+    store: SegmentStore
+
+
+def plan_zoom_sound(plan: ZoomPlan, params: AudioDreamParams, net_rate: int | None, record: dict[str, Any],
+                    uri: str) -> ZoomSound:
+    """Plan the segments of the plan's sound for a network at ``net_rate``; checkpoints under ``uri`` (a store of
+    other settings, ``record`` describing the objective, is refused here)."""
     check_sound(plan, AVParams(), dream=True)
     assert plan.sound is not None and plan.sound_path is not None
+    if net_rate is None:
+        raise ParameterError("the sound's backbone is an image backbone; dream sounds with an audio one (yamnet)")
     samples, rate = plan.sound
     source = torch.from_numpy(samples)
-    rate_net = sound.backbone.sample_rate
-    if rate_net is None:
-        raise ParameterError(f"{sound.backbone.name} is an image backbone; dream sounds with an audio one (yamnet)")
-    seg_plan, x = plan_soundtrack(source, rate, sound.params, rate_net)
-    settings = soundtrack_settings(plan.sound_path, 0.0, source, rate, sound.params, sound.record)
-    store = SegmentStore(uri, settings)
-    finished = store.finished()
-    tracker = Tracker(len(seg_plan.segments), progress, stage="sound", done=len(finished))
-    for i, (a, b) in enumerate(seg_plan.segments):
+    seg_plan, x = plan_soundtrack(source, rate, params, net_rate)
+    settings = soundtrack_settings(plan.sound_path, 0.0, source, rate, params, record)
+    return ZoomSound(source, rate, seg_plan, x, SegmentStore(uri, settings))
+
+
+def join_zoom_sound(sound: ZoomSound, params: AudioDreamParams) -> tuple[np.ndarray, int]:
+    """The dreamed sound ``(C, n)`` and its rate, from every segment's checkpoint, at the source's loudness."""
+    pieces = [sound.store.load(i) for i in range(len(sound.plan.segments))]
+    return join_soundtrack(sound.source, sound.rate, sound.plan, pieces, params).numpy(), sound.rate
+
+
+def dream_zoom_sound(plan: ZoomPlan, sound: SoundDream, uri: str, progress: ProgressFn | None = None
+                     ) -> tuple[np.ndarray, int]:
+    """The plan's sound dreamed segment by segment in this process (checkpoints under ``uri``; a rerun skips
+    finished segments), joined at the source's loudness: samples ``(C, n)`` and rate."""
+    planned = plan_zoom_sound(plan, sound.params, sound.backbone.sample_rate, sound.record, uri)
+    finished = planned.store.finished()
+    tracker = Tracker(len(planned.plan.segments), progress, stage="sound", done=len(finished))
+    for i, (a, b) in enumerate(planned.plan.segments):
         if i not in finished:
-            store.save(i, dream_segment(x[a:b], seg_plan, i, sound.backbone, sound.objective, sound.params))
+            planned.store.save(i, dream_segment(planned.x[a:b], planned.plan, i, sound.backbone, sound.objective,
+                                                sound.params))
             tracker.advance()
-    pieces = [store.load(i) for i in range(len(seg_plan.segments))]
-    return join_soundtrack(source, rate, seg_plan, pieces, sound.params).numpy(), rate
+    return join_zoom_sound(planned, sound.params)
 
 
 def write_zoom(plan: ZoomPlan, work: WorkDir, output: str | os.PathLike[str],

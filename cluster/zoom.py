@@ -1,0 +1,133 @@
+"""Zoom films on Ray. A zoom is a chain (frame t is dreamed from frame t-1), so its frames cannot be sharded without
+changing the film: starting segments from keyframes would need each keyframe before its segment could begin, and
+a segment started from anything else would not join the previous one. So one :class:`ZoomActor` (its backbone
+loaded once) renders the frames in order into the work location, while :class:`~cluster.actors.DreamActor` s dream
+the sound's segments beside it, in parallel; the driver then joins the sound and encodes the film. A lost actor is
+restarted and resumes after the last finished frame (the checkpoints are the chain's state), so the film is the
+one a single process would make, frame for frame.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from cluster.actors import DreamActor
+from cluster.session import ray_session
+from mmdream.backbones import get_spec
+from mmdream.draft import contact_sheet
+from mmdream.film import WorkDir
+from mmdream.jobspec import JobSpec, job_provenance, parse_job, zoom_job_settings
+from mmdream.media import storage
+from mmdream.media.storage import local_input
+from mmdream.progress import Progress, ProgressFn
+from mmdream.zoom import ZoomPlan, join_zoom_sound, plan_zoom, plan_zoom_sound, write_zoom, zoom_plan_schedules
+
+__all__ = ["ZoomActor", "render_zoom_job"]
+
+
+def _plan(job: JobSpec, input_path: str, files: ExitStack) -> ZoomPlan:
+    spec = job.zoom
+    assert spec is not None
+    audio = None if spec.audio is None else str(files.enter_context(local_input(spec.audio)))
+    return plan_zoom(input_path, spec.film_params(), spec.size, audio)
+
+
+@ray.remote
+class ZoomActor:
+    """Holds the job's backbone (loaded once), objective and schedule; ``render`` dreams the frames in order."""
+
+    def __init__(self, job_json: str, threads: int = 1) -> None:
+        import torch
+
+        from mmdream.av import ChromaObjectives
+        from mmdream.backbones import load_backbone
+        from mmdream.jobspec import build_job_objective
+
+        torch.set_num_threads(threads)
+        self.job = parse_job(json.loads(job_json))
+        assert self.job.zoom is not None
+        self._files = ExitStack()  # the input and the sound, downloaded once per actor if they live on S3
+        self.plan = _plan(self.job, str(self._files.enter_context(local_input(self.job.input))), self._files)
+        self.backbone = load_backbone(self.job.backbone.name, variant=self.job.backbone.variant,
+                                      weights_dir=self.job.weights)
+        objective = build_job_objective(self.job.objective, self.backbone, max(self.plan.width, self.plan.height))
+        # Recomputed from the same sound; the settings' schedule digest makes a different curve an error.
+        self.schedule, chroma = zoom_plan_schedules(self.plan, self.job.zoom.zoom_params(), self.job.av_params())
+        self.objective = objective if chroma is None else ChromaObjectives(objective, chroma)
+        self.settings = zoom_job_settings(self.job, self.plan, self.schedule, chroma)
+
+    def render(self) -> dict[str, Any]:
+        """Dream every frame not yet finished, in order; return what was done."""
+        from mmdream.zoom import dream_zoom_range
+
+        assert self.job.zoom is not None
+        work = WorkDir(storage.join(self.job.work_uri(), "frames"), self.settings)
+        before = len(work.finished())
+        dream_zoom_range(self.plan, work, self.schedule, self.backbone, self.objective, self.job.still_params(),
+                         self.job.zoom.zoom_params())
+        return {"frames": self.plan.frames - before, "pid": os.getpid()}
+
+
+def render_zoom_job(job: JobSpec, input_path: str, address: str | None, progress: ProgressFn | None
+                    ) -> Path | str:
+    """Render a ``zoom:`` job: the frames on one actor, the sound's segments (an ``audio`` section) on up to
+    ``resources.actors - 1`` others; then the film with its sound, and a contact sheet as its preview."""
+    spec, sound_spec = job.zoom, job.sound_spec()
+    assert spec is not None
+    with ExitStack() as files:
+        plan = _plan(job, input_path, files)
+        schedule, chroma = zoom_plan_schedules(plan, spec.zoom_params(), job.av_params())  # bad options: now
+        work = WorkDir(storage.join(job.work_uri(), "frames"), zoom_job_settings(job, plan, schedule, chroma))
+        sound = None
+        if sound_spec is not None:
+            record = sound_spec.model_dump(by_alias=True, exclude={"dream"})
+            sound = plan_zoom_sound(plan, job.audio_params(), get_spec(sound_spec.backbone.name).sample_rate,
+                                    record, job.sound_work_uri())
+        todo = [] if sound is None else [i for i in range(len(sound.plan.segments)) if i not in sound.store.finished()]
+        res = job.resources
+        n_sound = min(max(res.actors - 1, 1), len(todo)) if todo else 0
+        options = {"num_cpus": res.cpus_per_actor, "num_gpus": res.gpus_per_actor, "max_restarts": 3,
+                   "max_task_retries": 3}
+        job_json, threads = json.dumps(job.model_dump(by_alias=True)), max(1, int(res.cpus_per_actor))
+        with ray_session(address, int((1 + n_sound) * res.cpus_per_actor)):
+            pending: dict[Any, Any] = {}
+            if len(work.finished()) < plan.frames:
+                pending[ZoomActor.options(**options).remote(job_json, threads).render.remote()] = None
+            queue = list(todo)
+            plan_ref = None if sound is None else ray.put(sound.plan)
+
+            def launch(actor: Any) -> None:
+                if queue and sound is not None:
+                    i = queue.pop(0)
+                    a, b = sound.plan.segments[i]
+                    pending[actor.dream_sound.remote(i, plan_ref, ray.put(sound.x[a:b].numpy()),
+                                                     sound.store.settings)] = actor
+
+            for actor in [DreamActor.options(**options).remote(job_json, threads) for _ in range(n_sound)]:
+                launch(actor)
+            start = time.perf_counter()
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+                for ref in done:
+                    actor = pending.pop(ref)
+                    ray.get(ref)  # raises if the task failed for good
+                    if actor is not None:
+                        launch(actor)
+                if progress is not None:
+                    progress(Progress("zoom", len(work.finished()), plan.frames, None,
+                                      round(time.perf_counter() - start, 3), None))
+        dreamed = None if sound is None else join_zoom_sound(sound, job.audio_params())
+        out = write_zoom(plan, work, job.output, dreamed, job_provenance(job))
+    preview = job.preview_uri()
+    if preview is not None:
+        contact_sheet(job.output, preview)
+    if job.work is None:  # the default work location goes once the output is written; a given one is kept
+        storage.remove_tree(job.work_uri())
+    return out
