@@ -19,6 +19,7 @@ ONNX is parsed with the ``onnx`` package (protobuf only), HDF5 with ``h5py`` (op
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -212,3 +213,12 @@ def yamnet_h5(path: Path) -> StateDict:
 CONVERTERS: dict[str, Converter] = {
     "pth": pth, "pth_features": pth_features, "yamnet_onnx_zip": yamnet_onnx_zip, "yamnet_h5": yamnet_h5, "vgg16_onnx": vgg16_onnx,
 }
+
+# Converters whose reader is an optional dependency: checked before a download is spent on them.
+OPTIONAL_READERS = {"yamnet_h5": "h5py"}
+
+
+def missing_reader(converter: str | None) -> str | None:
+    """The optional module ``converter`` needs and this install lacks, or None."""
+    module = OPTIONAL_READERS.get(converter or "")
+    return module if module is not None and importlib.util.find_spec(module) is None else None

