@@ -95,7 +95,8 @@ def cmd_fetch(args: argparse.Namespace) -> int:
                 storage.upload(record_path(path), target + RECORD_SUFFIX)
             line += f" -> {target}"
         print(line)
-    print(f"fetched {len(chosen)} weight files in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    n = len(chosen)
+    print(f"{n} weight file{'s' if n != 1 else ''} ready in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
 
 

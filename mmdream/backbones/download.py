@@ -100,7 +100,8 @@ def _pip_download(package: str, scratch: Path, label: str) -> None:
 
     def watch(bar: tqdm) -> None:
         while not done.wait(0.25):
-            size = sum(p.stat().st_size for p in scratch.rglob("*") if p.is_file())
+            size = sum(p.stat().st_size for p in scratch.rglob("*")
+                       if p.is_file() and p.parent != scratch / "out")  # not counting the final copy again
             bar.update(max(size - bar.n, 0))
 
     with _bar(label, None) as bar:
