@@ -11,19 +11,34 @@ from typing import Any
 import numpy as np
 import ray
 
+from cluster.nodes import NodeActor
 from cluster.planner import Shard
+from mmdream.jobspec import JobSpec
 from mmdream.media import storage
 from mmdream.media.storage import local_input
 
 LOADS = 0  # backbones loaded by this process (an actor loads each of its job's backbones exactly once)
 
 
+def actor_options(job: JobSpec) -> dict[str, Any]:
+    """Ray options of the job's actors. Ray neither restarts them nor retries their tasks: the scheduler replaces
+    a lost actor and re-queues its task itself (bounded, with a note)."""
+    res = job.resources
+    return {"num_cpus": res.cpus_per_actor, "num_gpus": res.gpus_per_actor, "max_restarts": 0,
+            "max_task_retries": 0}
+
+
+def actor_needs(job: JobSpec) -> dict[str, float]:
+    """One actor's resources, as Ray counts them."""
+    return {"CPU": job.resources.cpus_per_actor, "GPU": job.resources.gpus_per_actor}
+
+
 @ray.remote
-class DreamActor:
+class DreamActor(NodeActor):
     """Holds the job's loaded backbone(s) and objective(s): the picture's for a film, the sound's when the job
     dreams its audio. ``dream_shard`` dreams a frame range, ``dream_sound`` one sound segment, both checkpointed."""
 
-    def __init__(self, job_json: str, threads: int = 1) -> None:
+    def setup(self, job_json: str, threads: int = 1) -> None:  # type: ignore[override]
         import torch
 
         from mmdream.backbones import load_backbone

@@ -1,5 +1,6 @@
-"""Run a job on Ray: start (or join) Ray, hand frame shards and sound segments to actors as they free up, follow
-progress, reduce (the film with its sound, or the sound alone)."""
+"""Run a job on Ray: start (or join) Ray, check that every node sees what the job needs, hand frame shards and
+sound segments to actors through the scheduler, follow progress, reduce (the film with its sound, or the sound
+alone)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from pathlib import Path
 
 import ray
 
-from cluster.actors import DreamActor
+from cluster.actors import DreamActor, actor_needs, actor_options
 from cluster.planner import Shard, plan_shards
+from cluster.probe import check_cluster
 from cluster.reducer import audio_preview, reduce_film, shard_work
+from cluster.scheduler import Task, Watch, run_tasks
 from cluster.session import ray_session
 from cluster.sound import Sound, join_sound, prepare_sound
 from cluster.walk import render_walk_job
@@ -27,22 +30,24 @@ from mmdream.progress import Progress, ProgressFn
 
 
 def render_job(job: JobSpec, *, address: str | None = None, shards: int | None = None,
-               progress: ProgressFn | None = None) -> Path | str:
+               progress: ProgressFn | None = None, watch: Watch | None = None) -> Path | str:
     """Render ``job`` on Ray and return the output path.
 
     Without ``address`` (and without a Ray already initialised in this process) a local single-node Ray is
-    started with one CPU per actor and stopped at the end. Finished frames are checkpointed per shard, so a rerun
-    after a crash resumes; actors are restarted and their tasks retried if they die.
+    started and stopped at the end. Before any dreaming, the job's locations are checked against the cluster
+    and every node is probed (:func:`cluster.probe.check_cluster`). Finished frames and segments are
+    checkpointed, so a lost actor or node costs only its unfinished frames (the scheduler re-queues its task) and a
+    rerun after a crash or Ctrl-C resumes. ``watch`` observes the scheduler's named points (tests).
     """
     job = job.with_overrides(input=resolve_sample(job.input))
     with local_input(job.input) as input_path:
-        return _render(job, str(input_path), address, shards, progress)
+        return _render(job, str(input_path), address, shards, progress, watch)
 
 
 def _render(job: JobSpec, input_path: str, address: str | None, shards: int | None,
-            progress: ProgressFn | None) -> Path | str:
+            progress: ProgressFn | None, watch: Watch | None) -> Path | str:
     if job.kind == "walk":
-        return render_walk_job(job, input_path, address, shards, progress)
+        return render_walk_job(job, input_path, address, shards, progress, watch)
     if job.kind == "zoom":
         return render_zoom_job(job, input_path, address, progress)
     film = job.kind == "film"
@@ -55,11 +60,13 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
         schedules = {"drive": film_drive(input_path, plan, job.av_params()),
                      "chroma": film_chroma(input_path, plan, job.av_params())}
         settings = film_job_settings(job, input_path, plan, schedules)
-    sound = prepare_sound(job, input_path, plan) if job.sound_spec() is not None else None
     res = job.resources
-    n_actors = min(res.actors, len(parts) + (len(sound.plan.segments) if sound else 0))
-    with ray_session(address, int(n_actors * res.cpus_per_actor)):
-        _run_tasks(job, parts, settings, schedules, sound, n_actors, progress)
+    with ray_session(address, int(res.actors * res.cpus_per_actor)):
+        check_cluster(job, address)
+        sound = prepare_sound(job, input_path, plan) if job.sound_spec() is not None else None
+        _run_tasks(job, parts, settings, schedules, sound, progress, watch)
+        if watch is not None:
+            watch("reduce", {})
     dreamed = None if sound is None else join_sound(job, input_path, plan, sound)
     if plan is None:
         assert sound is not None and dreamed is not None
@@ -73,64 +80,50 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
 
 
 def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, schedules: dict, sound: Sound | None,
-               n_actors: int, progress: ProgressFn | None) -> None:
-    """Dream every frame shard and sound segment on ``n_actors`` actors, handing out tasks as actors free up.
+               progress: ProgressFn | None, watch: Watch | None) -> None:
+    """Dream every frame shard and sound segment on the job's actors (:func:`cluster.scheduler.run_tasks`).
 
     Progress counts frames (warm-up included) and sound segments; a rerun counts what its checkpoints hold as done.
     """
-    res = job.resources
-    options = {"num_cpus": res.cpus_per_actor, "num_gpus": res.gpus_per_actor, "max_restarts": 3,
-               "max_task_retries": 3}
     works = [shard_work(job, s, settings) for s in parts]  # refuses checkpoints of other settings before starting
-    job_json = json.dumps(job.model_dump(by_alias=True))
-    if parts:  # the actors read the schedules from the work location (restarted ones too)
+    if parts:  # the actors read the schedules from the work location (replaced ones too)
         storage.write_text(job.schedule_uri(), json.dumps(schedules))
-    actors = [DreamActor.options(**options).remote(job_json, max(1, int(res.cpus_per_actor)))
-              for _ in range(n_actors)]
-    queue: list = []  # sound segments first (few, and the reducer needs them all), then frame shards
+    tasks = []  # sound segments first (few, and the reducer needs them all), then frame shards
+    counts: dict[str, int] = {}
     if sound is not None:
         finished = sound.store.finished()
         plan_ref = ray.put(sound.plan)
-        queue += [("sound", i, plan_ref, ray.put(sound.x[a:b].numpy()))
-                  for i, (a, b) in enumerate(sound.plan.segments) if i not in finished]
-    queue += [("frames", s) for s in parts]
-    pending: dict = {}  # task -> (actor, task)
+        for i, (a, b) in enumerate(sound.plan.segments):
+            counts[f"sound-{i:05d}"] = int(i in finished)
+            if i not in finished:
+                tasks.append(Task(f"sound-{i:05d}", "dream_sound",
+                                  (i, plan_ref, ray.put(sound.x[a:b].numpy()), sound.settings)))
+    tasks += [Task(s.name, "dream_shard", (s,)) for s in parts]
+    sizes = {s.name: s.stop - s.first for s in parts} | {name: 1 for name in counts}
+    counts |= {s.name: len(w.finished()) for s, w in zip(parts, works)}
+    works_by_name = {s.name: w for s, w in zip(parts, works)}
+    total, before = sum(sizes.values()), sum(counts.values())
+    start, reported = time.perf_counter(), -1
 
-    def launch(actor) -> None:  # type: ignore[no-untyped-def]
-        if queue:
-            task = queue.pop(0)
-            if task[0] == "sound":
-                ref = actor.dream_sound.remote(*task[1:], sound.settings)  # type: ignore[union-attr]
-            else:
-                ref = actor.dream_shard.remote(task[1])
-            pending[ref] = (actor, task)
-
-    for actor in actors:
-        launch(actor)
-    counts = {("frames", s.index): len(w.finished()) for s, w in zip(parts, works)}
-    if sound is not None:
-        counts.update({("sound", i): int(i in sound.store.finished()) for i in range(len(sound.plan.segments))})
-    total = sum(s.stop - s.first for s in parts) + (len(sound.plan.segments) if sound else 0)
-    before, n_tasks = sum(counts.values()), len(counts)
-    start, tasks_done, reported = time.perf_counter(), n_tasks - len(queue) - len(pending), -1
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
-        for ref in done:
-            actor, task = pending.pop(ref)
-            ray.get(ref)  # a finished task: raises if it failed for good
-            key = ("sound", task[1]) if task[0] == "sound" else ("frames", task[1].index)
-            counts[key] = 1 if task[0] == "sound" else task[1].stop - task[1].first
-            tasks_done += 1
-            launch(actor)
+    def tick(running: list[Task], done: set[str], note: str | None) -> None:
+        nonlocal reported
         if progress is None:
-            continue
-        for _, task in pending.values():  # look only at the frame shards in flight
-            if task[0] == "frames":
-                counts[("frames", task[1].index)] = len(works[task[1].index].finished())
+            return
+        for name in done:
+            counts[name] = sizes[name]
+        for task in running:  # look only at the frame shards in flight
+            if task.name in works_by_name:
+                counts[task.name] = len(works_by_name[task.name].finished())
         units = sum(counts.values())
-        if units != reported:
+        if units != reported or note:
             reported = units
             elapsed = time.perf_counter() - start
             rate = (units - before) / elapsed if elapsed > 0 else 0.0  # work of earlier runs is not timed
-            progress(Progress(f"tasks {tasks_done}/{n_tasks}", units, total, None, round(elapsed, 3),
-                              round((total - units) / rate, 3) if rate > 0 else None))
+            progress(Progress(f"tasks {len(done) + len(sizes) - len(tasks)}/{len(sizes)}", units, total, None,
+                              round(elapsed, 3), round((total - units) / rate, 3) if rate > 0 else None, note))
+
+    res = job.resources
+    job_json = json.dumps(job.model_dump(by_alias=True))
+    options = actor_options(job)
+    run_tasks(lambda: DreamActor.options(**options).remote(job_json, max(1, int(res.cpus_per_actor))),
+              res.actors, tasks, retries=res.retries, needs=actor_needs(job), tick=tick, watch=watch)

@@ -19,7 +19,11 @@ from typing import Any
 import numpy as np
 import ray
 
+from cluster.actors import actor_needs, actor_options
+from cluster.nodes import NodeActor
 from cluster.planner import Shard, plan_shards
+from cluster.probe import check_cluster
+from cluster.scheduler import Task, Watch, run_tasks
 from cluster.session import ray_session
 from mmdream.film import WorkDir
 from mmdream.jobspec import JobSpec, job_provenance, parse_job
@@ -87,10 +91,10 @@ def walk_settings(job: JobSpec, input_path: str, digest: str) -> dict[str, Any]:
 
 
 @ray.remote
-class WalkActor:
+class WalkActor(NodeActor):
     """Holds the job's generator (loaded once) and walk; ``render`` renders a frame shard, resuming."""
 
-    def __init__(self, job_json: str, settings: dict[str, Any], threads: int = 1) -> None:
+    def setup(self, job_json: str, settings: dict[str, Any], threads: int = 1) -> None:  # type: ignore[override]
         import torch
 
         from mmdream.backbones.generators import load_generator
@@ -124,42 +128,37 @@ class WalkActor:
 
 
 def render_walk_job(job: JobSpec, input_path: str, address: str | None, shards: int | None,
-                    progress: ProgressFn | None) -> Path | str:
+                    progress: ProgressFn | None, watch: Watch | None = None) -> Path | str:
     """Plan the walk, render its frames on actors (``job.resources``), write the film with the music."""
     walk, music = plan_walk(job, input_path)
-    digest = save_walk(job, walk)
-    settings = walk_settings(job, input_path, digest)
     parts = plan_shards(0, len(walk), job.sharding.frames_per_shard, 0, 0, shards)
-    works = [WorkDir(storage.join(job.work_uri(), s.name), settings) for s in parts]  # refuses other settings
     res = job.resources
-    n_actors = min(res.actors, len(parts))
-    with ray_session(address, int(n_actors * res.cpus_per_actor)):
-        options = {"num_cpus": res.cpus_per_actor, "num_gpus": res.gpus_per_actor, "max_restarts": 3,
-                   "max_task_retries": 3}
+    with ray_session(address, int(res.actors * res.cpus_per_actor)):
+        check_cluster(job, address)
+        digest = save_walk(job, walk)
+        settings = walk_settings(job, input_path, digest)
+        works = [WorkDir(storage.join(job.work_uri(), s.name), settings) for s in parts]  # refuses other settings
+        counts = {s.name: len(w.finished()) for s, w in zip(parts, works)}  # one listing per shard to start
+        by_name = {s.name: (s, w) for s, w in zip(parts, works)}
+        start = time.perf_counter()
+
+        def tick(running: list[Task], done: set[str], note: str | None) -> None:
+            if progress is None:
+                return
+            for name in done:
+                counts[name] = by_name[name][0].stop - by_name[name][0].start
+            for task in running:  # only the shards in flight are listed again
+                counts[task.name] = len(by_name[task.name][1].finished())
+            progress(Progress("walk", sum(counts.values()), len(walk), None,
+                              round(time.perf_counter() - start, 3), None, note))
+
         job_json = json.dumps(job.model_dump(by_alias=True))
-        actors = [WalkActor.options(**options).remote(job_json, settings, max(1, int(res.cpus_per_actor)))
-                  for _ in range(n_actors)]
-        queue, pending = list(parts), {}  # pending: task -> (actor, shard)
-        for actor in actors:
-            if queue:
-                shard = queue.pop(0)
-                pending[actor.render.remote(shard)] = (actor, shard)
-        counts = {s.index: len(w.finished()) for s, w in zip(parts, works)}  # one listing per shard to start
-        start, total = time.perf_counter(), len(walk)
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
-            for ref in done:
-                actor, finished = pending.pop(ref)
-                ray.get(ref)
-                counts[finished.index] = finished.stop - finished.start
-                if queue:
-                    shard = queue.pop(0)
-                    pending[actor.render.remote(shard)] = (actor, shard)
-            if progress is not None:
-                for _, shard in pending.values():  # only the shards in flight are listed again
-                    counts[shard.index] = len(works[shard.index].finished())
-                elapsed = time.perf_counter() - start
-                progress(Progress("walk", sum(counts.values()), total, None, round(elapsed, 3), None))
+        options = actor_options(job)
+        run_tasks(lambda: WalkActor.options(**options).remote(job_json, settings, max(1, int(res.cpus_per_actor))),
+                  res.actors, [Task(s.name, "render", (s,)) for s in parts], retries=res.retries,
+                  needs=actor_needs(job), tick=tick, watch=watch)
+        if watch is not None:
+            watch("reduce", {})
     out = reduce_walk(job, input_path, parts, works, walk, music)
     if job.work is None:  # the default work location goes once the output is written; a given one is kept
         storage.remove_tree(job.work_uri())

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn
@@ -292,8 +293,14 @@ def cmd_render(args: argparse.Namespace) -> int:
                                                 "resources.actors": args.workers})
     print(f"rendering {job.input} -> {job.output} on {args.address or 'a local Ray'}", file=sys.stderr)
     desc, unit = ("sound segments", "segment") if job.kind == "audio" else ("frames", "frame")
-    with _progress(args.progress, desc, unit=unit) as progress:
-        out = render_job(job, address=args.address, shards=args.shards, progress=progress)
+    try:
+        with _progress(args.progress, desc, unit=unit) as progress:
+            out = render_job(job, address=args.address, shards=args.shards, progress=progress)
+    except KeyboardInterrupt:  # the actors are stopped on the way out; the checkpoints stay
+        resume = shlex.join(["mmdream", *sys.argv[1:]])
+        print(f"mmdream: interrupted: actors stopped, checkpoints kept in {job.work_uri()}; resume with: {resume}",
+              file=sys.stderr)
+        return 130
     if args.progress == "json":
         print(json.dumps({"event": "done", "output": str(out)}), file=sys.stderr)
     return 0

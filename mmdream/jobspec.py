@@ -231,6 +231,8 @@ class ResourcesSpec(BaseModel):
     actors: int = Field(default=2, ge=1, le=4096)
     cpus_per_actor: float = Field(default=1, gt=0, le=256)
     gpus_per_actor: float = Field(default=0, ge=0, le=16)
+    retries: int = Field(default=3, ge=0, le=100, description="times a frame shard or sound segment is re-queued "
+                                                              "after its actor or node is lost")
 
 
 class JobSpec(BaseModel):
@@ -255,6 +257,9 @@ class JobSpec(BaseModel):
     style: StyleSpec | None = None
     walk: WalkSpec | None = None
     zoom: ZoomSpec | None = None
+    shared_filesystem: bool = Field(default=False, description="the local paths of the job (input, work, style "
+                                    "images) name the same files on every Ray node (e.g. an NFS mount): allows "
+                                    "them on a multi-node or remote cluster, where otherwise s3:// is required")
     preview: bool | str = Field(default=True, description="a preview PNG (frames, spectrograms, per-frame curves): "
                                                           "true = beside the output, a path/URI, or false")
 

@@ -12,7 +12,8 @@ from typing import Any, TextIO
 
 @dataclass(frozen=True)
 class Progress:
-    """One progress event: ``step`` of ``total`` done in ``stage``; ``value`` is the objective (if any)."""
+    """One progress event: ``step`` of ``total`` done in ``stage``; ``value`` is the objective (if any); ``note``
+    a one-line remark on something that happened (e.g. a lost node's task re-queued)."""
 
     stage: str
     step: int
@@ -20,6 +21,7 @@ class Progress:
     value: float | None = None
     elapsed_s: float = 0.0
     eta_s: float | None = None
+    note: str | None = None
 
 
 ProgressFn = Callable[[Progress], None]
@@ -70,6 +72,8 @@ class Bar:
             self._bar = tqdm(desc=self._desc, total=0, unit=self._unit, file=sys.stderr, dynamic_ncols=True)
         if self._bar.total != p.total:
             self._bar.total = p.total
+        if p.note:
+            self._bar.write(p.note, file=sys.stderr)
         self._bar.set_description(p.stage, refresh=False)
         if p.value is not None:
             self._bar.set_postfix(objective=f"{p.value:.4g}", refresh=False)

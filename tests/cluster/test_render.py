@@ -80,3 +80,43 @@ def test_a_styled_film_job(local_ray, media_dir: Path, weights_dir: Path, tmp_pa
     assert probe(out).frame_count == 12
     settings = [json.loads(p.read_text()) for p in (tmp_path / "w").glob("frames-*/settings.json")]
     assert len(settings) == 2 and all(s["style"]["steps"] == 3 and s["frame_steps"] == 2 for s in settings)
+
+
+def test_ctrl_c_stops_the_actors_keeps_the_checkpoints_and_says_how_to_resume(media_dir: Path,  # type: ignore[no-untyped-def]
+                                                                             weights_dir: Path,
+                                                                             tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    spec = job(media_dir, weights_dir, tmp_path / "film.mp4", work=str(tmp_path / "work"), preview=False)
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec.model_dump(by_alias=True, exclude_defaults=True)))
+    command = [sys.executable, "-m", "mmdream.cli", "render", str(tmp_path / "job.yaml"), "--shards", "3",
+               "--progress", "json"]
+
+    def frames() -> int:
+        return len(list((tmp_path / "work").glob("frames-*/*.png")))
+
+    first = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+    deadline = time.monotonic() + 300
+    while frames() < 3 and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: the whole foreground group
+    _, err = first.communicate(timeout=120)
+    kept = frames()
+    time.sleep(3)
+    assert first.returncode == 130, err[-3000:]
+    assert frames() == kept >= 3  # the actors are stopped; their checkpoints stay
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("mmdream: interrupted: actors stopped, checkpoints kept in") and "Traceback" not in err
+    assert last.endswith(f"resume with: mmdream render {tmp_path / 'job.yaml'} --shards 3 --progress json"), last
+    assert not (tmp_path / "film.mp4").exists()
+
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    events = [json.loads(line) for line in rerun.stderr.splitlines() if line.startswith("{")]
+    assert events[0]["step"] >= kept and probe(tmp_path / "film.mp4").frame_count == 24

@@ -1,0 +1,122 @@
+"""What every node must see, checked before any dreaming: the locations rule (local paths only where every node
+sees them) and a probe task on each node that can hold an actor (the input and style images readable, the weights
+loadable, the work location writable). A failure is one line naming the node, exit 2."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from cluster.nodes import Node, on_node, this_node
+from cluster.scheduler import LOST
+from mmdream.errors import MediaError, MmdreamError, ParameterError
+from mmdream.jobspec import JobSpec, parse_job
+from mmdream.media import storage
+
+
+def node_locations(job: JobSpec) -> dict[str, str]:
+    """The locations the actors themselves read or write (the driver alone reads the walk's music and writes the
+    output and preview): ``{what: uri}``."""
+    found = {} if job.kind == "walk" else {"input": job.input}
+    if job.style is not None:
+        found |= {f"style.images[{i}]": uri for i, uri in enumerate(job.style.images)}
+    found["work" if job.work else "work (by default beside the output)"] = job.work_uri()
+    return found
+
+
+def check_cluster(job: JobSpec, address: str | None) -> None:
+    """Inside a Ray session, before anything is written: the locations rule, then a probe on every node."""
+    check_locations(job, address)
+    probe_nodes(job)
+
+
+def check_locations(job: JobSpec, address: str | None) -> None:
+    """Refuse local paths the actors use when they may not be this machine's files: on a multi-node cluster or
+    through Ray Client (``ray://``), unless the job declares ``shared_filesystem: true``."""
+    if job.shared_filesystem:
+        return
+    nodes = sum(1 for n in ray.nodes() if n["Alive"])
+    remote = bool(address) and str(address).startswith("ray://")
+    if nodes <= 1 and not remote:
+        return
+    for what, uri in node_locations(job).items():
+        if not storage.is_s3(uri):
+            where = "a remote Ray cluster" if remote else f"a Ray cluster of {nodes} nodes"
+            raise ParameterError(
+                f"{what} {uri} is a local path, but this job runs on {where} whose nodes may not see it; give an "
+                "s3://BUCKET/KEY URI, or set `shared_filesystem: true` in the job spec if every node mounts that "
+                "path with the same files")
+
+
+def probe_nodes(job: JobSpec) -> list[Node]:
+    """Run :func:`probe` on every live node with room for one actor (in parallel); return the nodes probed.
+
+    An error there (MmdreamError) is raised as one line naming the node.
+    """
+    res = job.resources
+    nodes = [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0.0) >= res.cpus_per_actor
+             and n["Resources"].get("GPU", 0.0) >= res.gpus_per_actor]
+    job_json = json.dumps(job.model_dump(by_alias=True))
+    refs = {_probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+            .remote(job_json): n for n in nodes}
+    found = []
+    for ref, n in refs.items():
+        try:
+            found.append(ray.get(ref))
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, MmdreamError):
+                raise on_node(exc.cause, Node(n["NodeID"], n["NodeManagerAddress"],
+                                              n.get("NodeManagerHostname", "?"))) from None
+            raise
+        except LOST:  # the node went away meanwhile: the scheduler copes with that
+            continue
+    return found
+
+
+def probe(job: JobSpec) -> None:
+    """On this node: read the first byte of each location the actors read, load the job's networks as the actors
+    do, write and remove a small file in the work location. Raises the MmdreamError met."""
+    for what, uri in node_locations(job).items():
+        if what.startswith("work"):
+            continue
+        if storage.is_s3(uri):
+            if storage.size(uri) is None:
+                raise MediaError(f"{what} {uri} does not exist; check the bucket and key")
+            continue
+        try:
+            with open(uri, "rb") as f:
+                f.read(1)
+        except OSError as exc:
+            raise MediaError(f"cannot read {what} {uri}: {exc.strerror or exc}") from None
+    _load_networks(job)
+    mark = storage.join(job.work_uri(), f".probe-{uuid.uuid4().hex[:12]}")
+    try:
+        storage.write_text(mark, "written by the probe of a Ray node; safe to delete\n")
+    except OSError as exc:
+        raise MediaError(f"cannot write to the work location {job.work_uri()}: {exc.strerror or exc}") from None
+    storage.remove_tree(mark)
+
+
+def _load_networks(job: JobSpec) -> None:
+    """Load (then drop) every backbone or generator the job's actors load."""
+    from mmdream.backbones import load_backbone
+    from mmdream.backbones.generators import load_generator
+
+    if job.walk is not None:
+        load_generator(job.walk.generator, weights_dir=job.weights)
+        return
+    if job.kind == "film":
+        load_backbone(job.backbone.name, variant=job.backbone.variant, weights_dir=job.weights)
+    spec = job.sound_spec()
+    if spec is not None:
+        load_backbone(spec.backbone.name, variant=spec.backbone.variant, weights_dir=job.weights)
+
+
+@ray.remote(num_cpus=0, max_retries=0)
+def _probe(job_json: str) -> Node:
+    probe(parse_job(json.loads(job_json)))
+    return this_node()
+
