@@ -32,8 +32,7 @@ def this_node() -> Node:
 
 def on_node(exc: MmdreamError, node: Node | None) -> MmdreamError:
     """``exc`` (raised on ``node``) as an error of the same class whose one-line message names the node."""
-    where = node.label if node is not None else "a Ray node"
-    message = f"on node {where}: {exc}"
+    message = f"on node {node.label}: {exc}" if node is not None else f"on a Ray node: {exc}"
     try:
         return type(exc)(message)
     except TypeError:  # an error class with another constructor
@@ -56,7 +55,7 @@ class NodeActor:
         raise NotImplementedError
 
     def ready(self) -> Node:
-        """Where this actor runs; raises the error its setup met, if any."""
+        """Where this actor runs; raises the error its setup met, if any, naming this node."""
         if self._failure is not None:
-            raise self._failure
+            raise on_node(self._failure, this_node())
         return this_node()

@@ -111,7 +111,6 @@ def run_tasks(make_actor: Callable[[], Any], size: int, tasks: Sequence[Task], *
     try:
         while queue or pool.busy():
             pool.grow(len(queue) + len(pool.busy()))
-            pool.launch(queue, watch)
             finished, _ = ray.wait(list(pool.pending), num_returns=1, timeout=POLL_S)
             notes = []
             for ref in finished:
@@ -123,8 +122,8 @@ def run_tasks(make_actor: Callable[[], Any], size: int, tasks: Sequence[Task], *
                     ray.kill(slot.actor, no_restart=True)  # unreachable is treated as gone: a fresh one replaces it
                     continue
                 except RayTaskError as exc:
-                    if isinstance(exc.cause, MmdreamError):
-                        raise on_node(exc.cause, slot.node) from None
+                    if isinstance(exc.cause, MmdreamError):  # ready() names the node itself
+                        raise (exc.cause if slot.task is None else on_node(exc.cause, slot.node)) from None
                     raise  # a bug in our code: its traceback
                 if slot.task is None:
                     slot.node = value

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -31,8 +32,8 @@ def film_spec(media_dir: Path, weights_dir: Path, out: Path, work: Path) -> dict
             "resources": {"actors": 3}, "preview": False}
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator:  # type: ignore[type-arg]
+def start_cluster():  # type: ignore[no-untyped-def]
+    """A head without CPUs and three 1-CPU nodes; this process joins it as the driver."""
     from ray.cluster_utils import Cluster
 
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
@@ -40,6 +41,29 @@ def cluster() -> Iterator:  # type: ignore[type-arg]
         c.add_node(num_cpus=1)
     c.wait_for_nodes()
     ray.init(address=c.address, log_to_driver=False)
+    return c
+
+
+def render_one_node(media_dir: Path, weights_dir: Path, folder: Path) -> Path:
+    """The reference: the job rendered by `mmdream render` on a local one-node Ray."""
+    spec = film_spec(media_dir, weights_dir, folder / "film.mp4", folder / "work") | {"shared_filesystem": False}
+    (folder / "job.yaml").write_text(yaml.safe_dump(spec))
+    run = subprocess.run([sys.executable, "-m", "mmdream.cli", "render", str(folder / "job.yaml")],
+                         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    return folder / "film.mp4"
+
+
+def same_film(a: Path, b: Path) -> bool:
+    """Frame for frame and sample for sample."""
+    fa, fb = list(read_frames(a)), list(read_frames(b))
+    return len(fa) == len(fb) and all(np.array_equal(x, y) for x, y in zip(fa, fb)) \
+        and np.array_equal(read_audio(a)[0], read_audio(b)[0])
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator:  # type: ignore[type-arg]
+    c = start_cluster()
     yield c
     ray.shutdown()
     c.shutdown()
@@ -47,20 +71,7 @@ def cluster() -> Iterator:  # type: ignore[type-arg]
 
 @pytest.fixture(scope="module")
 def one_node_film(media_dir: Path, weights_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The reference: the same job rendered by `mmdream render` on a local one-node Ray."""
-    d = tmp_path_factory.mktemp("one-node")
-    spec = film_spec(media_dir, weights_dir, d / "film.mp4", d / "work") | {"shared_filesystem": False}
-    (d / "job.yaml").write_text(yaml.safe_dump(spec))
-    run = subprocess.run([sys.executable, "-m", "mmdream.cli", "render", str(d / "job.yaml")], capture_output=True,
-                         text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert run.returncode == 0, run.stderr[-2000:]
-    return d / "film.mp4"
-
-
-def assert_same_film(a: Path, b: Path) -> None:
-    fa, fb = list(read_frames(a)), list(read_frames(b))
-    assert len(fa) == len(fb) == 9 and all(np.array_equal(x, y) for x, y in zip(fa, fb))
-    assert np.array_equal(read_audio(a)[0], read_audio(b)[0])
+    return render_one_node(media_dir, weights_dir, tmp_path_factory.mktemp("one-node"))
 
 
 class Remove:
@@ -99,7 +110,7 @@ def mid_shard(work: Path) -> Callable[[dict[str, str]], str | None]:
 
 
 def any_worker(cluster) -> Callable[[dict[str, str]], str | None]:  # type: ignore[no-untyped-def]
-    return lambda running: cluster.worker_nodes[0].node_id if cluster.worker_nodes else None
+    return lambda running: next(iter(cluster.worker_nodes)).node_id if cluster.worker_nodes else None
 
 
 POINTS = {"before-first-frame": ("launched", lambda c, w: running_kind("frames")),
@@ -131,7 +142,7 @@ def test_a_node_lost_without_grace_changes_nothing(cluster, one_node_film: Path,
     if where != "before-reducer":  # a task was in flight there: lost, re-queued, noted in one line
         assert any("re-queued" in n and remove.removed[:8] in n for n in notes), notes
         assert all("\n" not in n for n in notes)
-    assert_same_film(tmp_path / "film.mp4", one_node_film)
+    assert len(list(read_frames(one_node_film))) == 9 and same_film(tmp_path / "film.mp4", one_node_film)
 
 
 def test_actors_spread_over_the_nodes_and_a_node_added_mid_render_takes_work(  # type: ignore[no-untyped-def]
@@ -144,8 +155,12 @@ def test_actors_spread_over_the_nodes_and_a_node_added_mid_render_takes_work(  #
     def watch(point: str, running: dict[str, str]) -> None:
         for name, nid in running.items():
             seen.setdefault(nid, set()).add(name)
-        if point == "launched" and not added:
-            added.append(cluster.add_node(num_cpus=1).node_id)
+        if point == "launched" and not added:  # the first task runs: a node joins, and the loop waits (only
+            added.append(cluster.add_node(num_cpus=1).node_id)  # here, in the test) until a waiting actor has
+            deadline = time.monotonic() + 180  # started on it, so that it is ready while tasks remain
+            while not any(a["State"] == "ALIVE" and a["Address"]["NodeID"] == added[0]
+                          for a in ray._private.state.actors().values()) and time.monotonic() < deadline:
+                time.sleep(0.2)
 
     spec = film_spec(media_dir, weights_dir, tmp_path / "film.mp4", tmp_path / "work")
     try:
@@ -156,4 +171,4 @@ def test_actors_spread_over_the_nodes_and_a_node_added_mid_render_takes_work(  #
         cluster.wait_for_nodes()
     assert added and seen.get(added[0]), seen  # the new node dreamed at least one task
     assert len(seen) >= 2
-    assert_same_film(tmp_path / "film.mp4", one_node_film)
+    assert len(list(read_frames(one_node_film))) == 9 and same_film(tmp_path / "film.mp4", one_node_film)

@@ -92,7 +92,8 @@ def test_ctrl_c_stops_the_actors_keeps_the_checkpoints_and_says_how_to_resume(me
 
     import yaml
 
-    spec = job(media_dir, weights_dir, tmp_path / "film.mp4", work=str(tmp_path / "work"), preview=False)
+    spec = job(media_dir, weights_dir, tmp_path / "film.mp4", work=str(tmp_path / "work"), preview=False,
+               film={"size": 64, "stop": 12})
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec.model_dump(by_alias=True, exclude_defaults=True)))
     command = [sys.executable, "-m", "mmdream.cli", "render", str(tmp_path / "job.yaml"), "--shards", "3",
                "--progress", "json"]
@@ -119,4 +120,4 @@ def test_ctrl_c_stops_the_actors_keeps_the_checkpoints_and_says_how_to_resume(me
     rerun = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     events = [json.loads(line) for line in rerun.stderr.splitlines() if line.startswith("{")]
-    assert events[0]["step"] >= kept and probe(tmp_path / "film.mp4").frame_count == 24
+    assert events[0]["step"] >= kept and probe(tmp_path / "film.mp4").frame_count == 12
