@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 from pathlib import Path
 
 import ray
@@ -49,7 +50,7 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
     if job.kind == "walk":
         return render_walk_job(job, input_path, address, shards, progress, watch)
     if job.kind == "zoom":
-        return render_zoom_job(job, input_path, address, progress)
+        return render_zoom_job(job, input_path, address, progress, watch)
     film = job.kind == "film"
     plan = plan_film(input_path, job.film_params()) if film else None
     parts, settings, schedules = [], {}, {}
@@ -96,9 +97,9 @@ def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, schedules: dict
         for i, (a, b) in enumerate(sound.plan.segments):
             counts[f"sound-{i:05d}"] = int(i in finished)
             if i not in finished:
-                tasks.append(Task(f"sound-{i:05d}", "dream_sound",
+                tasks.append(Task(f"sound-{i:05d}", "dream", "dream_sound",
                                   (i, plan_ref, ray.put(sound.x[a:b].numpy()), sound.settings)))
-    tasks += [Task(s.name, "dream_shard", (s,)) for s in parts]
+    tasks += [Task(s.name, "dream", "dream_shard", (s,)) for s in parts]
     sizes = {s.name: s.stop - s.first for s in parts} | {name: 1 for name in counts}
     counts |= {s.name: len(w.finished()) for s, w in zip(parts, works)}
     works_by_name = {s.name: w for s, w in zip(parts, works)}
@@ -125,5 +126,6 @@ def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, schedules: dict
     res = job.resources
     job_json = json.dumps(job.model_dump(by_alias=True))
     options = actor_options(job)
-    run_tasks(lambda: DreamActor.options(**options).remote(job_json, max(1, int(res.cpus_per_actor))),
-              res.actors, tasks, retries=res.retries, needs=actor_needs(job), tick=tick, watch=watch)
+    make = partial(DreamActor.options(**options).remote, job_json, max(1, int(res.cpus_per_actor)))
+    run_tasks({"dream": (make, res.actors)}, tasks, retries=res.retries, needs=actor_needs(job), tick=tick,
+              watch=watch)

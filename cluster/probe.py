@@ -21,6 +21,8 @@ def node_locations(job: JobSpec) -> dict[str, str]:
     """The locations the actors themselves read or write (the driver alone reads the walk's music and writes the
     output and preview): ``{what: uri}``."""
     found = {} if job.kind == "walk" else {"input": job.input}
+    if job.zoom is not None and job.zoom.audio is not None:
+        found["zoom.audio"] = job.zoom.audio
     if job.style is not None:
         found |= {f"style.images[{i}]": uri for i, uri in enumerate(job.style.images)}
     found["work" if job.work else "work (by default beside the output)"] = job.work_uri()
@@ -108,7 +110,7 @@ def _load_networks(job: JobSpec) -> None:
     if job.walk is not None:
         load_generator(job.walk.generator, weights_dir=job.weights)
         return
-    if job.kind == "film":
+    if job.kind in ("film", "zoom"):
         load_backbone(job.backbone.name, variant=job.backbone.variant, weights_dir=job.weights)
     spec = job.sound_spec()
     if spec is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,9 +37,11 @@ POLL_S = 1.0  # the loop wakes at least this often to report progress
 
 @dataclass(frozen=True)
 class Task:
-    """``actor.<method>(*args)``; ``name`` identifies it in notes and progress (e.g. a shard's folder name)."""
+    """``actor.<method>(*args)`` on an actor of ``pool``; ``name`` identifies it in notes and progress (e.g. a
+    shard's folder name)."""
 
     name: str
+    pool: str
     method: str
     args: tuple[Any, ...] = ()
 
@@ -78,14 +80,14 @@ class _Pool:
             slot = _Slot(actor, ref=actor.ready.remote())
             self.pending[slot.ref] = slot
 
-    def launch(self, queue: deque[Task], watch: Watch | None) -> None:
+    def launch(self, queue: deque[Task], running: Callable[[], dict[str, str]], watch: Watch | None) -> None:
         while queue and self.idle:
             slot = self.idle.pop()
             slot.task = queue.popleft()
             slot.ref = getattr(slot.actor, slot.task.method).remote(*slot.task.args)
             self.pending[slot.ref] = slot
             if watch is not None:
-                watch("launched", self.running())
+                watch("launched", running())
 
     def running(self) -> dict[str, str]:
         return {s.task.name: s.node.node_id for s in self.pending.values() if s.task and s.node}
@@ -97,28 +99,38 @@ class _Pool:
         self.idle.clear()
 
 
-def run_tasks(make_actor: Callable[[], Any], size: int, tasks: Sequence[Task], *, retries: int,
+def run_tasks(actors: Mapping[str, tuple[Callable[[], Any], int]], tasks: Sequence[Task], *, retries: int,
               needs: dict[str, float], tick: Tick | None = None, watch: Watch | None = None) -> None:
-    """Run ``tasks`` on up to ``size`` actors made by ``make_actor`` (a class derived from
-    :class:`~cluster.nodes.NodeActor`, created with ``max_restarts=0``: this loop replaces lost actors itself).
+    """Run ``tasks``, each on an actor of its pool: ``actors`` maps a pool's name to (how to make one of its actors,
+    at most how many). The actors' classes derive from :class:`~cluster.nodes.NodeActor` and are created with
+    ``max_restarts=0``: this loop replaces lost actors itself.
 
     ``needs`` are one actor's resources (``{"CPU": 1, "GPU": 0}``): when no live node can hold an actor for
     ``STARVED_S`` seconds the job ends with an error saying so.
     """
-    queue, done, tries = deque(tasks), set(), {t.name: 0 for t in tasks}
-    pool = _Pool(make_actor, size)
+    queues = {name: deque(t for t in tasks if t.pool == name) for name in actors}
+    pools = {name: _Pool(make, size) for name, (make, size) in actors.items()}
+    done: set[str] = set()
+    tries = {t.name: 0 for t in tasks}
     starved_since: float | None = None
+
+    def running() -> dict[str, str]:
+        return {k: v for pool in pools.values() for k, v in pool.running().items()}
+
     try:
-        while queue or pool.busy():
-            pool.grow(len(queue) + len(pool.busy()))
-            finished, _ = ray.wait(list(pool.pending), num_returns=1, timeout=POLL_S)
+        while any(queues.values()) or any(pool.busy() for pool in pools.values()):
+            for name, pool in pools.items():
+                pool.grow(len(queues[name]) + len(pool.busy()))
+            owner = {ref: name for name, pool in pools.items() for ref in pool.pending}
+            finished, _ = ray.wait(list(owner), num_returns=1, timeout=POLL_S)
             notes = []
             for ref in finished:
+                pool = pools[owner[ref]]
                 slot = pool.pending.pop(ref)
                 try:
                     value = ray.get(ref)
                 except LOST as exc:
-                    notes.append(_lost(slot, exc, queue, tries, retries))
+                    notes.append(_lost(slot, exc, queues[owner[ref]], tries, retries))
                     ray.kill(slot.actor, no_restart=True)  # unreachable is treated as gone: a fresh one replaces it
                     continue
                 except RayTaskError as exc:
@@ -131,14 +143,16 @@ def run_tasks(make_actor: Callable[[], Any], size: int, tasks: Sequence[Task], *
                     done.add(slot.task.name)
                     slot.task = None
                 pool.idle.append(slot)
-            pool.launch(queue, watch)
-            starved_since = _check_starved(pool, queue, needs, starved_since)
+            for name, pool in pools.items():
+                pool.launch(queues[name], running, watch)
+            starved_since = _check_starved(pools.values(), any(queues.values()), needs, starved_since)
             if tick is not None:
-                tick(pool.busy(), done, "; ".join(notes) or None)
+                tick([t for pool in pools.values() for t in pool.busy()], done, "; ".join(notes) or None)
             if watch is not None:
-                watch("tick", pool.running())
+                watch("tick", running())
     finally:
-        pool.stop()
+        for pool in pools.values():
+            pool.stop()
 
 
 def _lost(slot: _Slot, exc: Exception, queue: deque[Task], tries: dict[str, int], retries: int) -> str:
@@ -160,9 +174,10 @@ def _lost(slot: _Slot, exc: Exception, queue: deque[Task], tries: dict[str, int]
            f"{tries[task.name]}/{retries})"
 
 
-def _check_starved(pool: _Pool, queue: deque[Task], needs: dict[str, float], since: float | None) -> float | None:
+def _check_starved(pools: Iterable[_Pool], queued: bool, needs: dict[str, float], since: float | None
+                   ) -> float | None:
     """Fail when tasks wait, no actor is ready, and no live node could hold one for ``STARVED_S`` seconds."""
-    if not queue or pool.idle or any(s.node for s in pool.pending.values()):
+    if not queued or any(p.idle or any(s.node for s in p.pending.values()) for p in pools):
         return None
     total = ray.cluster_resources()
     if all(total.get(k, 0.0) >= v for k, v in needs.items() if v > 0):

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import time
+from functools import partial
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,8 +155,9 @@ def render_walk_job(job: JobSpec, input_path: str, address: str | None, shards: 
 
         job_json = json.dumps(job.model_dump(by_alias=True))
         options = actor_options(job)
-        run_tasks(lambda: WalkActor.options(**options).remote(job_json, settings, max(1, int(res.cpus_per_actor))),
-                  res.actors, [Task(s.name, "render", (s,)) for s in parts], retries=res.retries,
+        make = partial(WalkActor.options(**options).remote, job_json, settings, max(1, int(res.cpus_per_actor)))
+        run_tasks({"walk": (make, res.actors)}, [Task(s.name, "walk", "render", (s,)) for s in parts],
+                  retries=res.retries,
                   needs=actor_needs(job), tick=tick, watch=watch)
         if watch is not None:
             watch("reduce", {})

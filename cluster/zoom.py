@@ -2,9 +2,9 @@
 changing the film: starting segments from keyframes would need each keyframe before its segment could begin, and
 a segment started from anything else would not join the previous one. So one :class:`ZoomActor` (its backbone
 loaded once) renders the frames in order into the work location, while :class:`~cluster.actors.DreamActor` s dream
-the sound's segments beside it, in parallel; the driver then joins the sound and encodes the film. A lost actor is
-restarted and resumes after the last finished frame (the checkpoints are the chain's state), so the film is the
-one a single process would make, frame for frame.
+the sound's segments beside it, in parallel (both through :func:`cluster.scheduler.run_tasks`); the driver then
+joins the sound and encodes the film. A lost actor is replaced and its task resumes after the last finished frame
+(the checkpoints are the chain's state), so the film is the one a single process would make, frame for frame.
 """
 
 from __future__ import annotations
@@ -13,12 +13,16 @@ import json
 import os
 import time
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import ray
 
-from cluster.actors import DreamActor
+from cluster.actors import DreamActor, actor_needs, actor_options
+from cluster.nodes import NodeActor
+from cluster.probe import check_cluster
+from cluster.scheduler import Task, Watch, run_tasks
 from cluster.session import ray_session
 from mmdream.backbones import get_spec
 from mmdream.draft import contact_sheet
@@ -40,10 +44,10 @@ def _plan(job: JobSpec, input_path: str, files: ExitStack) -> ZoomPlan:
 
 
 @ray.remote
-class ZoomActor:
+class ZoomActor(NodeActor):
     """Holds the job's backbone (loaded once), objective and schedule; ``render`` dreams the frames in order."""
 
-    def __init__(self, job_json: str, threads: int = 1) -> None:
+    def setup(self, job_json: str, threads: int = 1) -> None:  # type: ignore[override]
         import torch
 
         from mmdream.av import ChromaObjectives
@@ -75,8 +79,8 @@ class ZoomActor:
         return {"frames": self.plan.frames - before, "pid": os.getpid()}
 
 
-def render_zoom_job(job: JobSpec, input_path: str, address: str | None, progress: ProgressFn | None
-                    ) -> Path | str:
+def render_zoom_job(job: JobSpec, input_path: str, address: str | None, progress: ProgressFn | None,
+                    watch: Watch | None = None) -> Path | str:
     """Render a ``zoom:`` job: the frames on one actor, the sound's segments (an ``audio`` section) on up to
     ``resources.actors - 1`` others; then the film with its sound, and a contact sheet as its preview."""
     spec, sound_spec = job.zoom, job.sound_spec()
@@ -93,36 +97,28 @@ def render_zoom_job(job: JobSpec, input_path: str, address: str | None, progress
         todo = [] if sound is None else [i for i in range(len(sound.plan.segments)) if i not in sound.store.finished()]
         res = job.resources
         n_sound = min(max(res.actors - 1, 1), len(todo)) if todo else 0
-        options = {"num_cpus": res.cpus_per_actor, "num_gpus": res.gpus_per_actor, "max_restarts": 3,
-                   "max_task_retries": 3}
-        job_json, threads = json.dumps(job.model_dump(by_alias=True)), max(1, int(res.cpus_per_actor))
+        options, threads = actor_options(job), max(1, int(res.cpus_per_actor))
+        job_json = json.dumps(job.model_dump(by_alias=True))
         with ray_session(address, int((1 + n_sound) * res.cpus_per_actor)):
-            pending: dict[Any, Any] = {}
-            if len(work.finished()) < plan.frames:
-                pending[ZoomActor.options(**options).remote(job_json, threads).render.remote()] = None
-            queue = list(todo)
+            check_cluster(job, address)
+            tasks = [Task("zoom-frames", "zoom", "render")] if len(work.finished()) < plan.frames else []
             plan_ref = None if sound is None else ray.put(sound.plan)
-
-            def launch(actor: Any) -> None:
-                if queue and sound is not None:
-                    i = queue.pop(0)
-                    a, b = sound.plan.segments[i]
-                    pending[actor.dream_sound.remote(i, plan_ref, ray.put(sound.x[a:b].numpy()),
-                                                     sound.store.settings)] = actor
-
-            for actor in [DreamActor.options(**options).remote(job_json, threads) for _ in range(n_sound)]:
-                launch(actor)
+            for i in todo:
+                a, b = sound.plan.segments[i]  # type: ignore[union-attr]
+                tasks.append(Task(f"sound-{i:05d}", "sound", "dream_sound",
+                                  (i, plan_ref, ray.put(sound.x[a:b].numpy()), sound.store.settings)))  # type: ignore
             start = time.perf_counter()
-            while pending:
-                done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
-                for ref in done:
-                    actor = pending.pop(ref)
-                    ray.get(ref)  # raises if the task failed for good
-                    if actor is not None:
-                        launch(actor)
+
+            def tick(running: list[Task], done: set[str], note: str | None) -> None:
                 if progress is not None:
                     progress(Progress("zoom", len(work.finished()), plan.frames, None,
-                                      round(time.perf_counter() - start, 3), None))
+                                      round(time.perf_counter() - start, 3), None, note))
+
+            run_tasks({"zoom": (partial(ZoomActor.options(**options).remote, job_json, threads), 1),
+                       "sound": (partial(DreamActor.options(**options).remote, job_json, threads), n_sound)},
+                      tasks, retries=res.retries, needs=actor_needs(job), tick=tick, watch=watch)
+            if watch is not None:
+                watch("reduce", {})
         dreamed = None if sound is None else join_zoom_sound(sound, job.audio_params())
         out = write_zoom(plan, work, job.output, dreamed, job_provenance(job))
     preview = job.preview_uri()

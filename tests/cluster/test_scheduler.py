@@ -44,10 +44,14 @@ def toy(folder: Path, broken: bool = False):  # type: ignore[no-untyped-def]
     return lambda: Toy.options(num_cpus=1, max_restarts=0, max_task_retries=0).remote(str(folder), broken)
 
 
+def on(pool_size: int, folder: Path, broken: bool = False) -> dict:
+    return {"toy": (toy(folder, broken), pool_size)}
+
+
 def test_a_task_whose_actor_dies_is_requeued_on_a_fresh_actor(local_ray, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     notes: list[str] = []
-    tasks = [Task(f"t{i}", "run", (f"t{i}", 2 if i == 1 else 0)) for i in range(4)]
-    run_tasks(toy(tmp_path), 2, tasks, retries=2, needs=NEEDS, tick=lambda r, d, note: notes.extend([note] * bool(note)))
+    tasks = [Task(f"t{i}", "toy", "run", (f"t{i}", 2 if i == 1 else 0)) for i in range(4)]
+    run_tasks(on(2, tmp_path), tasks, retries=2, needs=NEEDS, tick=lambda r, d, note: notes.extend([note] * bool(note)))
     assert sorted(p.stem for p in tmp_path.glob("*.done")) == ["t0", "t1", "t2", "t3"]
     assert (tmp_path / "t1.tries").read_text() == "3"
     assert len(notes) == 2 and all("lost t1 with its actor on" in n and "re-queued" in n for n in notes), notes
@@ -55,17 +59,17 @@ def test_a_task_whose_actor_dies_is_requeued_on_a_fresh_actor(local_ray, tmp_pat
 
 def test_a_task_lost_more_often_than_the_bound_ends_the_run(local_ray, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(MmdreamError, match=r"t0 was lost with its actor 2 times .* rerun the same command"):
-        run_tasks(toy(tmp_path), 1, [Task("t0", "run", ("t0", 5))], retries=1, needs=NEEDS)
+        run_tasks(on(1, tmp_path), [Task("t0", "toy", "run", ("t0", 5))], retries=1, needs=NEEDS)
     assert (tmp_path / "t0.tries").read_text() == "2"
 
 
 def test_an_error_on_a_node_is_one_line_naming_it_without_retries(local_ray, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     node = ray.get_runtime_context().get_node_id()[:8]
     with pytest.raises(MediaError) as caught:
-        run_tasks(toy(tmp_path), 2, [Task("bad", "fail", ("bad",))], retries=3, needs=NEEDS)
+        run_tasks(on(2, tmp_path), [Task("bad", "toy", "fail", ("bad",))], retries=3, needs=NEEDS)
     message = str(caught.value)
     assert message.startswith("on node ") and f"node {node})" in message and "no S3 credentials" in message
     assert "\n" not in message and (tmp_path / "bad.tries").read_text() == "1"
     with pytest.raises(WeightsError, match=rf"^on node .*node {node}\): cannot read weights file /w/vgg16"):
-        run_tasks(toy(tmp_path, broken=True), 2, [Task("t0", "run", ("t0", 0))], retries=3, needs=NEEDS)
+        run_tasks(on(2, tmp_path, broken=True), [Task("t0", "toy", "run", ("t0", 0))], retries=3, needs=NEEDS)
     assert not (tmp_path / "t0.tries").exists()
