@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import NoReturn
 from contextlib import contextmanager
 
+from mmdream.cli_draft import add_draft_options, draft_params, finish_draft, start_draft
 from mmdream.cli_provenance import record_text
 from mmdream.errors import MmdreamError, ParameterError
 
@@ -212,11 +213,12 @@ def _frame_range(text: str) -> tuple[int, int | None]:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    """Dream a film with temporal coherence, keeping its sound."""
-    from mmdream.av import AVParams, ChromaObjectives, film_chroma, film_drive
+    """Dream a film with temporal coherence, keeping its sound (``--draft``: a draft of it)."""
+    from mmdream.av import AVParams
+    from mmdream.draft import draft_film
     from mmdream.dream.image import DreamParams
     from mmdream.dream.temporal import VideoParams
-    from mmdream.film import FilmParams, dream_film, plan_film
+    from mmdream.film import FilmParams
     from mmdream.media.files import check_output
     from mmdream.media.images import check_image_suffix
     from mmdream.media.video import check_video_suffix
@@ -230,6 +232,36 @@ def cmd_video(args: argparse.Namespace) -> int:
     check_video_suffix(args.output)
     if args.preview:
         check_image_suffix(check_output(args.preview, args.input))
+    if args.draft:
+        return _draft(args, args.input, lambda path: draft_film(path, film, draft_params(args)),
+                      lambda draft_args, draft_film_params: _video(draft_args, still, params, av, draft_film_params))
+    return _video(args, still, params, av, film)
+
+
+def _draft(args: argparse.Namespace, input_uri: str, convert: Callable, run: Callable  # type: ignore[type-arg]
+           ) -> int:
+    """Render a draft of the render ``args`` describe (``args.output``, ``args.work_dir``): ``convert(local path of
+    input_uri)`` gives the draft's settings, ``run(args, settings)`` renders them into the draft's film and work
+    location; then its contact sheet."""
+    from mmdream.media.storage import is_s3, local_input
+    from mmdream.media.video import probe
+
+    work_given = args.work_dir is not None
+    paths = start_draft(args)
+    args.work_dir, args.preview = paths.work, None
+    with local_input(input_uri) as input_path:
+        settings = convert(str(input_path))
+    run(args, settings)
+    finish_draft(args, paths, work_given, probe(paths.film).frame_count if not is_s3(paths.film) else 0)
+    return 0
+
+
+def _video(args: argparse.Namespace, still, params, av, film) -> int:  # type: ignore[no-untyped-def]
+    """``mmdream video`` with its parsed settings: dream (or style) the film."""
+    from mmdream.av import ChromaObjectives, film_chroma, film_drive
+    from mmdream.film import dream_film, plan_film
+    from mmdream.media.files import check_output
+
     if args.style:
         return _style_video(args, film)
     with _local_io(args.input, args.output) as (input_path, output_path):
@@ -285,12 +317,28 @@ def _style_video(args: argparse.Namespace, film) -> int:  # type: ignore[no-unty
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    """Render a job spec on Ray (a local single-node Ray unless --address is given)."""
-    from cluster.driver import render_job
+    """Render a job spec on Ray (a local single-node Ray unless --address is given; ``--draft``: a draft of it)."""
     from mmdream.jobspec import load_job
 
     job = load_job(args.job).with_overrides(**{"input": args.input, "output": args.output,
                                                 "resources.actors": args.workers})
+    if args.draft:
+        from mmdream.draft import DraftPaths, draft_job
+        from mmdream.media.samples import resolve
+
+        args.output, args.work_dir = job.output, job.work
+        job = job.with_overrides(input=resolve(job.input))
+
+        def convert(path: str) -> object:
+            return draft_job(job, path, draft_params(args), DraftPaths(args.output, "", args.work_dir))
+
+        return _draft(args, job.input, convert, lambda draft_args, draft: _render(draft_args, draft))
+    return _render(args, job)
+
+
+def _render(args: argparse.Namespace, job) -> int:  # type: ignore[no-untyped-def]
+    from cluster.driver import render_job
+
     print(f"rendering {job.input} -> {job.output} on {args.address or 'a local Ray'}", file=sys.stderr)
     desc, unit = ("sound segments", "segment") if job.kind == "audio" else ("frames", "frame")
     try:
@@ -654,6 +702,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep dreamed frames here; rerunning resumes after the last finished frame (default: a "
                         "hidden folder beside the output, removed when the film is written)")
     p.add_argument("--preview", default=None, metavar="PNG", help="also write a contact sheet of sample frames")
+    add_draft_options(p)
     p.set_defaults(func=cmd_video)
 
     p = sub.add_parser("audio", help="dream a sound: mmdream audio INPUT OUTPUT --class Bark",
@@ -712,6 +761,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "shards (default: by sharding.frames_per_shard)")
     p.add_argument("--workers", type=_positive_int, default=None, help="override resources.actors")
     _add_progress_option(p)
+    add_draft_options(p)
     p.set_defaults(func=cmd_render)
 
     address_help = "Ray Jobs API of the cluster head (default: $RAY_ADDRESS or http://127.0.0.1:8265)"

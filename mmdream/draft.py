@@ -12,6 +12,7 @@ render's, whose settings (size, rate) differ anyway and would refuse them.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
@@ -19,12 +20,17 @@ from pathlib import Path
 
 import torch
 
-from mmdream.errors import check_options
+from mmdream.errors import ParameterError, check_options
+from mmdream.film import FilmParams, plan_film
+from mmdream.jobspec import JobSpec, parse_job
 from mmdream.media import storage
 from mmdream.media.images import from_uint8, save_image
+from mmdream.backbones.generators import image_grid
 from mmdream.media.video import read_frames, probe
+from mmdream.ops.pyramid import resize
+from mmdream.zoom import plan_zoom
 
-__all__ = ["DraftParams", "DraftPaths", "draft_paths", "draft_size", "contact_sheet"]
+__all__ = ["DraftParams", "DraftPaths", "draft_paths", "draft_size", "draft_film", "draft_job", "contact_sheet"]
 
 
 @dataclass(frozen=True)
@@ -75,19 +81,51 @@ def draft_paths(output: str, work_dir: str | None = None) -> DraftPaths:
     return DraftPaths(film, f"{head}{slash}{stem}.draft.png", work)
 
 
+def draft_film(input_path: str | os.PathLike[str], film: FilmParams, draft: DraftParams) -> FilmParams:
+    """The film options of a draft of ``film``: every Nth frame of the same range (the rate divided by N), the
+    frame size scaled."""
+    plan = plan_film(input_path, film)
+    n = draft.draft_every
+    stop = None if film.stop is None else max(-(-film.stop // n), film.start // n + 1)
+    return FilmParams(size=draft.size(max(plan.width, plan.height)), fps=draft.fps(plan.fps), start=film.start // n,
+                      stop=stop, keep_audio=film.keep_audio, crf=film.crf).validate()
+
+
+def draft_job(job: JobSpec, input_path: str | os.PathLike[str], draft: DraftParams, paths: DraftPaths) -> JobSpec:
+    """The job that renders a draft of ``job`` (its input at ``input_path``, local): every Nth frame at the
+    reduced size, into the draft's film and work location, no preview (the draft has its contact sheet). Its sound
+    is carried as it is unless the job's sound dream cannot be separated from its picture (a theme, or the picture
+    driving the sound)."""
+    data = job.model_dump(by_alias=True)
+    data.update(output=paths.film, work=paths.work, preview=False)
+    if job.kind == "audio":
+        raise ParameterError("--draft previews a film's picture; this job renders a sound only")
+    if job.theme is None and job.av.sound_follows == "none":
+        data["audio"] = None
+    if job.kind == "walk":
+        assert job.walk is not None
+        data["walk"].update(fps=max(1.0, draft.fps(job.walk.fps)), size=draft.size(job.walk.size))
+    elif job.kind == "zoom":
+        assert job.zoom is not None
+        plan = plan_zoom(input_path, job.zoom.film_params(), job.zoom.size)
+        data["zoom"]["size"] = draft.size(max(plan.width, plan.height))
+        data["zoom"]["film"].update(fps=draft.fps(job.zoom.film.fps))
+    else:
+        data["film"] = dataclasses.asdict(draft_film(input_path, job.film_params(), draft))
+    return parse_job(data)
+
+
 def contact_sheet(film: str | os.PathLike[str], sheet: str | os.PathLike[str], max_frames: int = 24,
                   height: int = 120) -> Path | str:
-    """A grid PNG of up to ``max_frames`` frames of ``film`` taken evenly (each ``height`` pixels high, at most
-    the film's), written atomically (local or ``s3://``)."""
-    from mmdream.backbones.generators import image_grid
-    from mmdream.ops.pyramid import resize
+    """A grid PNG of up to ``max_frames`` frames of ``film`` taken evenly, each ``height`` pixels high (a small
+    draft's frames enlarged), written atomically (local or ``s3://``)."""
 
     with storage.local_input(film) as path:
         info = probe(path)
         count = info.frame_count
         picks = sorted({round(k * (count - 1) / max(min(max_frames, count) - 1, 1))
                         for k in range(min(max_frames, count))})
-        h = min(height, info.height)
+        h = height
         size = (h, max(1, round(info.width * h / info.height)))
         frames = [resize(from_uint8(arr), size)[0] for i, arr in enumerate(read_frames(path)) if i in picks]
     grid = image_grid(torch.stack(frames), columns=min(6, math.ceil(math.sqrt(len(frames)) * 1.5)))

@@ -79,3 +79,21 @@ def test_a_drive_without_a_sound_fails_before_ray(media_dir: Path, tmp_path: Pat
     with pytest.raises(ParameterError, match="need a sound"):
         render_job(job)
     assert not list(tmp_path.iterdir())
+
+
+def test_render_draft_of_a_zoom_job(local_ray, media_dir: Path, weights_dir: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    import yaml
+
+    from mmdream.cli import main
+
+    spec = _spec(media_dir, weights_dir, tmp_path)
+    del spec["work"]
+    spec["zoom"]["film"] = {"seconds": 2, "fps": 8}
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec))
+    assert main(["render", str(tmp_path / "job.yaml"), "--draft", "--progress", "none"]) == 0
+    draft = probe(tmp_path / "zoom.draft.mp4")
+    assert (draft.frame_count, draft.fps, draft.width) == (4, 2.0, 32) and draft.audio is not None
+    assert (tmp_path / "zoom.draft.png").stat().st_size > 1000
+    assert not (tmp_path / "zoom.mp4").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.yaml", "zoom.draft.mp4", "zoom.draft.png"]
