@@ -155,3 +155,19 @@ def test_cli_draft_keeps_apart_and_the_full_render_reuses_nothing_wrong(photo: P
     assert _frames(str(work)) == _frames(str(fresh))  # nothing of the draft leaked into the full render
     full = probe(out)
     assert (full.frame_count, full.fps, full.width) == (8, 8.0, 64)
+
+
+def test_cli_zoom_records_its_settings_and_like_repeats_it_byte_for_byte(photo: Path, tmp_path: Path,
+                                                                        weights_dir: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from mmdream.provenance import read_record
+
+    first, again = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    run_cli("zoom", str(photo), str(first), *ZOOM_CLI, "--size", "48", "--zoom", "1.4", "--rotate", "5",
+            "--weights", str(weights_dir), capsys=capsys)
+    record = read_record(first)
+    assert record is not None and record["command"] == "zoom"
+    assert record["params"]["ZoomParams"]["zoom"] == 1.4 and record["options"]["size"] == 48
+    run_cli("zoom", str(photo), str(again), "--like", str(first), "--progress", "none", "--weights",
+            str(weights_dir), capsys=capsys)
+    assert again.read_bytes() == first.read_bytes()
