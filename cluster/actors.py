@@ -15,7 +15,7 @@ from cluster.nodes import NodeActor
 from cluster.planner import Shard
 from mmdream.jobspec import JobSpec
 from mmdream.media import storage
-from mmdream.media.storage import local_input
+from mmdream.media.sequence import local_media_input
 
 LOADS = 0  # backbones loaded by this process (an actor loads each of its job's backbones exactly once)
 
@@ -51,7 +51,7 @@ class DreamActor(NodeActor):
         torch.set_num_threads(threads)
         self.job = parse_job(json.loads(job_json))
         self._files = ExitStack()  # the input, downloaded once per actor if it lives on S3
-        self.input = str(self._files.enter_context(local_input(self.job.input)))
+        self.input = str(self._files.enter_context(local_media_input(self.job.input)))
         if self.job.kind == "film":
             self.plan = plan_film(self.input, self.job.film_params())
             self.backbone = load_backbone(self.job.backbone.name, variant=self.job.backbone.variant,

@@ -26,7 +26,7 @@ from mmdream.jobspec import JobSpec, film_job_settings, job_provenance
 from mmdream.media import storage
 from mmdream.media.audio import save_audio
 from mmdream.media.samples import resolve as resolve_sample
-from mmdream.media.storage import local_input
+from mmdream.media.sequence import local_media_input
 from mmdream.progress import Progress, ProgressFn
 
 
@@ -41,7 +41,7 @@ def render_job(job: JobSpec, *, address: str | None = None, shards: int | None =
     rerun after a crash or Ctrl-C resumes. ``watch`` observes the scheduler's named points (tests).
     """
     job = job.with_overrides(input=resolve_sample(job.input))
-    with local_input(job.input) as input_path:
+    with local_media_input(job.input) as input_path:
         return _render(job, str(input_path), address, shards, progress, watch)
 
 

@@ -15,6 +15,7 @@ from cluster.scheduler import LOST
 from mmdream.errors import MediaError, MmdreamError, ParameterError
 from mmdream.jobspec import JobSpec, parse_job
 from mmdream.media import storage
+from mmdream.media.sequence import is_sequence, open_sequence
 
 
 def node_locations(job: JobSpec) -> dict[str, str]:
@@ -23,6 +24,8 @@ def node_locations(job: JobSpec) -> dict[str, str]:
     found = {} if job.kind == "walk" else {"input": job.input}
     if job.zoom is not None and job.zoom.audio is not None:
         found["zoom.audio"] = job.zoom.audio
+    if job.film.audio_file is not None:
+        found["film.audio_file"] = job.film.audio_file
     if job.style is not None:
         found |= {f"style.images[{i}]": uri for i, uri in enumerate(job.style.images)}
     found["work" if job.work else "work (by default beside the output)"] = job.work_uri()
@@ -87,6 +90,9 @@ def probe(job: JobSpec) -> None:
         if storage.is_s3(uri):
             if storage.size(uri) is None:
                 raise MediaError(f"{what} {uri} does not exist; check the bucket and key")
+            continue
+        if is_sequence(uri):  # a frame sequence (local): its numbering and first frame
+            open_sequence(uri)
             continue
         try:
             with open(uri, "rb") as f:

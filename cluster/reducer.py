@@ -78,8 +78,8 @@ def _film_preview(path: str, job: JobSpec, input_path: str, plan: FilmPlan, shar
     if drive is not None:
         curves["drive (x strength)"] = drive[plan.start:plan.stop]
     panels = []
-    if plan.info.audio is not None and job.film.keep_audio:
-        source, rate = read_soundtrack(input_path, plan.start / plan.fps, plan.count / plan.fps)
+    if plan.sound is not None and job.film.keep_audio:
+        source, rate = read_soundtrack(plan.sound, plan.start / plan.fps, plan.count / plan.fps)
         panels.append(spectrogram_panel("source sound", source, rate))
         if audio is not None:
             panels.append(spectrogram_panel("dreamed sound", *audio))

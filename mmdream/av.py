@@ -156,10 +156,10 @@ def film_drive(input_path: str | os.PathLike[str], plan: FilmPlan, params: AVPar
     params.validate()
     if params.drive == "none":
         return None
-    if plan.info.audio is None:
+    if plan.sound is None:
         raise ParameterError(f"av.drive={params.drive!r} needs a soundtrack and {input_path} has none; "
                              "set drive to none")
-    samples, rate = read_audio(input_path, start_s=plan.start / plan.fps, duration_s=plan.count / plan.fps)
+    samples, rate = read_audio(plan.sound, start_s=plan.start / plan.fps, duration_s=plan.count / plan.fps)
     return [1.0] * plan.start + drive_schedule(samples, rate, plan.fps, plan.count, params).tolist()
 
 
@@ -227,8 +227,8 @@ def film_chroma(input_path: str | os.PathLike[str], plan: FilmPlan, params: AVPa
     params.validate()
     if params.channels_follow == "none":
         return None
-    if plan.info.audio is None:
+    if plan.sound is None:
         raise ParameterError(f"av.channels_follow=chroma needs a soundtrack and {input_path} has none")
-    samples, rate = read_audio(input_path, start_s=plan.start / plan.fps, duration_s=plan.count / plan.fps)
+    samples, rate = read_audio(plan.sound, start_s=plan.start / plan.fps, duration_s=plan.count / plan.fps)
     weights = chroma_schedule(samples, rate, plan.fps, plan.count, params)
     return [[1.0 / 12] * 12] * plan.start + np.round(weights, 6).tolist()

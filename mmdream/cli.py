@@ -120,13 +120,15 @@ def _progress(mode: str, desc: str, unit: str = "step") -> Iterator[Callable | N
 
 @contextmanager
 def _local_io(input_uri: str, output_uri: str) -> Iterator[tuple[str, str]]:
-    """Local paths for an input and an output that may be ``s3://`` URIs (downloaded / uploaded when complete)."""
-    from mmdream.media.storage import is_s3, local_input, local_output
+    """Local paths for an input and an output that may be ``s3://`` URIs (downloaded / uploaded when complete);
+    frame sequences (local only) pass as they are."""
+    from mmdream.media.sequence import is_pattern, local_media_input
+    from mmdream.media.storage import is_s3, local_output
 
     if is_s3(output_uri) and output_uri == input_uri:
         raise ParameterError(f"output {output_uri} is the input; choose another output (inputs are never overwritten)")
-    with local_input(input_uri) as inp:
-        if is_s3(output_uri):
+    with local_media_input(input_uri) as inp:
+        if is_s3(output_uri) and not is_pattern(output_uri) and not output_uri.endswith("/"):
             with local_output(output_uri) as out:
                 yield str(inp), str(out)
         else:
@@ -218,7 +220,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     from mmdream.draft import draft_film
     from mmdream.dream.image import DreamParams
     from mmdream.dream.temporal import VideoParams
-    from mmdream.film import FilmParams
+    from mmdream.film import FilmParams, is_sequence_output
     from mmdream.media.files import check_output
     from mmdream.media.images import check_image_suffix
     from mmdream.media.video import check_video_suffix
@@ -227,9 +229,11 @@ def cmd_video(args: argparse.Namespace) -> int:
     params = _params_from_args(VideoParams, args)
     av = _params_from_args(AVParams, args).validate()
     start, stop = args.frames
-    film = FilmParams(size=args.size, fps=args.fps, start=start, stop=stop, keep_audio=args.audio,
-                      crf=args.crf).validate()
-    check_video_suffix(args.output)
+    film = FilmParams(size=args.size, fps=args.fps, start=start, stop=stop, keep_audio=args.audio is not False,
+                      crf=args.crf, audio_file=args.audio if isinstance(args.audio, str) else None,
+                      bit_depth=args.bit_depth).validate()
+    if not is_sequence_output(args.output):
+        check_video_suffix(args.output)
     if args.preview:
         check_image_suffix(check_output(args.preview, args.input))
     if args.draft:
@@ -243,13 +247,14 @@ def _draft(args: argparse.Namespace, input_uri: str, convert: Callable, run: Cal
     """Render a draft of the render ``args`` describe (``args.output``, ``args.work_dir``): ``convert(local path of
     input_uri)`` gives the draft's settings, ``run(args, settings)`` renders them into the draft's film and work
     location; then its contact sheet."""
-    from mmdream.media.storage import is_s3, local_input
+    from mmdream.media.sequence import local_media_input
+    from mmdream.media.storage import is_s3
     from mmdream.media.video import probe
 
     work_given = args.work_dir is not None
     paths = start_draft(args)
     args.work_dir, args.preview = paths.work, None
-    with local_input(input_uri) as input_path:
+    with local_media_input(input_uri) as input_path:
         settings = convert(str(input_path))
     run(args, settings)
     finish_draft(args, paths, work_given, probe(paths.film).frame_count if not is_s3(paths.film) else 0)
@@ -259,13 +264,12 @@ def _draft(args: argparse.Namespace, input_uri: str, convert: Callable, run: Cal
 def _video(args: argparse.Namespace, still, params, av, film) -> int:  # type: ignore[no-untyped-def]
     """``mmdream video`` with its parsed settings: dream (or style) the film."""
     from mmdream.av import ChromaObjectives, film_chroma, film_drive
-    from mmdream.film import dream_film, plan_film
-    from mmdream.media.files import check_output
+    from mmdream.film import check_film_output, dream_film, plan_film
 
     if args.style:
         return _style_video(args, film)
     with _local_io(args.input, args.output) as (input_path, output_path):
-        check_output(output_path, input_path)
+        check_film_output(output_path, input_path)
         plan = plan_film(input_path, film)
         drive = film_drive(input_path, plan, av)
         backbone = _load_backbone(args, "image")
@@ -294,7 +298,7 @@ def _style_video(args: argparse.Namespace, film) -> int:  # type: ignore[no-unty
     from contextlib import ExitStack
 
     from mmdream.dream.style import StyleParams
-    from mmdream.film import style_film
+    from mmdream.film import check_film_output, is_sequence_output, style_film
     from mmdream.media.files import check_output
     from mmdream.media.images import load_image
     from mmdream.media.storage import local_input
@@ -303,7 +307,9 @@ def _style_video(args: argparse.Namespace, film) -> int:  # type: ignore[no-unty
                          preserve_colors=args.preserve_colors, seed=args.seed).validate()
     uris = [u for u in args.style.split(",") if u]
     with _local_io(args.input, args.output) as (input_path, output_path), ExitStack() as stack:
-        check_output(output_path, input_path, *uris)
+        check_film_output(output_path, input_path)
+        if not is_sequence_output(output_path):
+            check_output(output_path, *uris)
         styles = [load_image(stack.enter_context(local_input(u))) for u in uris]
         backbone = _load_backbone(args, "image")
         with _progress(args.progress, "frames", unit="frame") as progress:
@@ -643,6 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
     from mmdream.dream.audio_style import AudioStyleParams
     from mmdream.dream.image import DreamParams
     from mmdream.dream.temporal import VideoParams
+    from mmdream.media.sequence import BIT_DEPTHS
 
     parser = _Parser(prog="mmdream", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -674,8 +681,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _dream_command(sub, "video", "dream a film frame by frame with temporal coherence, keeping its sound: "
                                "mmdream video INPUT OUTPUT")
-    p.add_argument("input", help="input video (anything ffmpeg reads: mp4, mkv, mov, webm, ...)")
-    p.add_argument("output", help="output video (.mp4, .mkv or .mov; H.264); never the input")
+    p.add_argument("input", help="input video (anything ffmpeg reads: mp4, mkv, mov, webm, ...), or a frame "
+                                 "sequence: a folder of numbered images or a pattern such as frames/%%05d.png "
+                                 "(8- or 16-bit PNG/TIFF; --fps and --audio FILE give its rate and sound)")
+    p.add_argument("output", help="output video (.mp4, .mkv or .mov; H.264), or a frame sequence (a pattern "
+                                  "out/%%05d.png or a folder out/: PNGs numbered like the input); never the input")
     _add_dataclass_options(p.add_argument_group("film options (each shot's first frame is dreamed as a still with "
                                                 "the dream options above)"), VideoParams)
     _add_dataclass_options(p.add_argument_group("sound drives the picture (mmdream.av)"), AVParams)
@@ -691,12 +701,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="optimiser steps per frame after a shot's first (default: 30)")
     st.add_argument("--temporal-loss", type=float, default=500.0,
                     help="pull of reliable pixels toward the warped previous styled frame (default: 500)")
-    p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the input's)")
+    p.add_argument("--fps", type=float, default=None,
+                   help="output frame rate (default: the input's; 25 for a frame sequence)")
     p.add_argument("--frames", type=_frame_range, default=(0, None), metavar="START:END",
                    help="dream only frames START to END-1 (default: all); the sound is cut to match")
-    p.add_argument("--audio", "--keep-audio", dest="audio", action=argparse.BooleanOptionalAction, default=True,
-                   help="keep the input's soundtrack, copied bit for bit when the whole film is dreamed "
-                        "(--no-audio: drop it)")
+    p.add_argument("--audio", "--keep-audio", dest="audio", nargs="?", const=True, default=True, metavar="FILE",
+                   help="the film's sound: the input's soundtrack (default; copied bit for bit when the whole film "
+                        "is dreamed), or the sound of FILE (a frame sequence's soundtrack, or a replacement)")
+    p.add_argument("--no-audio", dest="audio", action="store_false", help="drop the sound")
+    p.add_argument("--bit-depth", type=int, choices=BIT_DEPTHS, default=None,
+                   help="bits per channel of an output frame sequence's PNGs (default: the input's; 8 for a film)")
     p.add_argument("--crf", type=int, default=18, help="H.264 quality: 0 lossless .. 51 worst (default: 18)")
     p.add_argument("--work-dir", default=None, metavar="DIR",
                    help="keep dreamed frames here; rerunning resumes after the last finished frame (default: a "

@@ -88,7 +88,7 @@ def draft_film(input_path: str | os.PathLike[str], film: FilmParams, draft: Draf
     n = draft.draft_every
     stop = None if film.stop is None else max(-(-film.stop // n), film.start // n + 1)
     return FilmParams(size=draft.size(max(plan.width, plan.height)), fps=draft.fps(plan.fps), start=film.start // n,
-                      stop=stop, keep_audio=film.keep_audio, crf=film.crf).validate()
+                      stop=stop, keep_audio=film.keep_audio, crf=film.crf, audio_file=film.audio_file).validate()
 
 
 def draft_job(job: JobSpec, input_path: str | os.PathLike[str], draft: DraftParams, paths: DraftPaths) -> JobSpec:

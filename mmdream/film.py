@@ -24,11 +24,14 @@ from mmdream.backbones.base import Backbone
 from mmdream.dream.image import DreamParams
 from mmdream.dream.style import FrameStyle, StyleParams, style_frames
 from mmdream.dream.temporal import FrameInfo, FrameObjectives, TemporalState, VideoParams, dream_frames
-from mmdream.errors import ParameterError, check_options
+from mmdream.errors import MediaError, ParameterError, check_options
 from mmdream.media.files import check_output
 from mmdream.media import storage
-from mmdream.media.images import decode_image, encode_png, from_uint8, save_image, to_uint8
-from mmdream.media.video import VideoInfo, VideoWriter, check_video_suffix, even_size, probe, read_frames
+from mmdream.media.images import from_uint8, save_image, to_uint8
+from mmdream.media.sequence import (BIT_DEPTHS, FrameSequence, decode_frame, encode_frame, is_pattern, is_sequence,
+                                    open_sequence, output_pattern, read_sequence, write_frame)
+from mmdream.media.video import (VideoInfo, VideoWriter, check_video_suffix, even_size, probe, probe_audio,
+                                 read_frames)
 from mmdream.objectives import Objective
 from mmdream.ops.pyramid import resize
 from mmdream.progress import ProgressFn
@@ -44,6 +47,8 @@ class FilmParams:
     stop: int | None = None  # one past the last frame (None: to the end)
     keep_audio: bool = True
     crf: int = 18
+    audio_file: str | None = None  # the film's sound from this file (a frame sequence's, or replacing the input's)
+    bit_depth: int | None = None  # bits of an output frame sequence's PNGs, 8 or 16 (None: the input's)
 
     def validate(self) -> FilmParams:
         checks = [
@@ -52,14 +57,20 @@ class FilmParams:
             (self.start >= 0, "start", "a frame number from 0 (--frames START:END)"),
             (self.stop is None or self.stop > self.start, "stop", "above start (--frames START:END)"),
             (0 <= self.crf <= 51, "crf", "an integer from 0 (lossless) to 51"),
+            (self.bit_depth in (None, *BIT_DEPTHS), "bit_depth", "8 or 16 (bits per channel of output PNGs)"),
+            (self.keep_audio or self.audio_file is None, "audio_file", "left out when the sound is dropped"),
         ]
         check_options(self, checks)
         return self
 
 
+DEFAULT_SEQUENCE_FPS = 25.0  # the rate of a frame sequence's film when no fps is given
+
+
 @dataclass(frozen=True)
 class FilmPlan:
-    """The frames a film job dreams: size ``(width, height)``, rate, and the range ``[start, stop)``."""
+    """The frames a film job dreams: size ``(width, height)``, rate, and the range ``[start, stop)``; the input
+    frame sequence (None: a film); the file holding the film's sound (None: silent)."""
 
     info: VideoInfo
     width: int
@@ -67,6 +78,13 @@ class FilmPlan:
     fps: float
     start: int
     stop: int
+    sequence: FrameSequence | None = None
+    sound: str | None = None
+
+    @property
+    def bit_depth(self) -> int:
+        """Bits per channel the input's frames hold (8 for a film)."""
+        return 8 if self.sequence is None else self.sequence.bit_depth
 
     @property
     def count(self) -> int:
@@ -74,32 +92,55 @@ class FilmPlan:
 
 
 def plan_film(input_path: str | os.PathLike[str], film: FilmParams) -> FilmPlan:
-    """Probe the input and fix the frame size (even, for yuv420p), rate and range of a job."""
+    """Probe the input (a film, or a frame sequence: a folder or ``%05d`` pattern) and fix the frame size (even,
+    for yuv420p), rate and range of a job, and where its sound comes from."""
     film.validate()
-    info = probe(input_path)
+    sound = film.audio_file
+    audio = None if sound is None else probe_audio(sound)
+    sequence = open_sequence(input_path) if is_sequence(input_path) else None
+    if sequence is not None:
+        fps = film.fps or DEFAULT_SEQUENCE_FPS
+        info = VideoInfo(width=sequence.width, height=sequence.height, fps=fps, frame_count=sequence.count,
+                         duration_s=sequence.count / fps, rotation=0, codec="png", variable_fps=False, audio=audio)
+    else:
+        info = probe(input_path)
+        if sound is None and info.audio is not None:
+            sound = str(input_path)
+        elif sound is not None:
+            info = dataclasses.replace(info, audio=audio)
     w, h = info.width, info.height
     if film.size is not None:
         scale = film.size / max(w, h)
         w, h = max(2, round(w * scale)), max(2, round(h * scale))
     w, h = even_size(w, h)
     fps = film.fps or info.fps
-    total = round(info.frame_count * fps / info.fps) if film.fps else info.frame_count
+    total = round(info.frame_count * fps / info.fps) if film.fps and sequence is None else info.frame_count
     stop = min(film.stop if film.stop is not None else total, total)
     if film.start >= stop:
         raise ParameterError(f"--frames {film.start}:{film.stop} selects no frame; the film has {total} frames "
                              f"at {fps:g} fps")
-    return FilmPlan(info, w, h, fps, film.start, stop)
+    return FilmPlan(info, w, h, fps, film.start, stop, sequence, sound)
 
 
 def source_frames(input_path: str | os.PathLike[str], plan: FilmPlan, start: int, stop: int
                   ) -> Iterator[torch.Tensor]:
-    """Source frames ``(3, H, W)`` in [0, 1] of indices ``[start, stop)``, decoded one at a time."""
+    """Source frames ``(3, H, W)`` in [0, 1] of indices ``[start, stop)``, decoded one at a time (a sequence's at
+    its own precision: 16-bit frames are not rounded to 8 bits)."""
+    if plan.sequence is not None:
+        for arr in read_sequence(plan.sequence, size=(plan.width, plan.height), start=start, stop=stop):
+            yield torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+        return
     for arr in read_frames(input_path, size=(plan.width, plan.height), start=start, stop=stop, fps=plan.fps):
         yield from_uint8(arr)[0]
 
 
 def fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Identity of an input file: size and the sha256 of its first and last MiB (cheap, content-based)."""
+    """Identity of an input file: size and the sha256 of its first and last MiB (cheap, content-based); of a frame
+    sequence: its numbering and its first and last frames' identities."""
+    if is_sequence(path):
+        seq = open_sequence(path)
+        return {"frames": seq.count, "first_number": seq.start, "first": fingerprint(seq.path(0)),
+                "last": fingerprint(seq.path(seq.count - 1))}
     p = Path(path)
     size = p.stat().st_size
     digest = hashlib.sha256()
@@ -112,11 +153,18 @@ def fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 class WorkDir:
     """Finished frames ``NNNNNN.png`` + ``NNNNNN.json`` and the settings that made them, in a local folder or
-    under an ``s3://`` prefix (every write atomic: a temporary name renamed, or one S3 put)."""
+    under an ``s3://`` prefix (every write atomic: a temporary name renamed, or one S3 put). Frames are 8-bit
+    PNGs, 16-bit when the settings say ``bit_depth: 16``."""
 
     def __init__(self, uri: str | os.PathLike[str], settings: dict[str, Any]) -> None:
         self.uri = str(uri)
         self.settings = storage.bind_settings(self.uri, settings, "frames")
+        self.bit_depth: int = settings.get("bit_depth", 8)
+
+    @property
+    def levels(self) -> int:
+        """The highest level a stored channel holds (255 or 65535): dreams are rounded to these."""
+        return (1 << self.bit_depth) - 1
 
     def frame_uri(self, index: int) -> str:
         return storage.join(self.uri, f"{index:06d}.png")
@@ -138,13 +186,14 @@ class WorkDir:
 
     def save(self, index: int, dream: torch.Tensor, info: FrameInfo | FrameStyle) -> None:
         """Write a frame's PNG, then its record (the record marks the frame finished)."""
-        storage.write_bytes(self.frame_uri(index), encode_png(dream))
+        storage.write_bytes(self.frame_uri(index), encode_frame(dream.reshape(-1, *dream.shape[-3:])[0].permute(
+            1, 2, 0).cpu().numpy(), self.bit_depth))
         storage.write_text(self.info_uri(index), json.dumps(dataclasses.asdict(info)))
 
     def frame(self, index: int) -> torch.Tensor:
         """A finished frame ``(3, H, W)`` as saved."""
         uri = self.frame_uri(index)
-        return decode_image(storage.read_bytes(uri), uri)[0]
+        return torch.from_numpy(decode_frame(storage.read_bytes(uri), uri)).permute(2, 0, 1).contiguous()
 
     def record(self, index: int) -> dict[str, Any]:
         """A finished frame's record (:class:`FrameInfo` as a dict)."""
@@ -153,7 +202,27 @@ class WorkDir:
 
 def default_work_dir(output: str | os.PathLike[str]) -> Path:
     out = Path(output)
+    if is_sequence_output(out):  # frames/%05d.png or frames/: a hidden folder beside the frames' folder
+        out = out.parent if is_pattern(out) else out
     return out.parent / f".{out.name}.work"
+
+
+def is_sequence_output(output: str | os.PathLike[str]) -> bool:
+    """Whether ``output`` names a frame sequence (a ``%05d`` pattern, a folder, or a name ending in ``/``) rather
+    than a film."""
+    return is_pattern(output) or str(output).endswith(("/", os.sep)) or Path(output).is_dir()
+
+
+def check_film_output(output: str | os.PathLike[str], input_path: str | os.PathLike[str]) -> Path:
+    """A film output (.mp4, .mkv, .mov; never the input) or a frame sequence output (its folder must exist)."""
+    if is_sequence_output(output):
+        pattern = Path(output_pattern(output, None))
+        if is_sequence(input_path) and pattern.parent.resolve() == Path(open_sequence(
+                input_path).pattern).parent.resolve():
+            raise MediaError(f"output {output} writes into the input's folder; choose another folder (inputs are "
+                             "never overwritten)")
+        return Path(output)
+    return check_video_suffix(check_output(output, input_path))
 
 
 def film_settings(input_path: str | os.PathLike[str], plan: FilmPlan, still: DreamParams, params: VideoParams,
@@ -161,6 +230,8 @@ def film_settings(input_path: str | os.PathLike[str], plan: FilmPlan, still: Dre
     """What makes a film's frames what they are; a work directory refuses frames of other settings."""
     settings = {"input": fingerprint(input_path), "width": plan.width, "height": plan.height, "fps": plan.fps,
                 "still": dataclasses.asdict(still), "video": dataclasses.asdict(params), "objective": objective_spec}
+    if plan.bit_depth == 16:  # frames kept at 16 bits (8-bit work directories stay as they were)
+        settings["bit_depth"] = 16
     if drive is not None:
         settings["drive_sha256"] = hashlib.sha256(np.asarray(drive, dtype=np.float64).tobytes()).hexdigest()
     return settings
@@ -184,7 +255,8 @@ def dream_range(
 ) -> None:
     """Dream frames ``[first, stop)`` into ``work`` (frame ``first`` begins a shot), resuming after the last
     finished frame. ``drive``: per-frame strength multipliers by frame index (:mod:`mmdream.av`). Progress counts
-    frames of ``total`` (default: the range), ``done`` of them finished before."""
+    frames of ``total`` (default: the range), ``done`` of them finished before. Dreams are rounded to the levels
+    the work directory stores (8 or 16 bits)."""
     resume = work.resume_point(first, stop)
     if resume >= stop:
         return
@@ -197,7 +269,7 @@ def dream_range(
     frames = source_frames(input_path, plan, resume, stop)
     for dream, info in dream_frames(frames, backbone, objective, still, params, start=resume, state=state,
                                     drive=drive, total=total or stop - first, done=done + resume - first,
-                                    progress=progress):
+                                    levels=work.levels, progress=progress):
         work.save(info.index, dream[None], info)
 
 
@@ -206,8 +278,19 @@ def write_film(input_path: str | os.PathLike[str], plan: FilmPlan, frames: Itera
                audio: tuple[np.ndarray, int] | None = None, provenance: str | None = None) -> Path | str:
     """Encode frames ``(3, H, W)`` as the film ``output`` (a path or ``s3://`` URI; it appears only when
     complete), with ``audio`` (samples ``(C, n)``, rate, from the film's first frame on: a dreamed soundtrack,
-    encoded as AAC) or else the input's sound if kept. ``provenance``: the record text it carries."""
-    kept = input_path if audio is None and film.keep_audio and plan.info.audio is not None else None
+    encoded as AAC) or else the plan's sound if kept. ``provenance``: the record text it carries.
+
+    An ``output`` that names a frame sequence (:func:`is_sequence_output`) gets PNGs of ``film.bit_depth`` bits
+    (default: the input's) numbered like the input sequence (a film's frames: by frame index), each carrying the
+    record; no sound."""
+    if is_sequence_output(output):
+        pattern = output_pattern(output, plan.sequence)
+        first = plan.start + (0 if plan.sequence is None else plan.sequence.start)
+        depth = film.bit_depth or plan.bit_depth
+        for number, frame in enumerate(frames, start=first):
+            write_frame(pattern, number, frame.permute(1, 2, 0).cpu().numpy(), depth, provenance)
+        return Path(pattern)
+    kept = plan.sound if audio is None and film.keep_audio else None
     with storage.local_output(output) as target, VideoWriter(target, fps=plan.fps, crf=film.crf, audio_from=kept,
                                                              audio_start_s=0.0 if audio else plan.start / plan.fps,
                                                              audio=audio, provenance=provenance) as writer:
@@ -240,7 +323,7 @@ def dream_film(
     given one is kept. ``preview``: also write a contact sheet of sample frames there. ``provenance``: the record
     text the film carries. Returns the output path and the per-frame records.
     """
-    out = check_video_suffix(check_output(output, input_path))
+    out = check_film_output(output, input_path)
     plan = plan_film(input_path, film)
     spec = objective_spec or {"layers": list(objective.layers), "backbone": backbone.name}
     work = WorkDir(work_dir or default_work_dir(out), film_settings(input_path, plan, still, params, spec, drive))
@@ -303,7 +386,7 @@ def style_film(
 ) -> Path:
     """Style ``input_path`` into ``output`` frame by frame into a work directory (resumable exactly like
     :func:`dream_film`), keeping the sound; ``provenance``: the record text the film carries."""
-    out = check_video_suffix(check_output(output, input_path))
+    out = check_film_output(output, input_path)
     plan = plan_film(input_path, film)
     settings = style_settings(input_path, plan, backbone.name, styles, params, style_weights, frame_steps,
                               temporal_weight)

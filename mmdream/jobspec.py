@@ -46,6 +46,7 @@ from mmdream.dream.temporal import VideoParams
 from mmdream.errors import MmdreamError, ParameterError
 from mmdream.film import FilmParams, FilmPlan, film_settings, style_settings
 from mmdream.media.audio import AUDIO_FORMATS
+from mmdream.media.sequence import is_pattern
 from mmdream.objectives import Objective, build_objective
 from mmdream.themes import Theme, image_objective, resolve_theme, sound_objective_of
 
@@ -374,8 +375,13 @@ class JobSpec(BaseModel):
         """Where checkpoints go: ``work``, or a hidden folder/prefix beside the output."""
         if self.work:
             return self.work
-        head, _, name = self.output.rpartition("/")
+        head, _, name = self._output_name().rpartition("/")
         return f"{head}/.{name}.work" if head else f".{name}.work"
+
+    def _output_name(self) -> str:
+        """The output, or for a frame sequence (``out/%05d.png``, ``out/``) its folder."""
+        out = self.output.rstrip("/")
+        return out.rpartition("/")[0] or "." if is_pattern(out) else out
 
     def preview_uri(self) -> str | None:
         """Where the job's preview PNG goes (None: no preview)."""
@@ -383,8 +389,11 @@ class JobSpec(BaseModel):
             return None
         if isinstance(self.preview, str):
             return self.preview
-        stem, dot, suffix = self.output.rpartition(".")
-        return f"{stem if dot and '/' not in suffix else self.output}.preview.png"
+        output = self._output_name()
+        if output != self.output.rstrip("/"):  # a frame sequence: the preview beside its folder
+            return f"{output}.preview.png"
+        stem, dot, suffix = output.rpartition(".")
+        return f"{stem if dot and '/' not in suffix else output}.preview.png"
 
     def schedule_uri(self) -> str:
         """Where the driver leaves the per-frame schedules (drive, chroma) for the actors."""

@@ -106,6 +106,13 @@ CASES = {
                               ["invalid choice"]),
     "style rounds zero": (["audio-style", "{sound}", "{sound}", "{tmp}/out.wav", "--rounds", "0"], ["rounds=0"]),
     "style output is the style": (["audio-style", "{sound}", "{tmp}/s.wav", "{tmp}/s.wav"], ["is the style clip"]),
+    "like a file without a record": (["image", "{photo}", "{tmp}/out.png", "--like", "{photo}"],
+                                     ["in.png carries no mmdream record"]),
+    "info of a file without a record": (["info", "{photo}"], ["carries no mmdream record"]),
+    "info of a missing file": (["info", "{tmp}/nope.mp4"], ["nope.mp4 does not exist"]),
+    "frame folder without frames": (["video", "{tmp}/empty", "{tmp}/out.mp4"], ["no numbered images"]),
+    "frame pattern matching nothing": (["video", "{tmp}/f_%05d.png", "{tmp}/out.mp4"], ["no frame matches"]),
+    "frame sequence output bit depth": (["video", "{video}", "{tmp}/", "--bit-depth", "12"], ["invalid choice"]),
 }
 
 

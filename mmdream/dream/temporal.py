@@ -8,8 +8,8 @@ toward the warped previous dream (temporal loss), and the dream's strength is he
 began the shot, so it neither fades nor grows over long clips. A per-frame *drive* (e.g. the soundtrack's loudness,
 :mod:`mmdream.av`) multiplies that level frame by frame.
 
-Frames are RGB ``(3, H, W)`` in [0, 1]. The carried state is quantised to 8 bits, exactly what a frame file holds,
-so a run resumed from saved frames equals an uninterrupted run.
+Frames are RGB ``(3, H, W)`` in [0, 1]. The carried state is quantised to the levels a frame file holds (8 bits,
+or 16 for 16-bit frame sequences), so a run resumed from saved frames equals an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -102,9 +102,10 @@ class FrameInfo:
     drive: float = 1.0
 
 
-def quantize(x: torch.Tensor) -> torch.Tensor:
-    """Round to the 8-bit levels a frame file stores, so the carried state survives a save and reload."""
-    return x.mul(255.0).round_().div_(255.0)
+def quantize(x: torch.Tensor, levels: int = 255) -> torch.Tensor:
+    """Round to the levels a frame file stores (255: 8 bits, 65535: 16 bits), so the carried state survives a save
+    and reload."""
+    return x.mul(levels).round_().div_(levels)
 
 
 def strength(dream: torch.Tensor, source: torch.Tensor) -> float:
@@ -121,10 +122,12 @@ def dream_frame(
     state: TemporalState | None,
     index: int,
     drive: float = 1.0,
+    levels: int = 255,
 ) -> tuple[TemporalState, FrameInfo]:
     """Dream frame ``index`` (source ``(3, H, W)``) given the previous frame's state (``None``: first frame).
 
-    ``drive``: this frame's strength multiplier (1: the shot's own strength)."""
+    ``drive``: this frame's strength multiplier (1: the shot's own strength). ``levels``: the dream is rounded to
+    these (255: 8-bit frame files, 65535: 16-bit)."""
     seed = still.seed + index
     continues = state is not None and state.index == index - 1 and state.source.shape == source.shape
     mot = None  # no motion: a shot's first frame, or independent frames (blend 0)
@@ -135,10 +138,10 @@ def dream_frame(
     reliable = 1.0 if mot is None else mot.reliable
     if state is None or mot is None or mot.cut:
         dream = dream_image(source[None], backbone, objective, dataclasses.replace(still, seed=seed))[0]
-        dream = quantize(dream)
+        dream = quantize(dream, levels)
         target = strength(dream, source)
         if drive != 1.0:
-            dream = quantize(_hold(dream, source, target * drive, max(1.0, drive)))
+            dream = quantize(_hold(dream, source, target * drive, max(1.0, drive)), levels)
         value = objective.evaluate(backbone, dream[None])
     else:
         carried = warp(state.dream - state.source, mot.backward) * mot.mask
@@ -155,7 +158,7 @@ def dream_frame(
         dream, target = x[0], state.target_strength
         if params.hold_strength or drive != 1.0 or state.drive != 1.0:
             dream = _hold(dream, source, target * drive, 1.05 * max(1.0, drive / max(state.drive, 1e-6)))
-        dream = quantize(dream)
+        dream = quantize(dream, levels)
     info = FrameInfo(index, shot_start, reliable, strength(dream, source), target, value, drive)
     return TemporalState(index, source, dream, target, drive), info
 
@@ -182,6 +185,7 @@ def dream_frames(
     drive: Sequence[float] | None = None,
     total: int = 0,
     done: int = 0,
+    levels: int = 255,
     progress: ProgressFn | None = None,
 ) -> Iterator[tuple[torch.Tensor, FrameInfo]]:
     """Dream a sequence of source frames ``(3, H, W)`` (indices ``start, start + 1, ...``), yielding each dream.
@@ -189,7 +193,8 @@ def dream_frames(
     ``objective``: one for all frames, or per-frame ones (:class:`FrameObjectives`). ``state``: the previous
     frame's state when resuming at ``start``. ``drive``: per-frame strength multipliers
     indexed by frame index (:func:`mmdream.av.drive_schedule`; None: all 1). Progress counts frames: ``done`` of
-    ``total`` were finished before this call (a resumed job).
+    ``total`` were finished before this call (a resumed job). ``levels``: dreams are rounded to these (255: 8-bit
+    frame files, 65535: 16-bit).
     """
     still.validate()
     params.validate()
@@ -201,6 +206,6 @@ def dream_frames(
             raise ParameterError(f"the drive schedule has {len(drive)} frames; frame {index} has none")
         frame_objective = objective.at(index) if isinstance(objective, FrameObjectives) else objective
         state, info = dream_frame(source, backbone, frame_objective, still, params, state, index,
-                                  1.0 if drive is None else float(drive[index]))
+                                  1.0 if drive is None else float(drive[index]), levels)
         yield state.dream, info
         tracker.advance(info.objective)  # after the consumer has handled (saved) the frame

@@ -13,6 +13,8 @@ This module only moves text; what the text says is :mod:`mmdream.provenance`'s b
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,23 @@ def image_save_options(suffix: str, text: str | None) -> dict[str, Any]:
     exif = Image.Exif()
     exif[_DESCRIPTION] = text
     return {"exif": exif.tobytes()}
+
+
+def png_with_text(data: bytes, text: str | None) -> bytes:
+    """PNG bytes with ``text`` added as the record's ``iTXt`` chunk before the image data (for PNGs not written by
+    PIL, e.g. 16-bit frames); ``None``: unchanged."""
+    if text is None:
+        return data
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise MediaError("cannot add a record to these bytes: they are not a PNG")
+    at = 8
+    while at + 8 <= len(data) and data[at + 4:at + 8] != b"IDAT":
+        at += 12 + struct.unpack(">I", data[at:at + 4])[0]
+    if at + 8 > len(data):
+        raise MediaError("cannot add a record to this PNG: it has no image data")
+    body = PNG_KEY.encode("latin-1") + b"\x00\x01\x00\x00\x00" + zlib.compress(text.encode("utf-8"))
+    chunk = struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body))
+    return data[:at] + chunk + data[at:]
 
 
 def _image_text(path: Path) -> str | None:

@@ -232,6 +232,13 @@ def _require_audio(path: PathLike) -> _AudioSource:
     return source
 
 
+def probe_audio(path: PathLike) -> AudioInfo:
+    """Rate, channels, codec and length of the first audio stream of ``path`` (a sound or a film)."""
+    source = _require_audio(path)
+    return AudioInfo(rate=source.rate, channels=source.channels, codec=source.codec,
+                     duration_s=None if source.end is None else float(source.end - source.start))
+
+
 def probe(path: PathLike) -> VideoInfo:
     """Size, rate, length, rotation and codecs of the first video (and audio) stream of ``path``."""
     p = Path(path)
