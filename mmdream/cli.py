@@ -118,6 +118,10 @@ def _progress(mode: str, desc: str, unit: str = "step") -> Iterator[Callable | N
         yield None
 
 
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 @contextmanager
 def _local_io(input_uri: str, output_uri: str) -> Iterator[tuple[str, str]]:
     """Local paths for an input and an output that may be ``s3://`` URIs (downloaded / uploaded when complete);
@@ -200,7 +204,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Dream a bundled photo (fetched from scikit-image's wheel) with the defaults."""
     from mmdream.media.samples import sample_path
 
-    source = sample_path("chelsea.png")
+    source = sample_path("chelsea.png", say=_say)
     args.input, args.size = str(source), args.size or 512
     print(f"dreaming {source} -> {args.output}", file=sys.stderr)
     return cmd_image(args)
@@ -325,9 +329,11 @@ def _style_video(args: argparse.Namespace, film) -> int:  # type: ignore[no-unty
 def cmd_render(args: argparse.Namespace) -> int:
     """Render a job spec on Ray (a local single-node Ray unless --address is given; ``--draft``: a draft of it)."""
     from mmdream.jobspec import load_job
+    from mmdream.preflight import check_job
 
     job = load_job(args.job).with_overrides(**{"input": args.input, "output": args.output,
                                                 "resources.actors": args.workers})
+    check_job(job, local_ray=args.address is None, say=_say)  # before Ray starts or anything is written
     if args.draft:
         from mmdream.draft import DraftPaths, draft_job
         from mmdream.media.samples import resolve
@@ -361,7 +367,12 @@ def _render(args: argparse.Namespace, job) -> int:  # type: ignore[no-untyped-de
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    """Submit a job spec to a Ray cluster through the Jobs API."""
+    """Submit a job spec to a Ray cluster through the Jobs API, once it passed the preflight here (the cluster's
+    render checks again on its side)."""
+    from mmdream.jobspec import load_job
+    from mmdream.preflight import check_job
+
+    check_job(load_job(args.job), local_ray=False, say=_say)
     from cluster import jobs_api
 
     env = {k: os.environ[k] for k in ("MMDREAM_WEIGHTS", "MMDREAM_S3_ENDPOINT") if os.environ.get(k)}

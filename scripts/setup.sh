@@ -1,12 +1,28 @@
 #!/usr/bin/env bash
-# Create .venv (or $MMDREAM_VENV) and install mmdream with its test extras. Safe to re-run.
+# Create .venv (or $MMDREAM_VENV) and install mmdream with its cluster and test extras. Safe to re-run.
 # torch is pinned to 2.13.0, a CPU wheel here; the check below refuses an install that pulled CUDA packages.
+# Output: one line per step saying what is installed and why; pip's own output only when it fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${MMDREAM_VENV:-.venv}"
-[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -e ".[cluster,test]" 2>&1 | grep -v "^WARNING: Location" || true
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+pip_quietly() {  # pip with its output kept for a failure only
+    if ! "$venv/bin/python" -m pip --disable-pip-version-check "$@" >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "setup: pip $* failed (output above)" >&2
+        exit 1
+    fi
+}
+if [ ! -x "$venv/bin/python" ]; then
+    echo "setup: creating the virtual environment $venv" >&2
+    python3 -m venv "$venv"
+    echo "setup: upgrading pip in $venv (the one venv ships may not read this project's pyproject.toml)" >&2
+    pip_quietly install -q --upgrade pip
+fi
+echo "setup: installing mmdream and its dependencies into $venv (torch CPU, Ray for render, pytest for tests;" \
+     "from the package registry, several minutes the first time)" >&2
+pip_quietly install -q -e ".[cluster,test]"
 "$venv/bin/python" - <<'PY'
 import importlib.metadata as md, sys
 import torch

@@ -135,7 +135,8 @@ def test_bad_input(case: str, photo: Path, tmp_path: Path, weights_dir: Path, me
     args = [a.format(tmp=tmp_path, photo=photo, video=video, sound=sound) for a in argv]
     if args[0] == "image":
         args[1:1] = IMAGE_ARGS  # before the case's own options, which win
-    proc = run_cli(*args, env={"MMDREAM_WEIGHTS": str(weights_dir)})
+    # An empty user cache: weights someone downloaded into ~/.cache must not hide a missing file.
+    proc = run_cli(*args, env={"MMDREAM_WEIGHTS": str(weights_dir), "XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert_clean_failure(proc, *fragments)
     assert photo.read_bytes() == photo_bytes
     _no_output(tmp_path, before)

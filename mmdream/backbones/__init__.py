@@ -90,6 +90,7 @@ class BackboneSpec:
     classes: Callable[[WeightsDir], tuple[str, ...]] = lambda _weights_dir: imagenet_classes()
     modality: str = "image"
     sample_rate: int | None = None
+    min_side: int = 1  # images: the smallest side the whole network takes (smaller ones are mirrored to it)
     file: Path | None = None  # a trained checkpoint's own weights file (``ckpt:PATH``)
 
     @property
@@ -105,6 +106,7 @@ def _vgg(arch: str, caffe: WeightFile, tv: WeightFile) -> BackboneSpec:
         layers=lambda with_classifier: vgg.vgg_layers(arch, with_classifier),
         default_layers=vgg.DEFAULT_LAYERS[arch],
         input_size=vgg.INPUT_SIZE,
+        min_side=vgg.MIN_SIDE,
         variants={
             "caffe": Variant(caffe, caffe_bgr, with_classifier=False, transform=_features_only),
             "torchvision": Variant(tv, imagenet_norm),
@@ -122,7 +124,7 @@ def _googlenet() -> BackboneSpec:
 
     return BackboneSpec(
         build=lambda _c: g.GoogLeNet(), layers=lambda _c: g.LAYERS, default_layers=g.DEFAULT_LAYERS,
-        input_size=g.INPUT_SIZE,
+        input_size=g.INPUT_SIZE, min_side=g.MIN_SIDE,
         variants={"torchvision": Variant(WeightFile(
             ("googlenet.safetensors", "googlenet-1378be20.pth"), (_torchvision("googlenet", "1378be20"),)),
             inception_norm)},
@@ -134,7 +136,7 @@ def _inception_v3() -> BackboneSpec:
 
     return BackboneSpec(
         build=lambda _c: i.InceptionV3(), layers=lambda _c: i.LAYERS, default_layers=i.DEFAULT_LAYERS,
-        input_size=i.INPUT_SIZE,
+        input_size=i.INPUT_SIZE, min_side=i.MIN_SIDE,
         variants={"torchvision": Variant(WeightFile(
             ("inception_v3.safetensors", "inception_v3_google-0cc3c7bd.pth"),
             (_torchvision("inception_v3_google", "0cc3c7bd"),)), inception_norm)},
@@ -309,4 +311,5 @@ def load_backbone(name: str, *, variant: str | None = None, weights_dir: str | o
         name=name, variant=key, module=module, preprocess=v.preprocess, layers=spec.layers(v.with_classifier),
         classes=spec.classes(weights_dir) if v.with_classifier else None, default_layers=spec.default_layers,
         input_size=spec.input_size, modality=spec.modality, sample_rate=spec.sample_rate, weights_path=path,
+        min_side=spec.min_side,
     )

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from mmdream.errors import ParameterError
+from mmdream.ops.pyramid import mirror_pad
 
 Preprocess = Callable[[torch.Tensor], torch.Tensor]
 
@@ -34,7 +35,9 @@ class Backbone:
 
     Audio backbones (``modality == "audio"``) take a mono waveform in [-1, 1] at ``sample_rate`` instead,
     ``(N, samples)``, and do their own front-end (log-mel, patches) inside the module, so taps and gradients reach
-    the samples; their ``input_size`` is the samples of one analysis window. See the module's docstring for the
+    the samples; their ``input_size`` is the samples of one analysis window. Images with a side under ``min_side``
+    (the smallest the whole network takes: its pooling would leave nothing) are mirrored outward to that size
+    before they go in, so any image size works (a thin strip, an icon, a small octave). See the module's docstring for the
     shapes of its taps (YAMNet: one batch row per patch).
     """
 
@@ -52,6 +55,7 @@ class Backbone:
         modality: str = "image",
         sample_rate: int | None = None,
         weights_path: Path | None = None,
+        min_side: int = 1,
     ) -> None:
         if modality not in ("image", "audio") or (modality == "audio") != (sample_rate is not None):
             raise AssertionError(f"{name}: modality {modality!r} with sample_rate {sample_rate!r}")
@@ -66,6 +70,7 @@ class Backbone:
         self.modality = modality
         self.sample_rate = sample_rate
         self.weights_path = weights_path  # the file the weights were loaded from (for provenance records)
+        self.min_side = min_side
         self._by_name = {layer.name: layer for layer in self.layers}
         self._order = {layer.name: i for i, layer in enumerate(self.layers)}
         self._modules = dict(self.module.named_modules())
@@ -121,6 +126,8 @@ class Backbone:
                     raise _StopForward
 
             handles.append(self._modules[mod_name].register_forward_hook(hook))
+        if self.modality == "image" and min(x.shape[-2:]) < self.min_side:
+            x = mirror_pad(x, self.min_side, self.min_side)
         try:
             self.module(self.preprocess(x))
         except _StopForward:

@@ -192,6 +192,7 @@ def checkpoint_spec(path: str | os.PathLike[str]):  # type: ignore[no-untyped-de
         layers=lambda _c: trained.layers(arch),
         default_layers=trained.ARCHITECTURES[arch][0],
         input_size=int(meta["input_size"]),
+        min_side=trained.min_side(arch),
         variants={"trained": Variant(WeightFile((p.name,)), preprocess_of(meta))},
         classes=lambda _weights_dir: classes,
         modality=meta["modality"],

@@ -10,6 +10,7 @@ from torch import nn
 from mmdream.backbones.base import Layer
 
 INPUT_SIZE: int = 224
+MIN_SIDE: int = 15  # the smallest side all its (ceil-mode) pools and valid convolutions take
 DEFAULT_LAYERS: tuple[str, ...] = ("inception4c",)
 LAYERS: tuple[Layer, ...] = (
     *(

