@@ -119,7 +119,8 @@ def _progress(mode: str, desc: str, unit: str = "step") -> Iterator[Callable | N
 
 
 def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    """One line on stderr about work done before the command's own (a download: what and why)."""
+    print(f"mmdream: {line}", file=sys.stderr, flush=True)
 
 
 @contextmanager
