@@ -54,7 +54,7 @@ def _set(spec: dict[str, Any], key: str, value: Any) -> None:
 
 CASES: dict[str, tuple[dict[str, Any], str]] = {
     "missing input": ({"input": "{tmp}/nope.mp4"}, "does not exist"),
-    "input is a folder": ({"input": "{tmp}"}, "is a folder"),
+    "input is a folder without frames": ({"input": "{tmp}/empty"}, "holds no numbered images"),
     "input without a picture": ({"input": "{media}/audio/dog_bark.wav"}, "no video stream"),
     "input without the sound the job dreams": ({"input": "{silent}"}, "no audio stream"),
     "sound follows an input without sound": ({"input": "{silent}", "theme": None, "av.drive": "rms",
@@ -64,7 +64,7 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
     "output cannot be created": ({"output": "/proc/mmdream/film.mp4"}, "cannot be written"),
     "output is the input": ({"output": "{media}/video/bbb_320x180.mp4"}, "is the input"),
     "output without a film suffix": ({"output": "{tmp}/film.avi"}, "no video suffix"),
-    "output is a folder": ({"output": "{tmp}/folder.mp4"}, "is a folder"),
+    "output inside a file": ({"output": "{tmp}/text.png/film.mp4"}, "is a file, not a folder"),
     "work location is a file": ({"work": "{tmp}/text.png"}, "is a file"),
     "preview is not a png": ({"preview": "{tmp}/p.jpg"}, ".png"),
     "empty frame range": ({"film.start": 500, "film.stop": None}, "selects no frame"),
@@ -82,7 +82,6 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
 
 def _prepare(tmp_path: Path, media_dir: Path, weights_dir: Path, silent_film: Path, case: str) -> Path:
     (tmp_path / "text.png").write_text("not a picture")
-    (tmp_path / "folder.mp4").mkdir()
     (tmp_path / "empty").mkdir()
     (tmp_path / "broken").mkdir()
     data = (weights_dir / "efficientnet_lite0.safetensors").read_bytes()
