@@ -47,12 +47,13 @@ def prepare_sound(job: JobSpec, input_path: str, plan: FilmPlan | None) -> Sound
         raise ParameterError(f"audio.backbone: {spec.backbone.name} is an image backbone; dream sounds with an "
                              "audio one (yamnet)")
     start_s = 0.0 if plan is None else plan.start / plan.fps
-    source, rate = read_soundtrack(input_path, start_s, None if plan is None else plan.count / plan.fps)
+    sound_path = input_path if plan is None or plan.sound is None else plan.sound  # a sequence's: film.audio_file
+    source, rate = read_soundtrack(sound_path, start_s, None if plan is None else plan.count / plan.fps)
     params = job.audio_params()
     sound_plan, x = plan_soundtrack(source, rate, params, net_rate)
     record = {**spec.model_dump(by_alias=True, exclude={"dream"}),
               "theme": None if theme is None else list(theme.sound)}
-    settings = soundtrack_settings(input_path, start_s, source, rate, params, record)
+    settings = soundtrack_settings(sound_path, start_s, source, rate, params, record)
     return Sound(source, rate, sound_plan, x, settings, SegmentStore(job.sound_work_uri(), settings))
 
 

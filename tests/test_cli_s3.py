@@ -25,6 +25,9 @@ def test_image_and_video_commands_on_s3(s3_server, media_dir: Path, weights_dir:
                     "--steps", "2", "--octaves", "1")
     assert image.returncode == 0, image.stderr
     assert s3.head_object(Bucket=bucket, Key="out/cat.png")["ContentLength"] > 1000
+    info = subprocess.run([sys.executable, "-m", "mmdream.cli", "info", f"s3://{bucket}/out/cat.png", "--json"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert info.returncode == 0 and json.loads(info.stdout)["options"]["size"] == 96  # its record, read from S3
     film = mmdream("video", f"s3://{bucket}/in/bbb.mp4", f"s3://{bucket}/out/bbb.mp4", "--size", "64",
                    "--frames", "0:6", "--steps", "1", "--octaves", "1", "--frame-steps", "1",
                    "--work-dir", f"s3://{bucket}/work/bbb")
