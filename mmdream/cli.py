@@ -14,7 +14,7 @@ from typing import NoReturn
 from contextlib import contextmanager
 
 from mmdream.cli_draft import add_draft_options, draft_params, finish_draft, start_draft
-from mmdream.cli_provenance import record_text
+from mmdream.cli_provenance import add_like_option, prepare, record_text
 from mmdream.errors import MmdreamError, ParameterError
 
 EXIT_USAGE = 2
@@ -628,7 +628,6 @@ def _dream_command(sub: argparse._SubParsersAction, name: str, help_text: str  #
                    ) -> argparse.ArgumentParser:
     """A sub-command with the backbone, objective, size, progress, --like and still-dream options of ``mmdream
     image``."""
-    from mmdream.cli_provenance import add_like_option
     from mmdream.dream.image import DreamParams
 
     p = sub.add_parser(name, help=help_text, description=help_text)
@@ -653,7 +652,6 @@ def _dream_command(sub: argparse._SubParsersAction, name: str, help_text: str  #
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mmdream.cli_provenance import add_like_option
     from mmdream.av import AVParams
     from mmdream.dream.style import StyleParams
     from mmdream.backbones import BACKBONES
@@ -886,8 +884,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from mmdream.cli_provenance import prepare
-
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -38,6 +38,7 @@ from mmdream.av import AVParams
 from mmdream.walk import WalkParams
 from mmdream.dream.zoom import ZoomParams, ZoomSchedule
 from mmdream.zoom import ZoomFilmParams, ZoomPlan, zoom_settings
+from mmdream.backbones import weights_path
 from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import AudioDreamParams
 from mmdream.dream.style import StyleParams
@@ -48,6 +49,7 @@ from mmdream.film import FilmParams, FilmPlan, film_settings, style_settings
 from mmdream.media.audio import AUDIO_FORMATS
 from mmdream.media.sequence import is_pattern
 from mmdream.objectives import Objective, build_objective
+from mmdream.provenance import NamedWeights, dumps, make_record
 from mmdream.themes import Theme, image_objective, resolve_theme, sound_objective_of
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -542,9 +544,6 @@ _UNRECORDED_JOB_KEYS = ("input", "output", "work", "weights", "preview", "resour
 def job_provenance(job: JobSpec) -> str:
     """The record text a rendered output carries (:mod:`mmdream.provenance`): the job spec less where files go
     and what runs it, the params, and the backbones with their weights' sha256."""
-    from mmdream.backbones import weights_path
-    from mmdream.provenance import NamedWeights, dumps, make_record
-
     spec = job.model_dump(by_alias=True)
     nets = [] if job.walk is not None or job.kind == "audio" else [("backbone", job.backbone)]
     if job.sound_spec() is not None:

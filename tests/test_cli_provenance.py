@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from mmdream.cli import main
+from mmdream.provenance import read_record
 
 TINY = ["--size", "48", "--steps", "2", "--octaves", "1", "--progress", "none", "--seed", "3"]
 
@@ -60,3 +61,20 @@ def test_like_refuses_another_commands_output_and_info_a_bare_file(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "carries no mmdream record" in err[0]
     assert main(["info", str(sound)]) == 0 and "`audio`" in capsys.readouterr().out
+
+
+def test_like_repeats_a_sound_and_a_gan_sample(tmp_path: Path, media_dir: Path, weights_dir: Path) -> None:
+    bark = str(media_dir / "audio" / "dog_bark.wav")
+    a, b = tmp_path / "a.flac", tmp_path / "b.flac"
+    assert main(["audio", bark, str(a), "--steps", "1", "--class", "Bark", "--progress", "none"]) == 0
+    assert main(["audio", bark, str(b), "--like", str(a), "--progress", "none"]) == 0
+    assert a.read_bytes() == b.read_bytes()
+    first, again = tmp_path / "g1.png", tmp_path / "g2.png"
+    assert main(["gan", "sample", "dcgan_faces64", str(first), "--count", "2", "--seed", "9",
+                 "--weights", str(weights_dir)]) == 0
+    assert main(["gan", "sample", "dcgan_faces64", str(again), "--like", str(first), "--weights",
+                 str(weights_dir)]) == 0
+    assert again.read_bytes() == first.read_bytes()
+    record = read_record(first)
+    assert record["command"] == "gan sample" and record["seed"] == 9 and record["inputs"] == {"ckpt": "dcgan_faces64"}
+    assert record["networks"][0]["role"] == "generator" and len(record["networks"][0]["weights"]["sha256"]) == 64
