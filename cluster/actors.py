@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import ray
 
+from cluster.devices import actor_device
 from cluster.nodes import NodeActor
 from cluster.planner import Shard
 from mmdream.jobspec import JobSpec
@@ -42,6 +43,7 @@ class DreamActor(NodeActor):
         import torch
 
         from mmdream.backbones import load_backbone
+        from mmdream.backbones.compute import place
         from mmdream.av import ChromaObjectives
         from mmdream.film import plan_film
         from mmdream.jobspec import (build_job_objective, build_job_sound_objective, film_job_settings, load_styles,
@@ -50,12 +52,14 @@ class DreamActor(NodeActor):
         global LOADS
         torch.set_num_threads(threads)
         self.job = parse_job(json.loads(job_json))
+        self.device = actor_device()
         self._files = ExitStack()  # the input, downloaded once per actor if it lives on S3
         self.input = str(self._files.enter_context(local_media_input(self.job.input)))
         if self.job.kind == "film":
             self.plan = plan_film(self.input, self.job.film_params())
             self.backbone = load_backbone(self.job.backbone.name, variant=self.job.backbone.variant,
                                           weights_dir=self.job.weights)
+            place(self.backbone, self.device.device, self.job.compute_params())
             LOADS += 1
             size = max(self.plan.width, self.plan.height)
             objective = build_job_objective(self.job.objective, self.backbone, size, self.job.theme_value())
@@ -73,11 +77,12 @@ class DreamActor(NodeActor):
         if spec is not None:
             self.sound_backbone = load_backbone(spec.backbone.name, variant=spec.backbone.variant,
                                                 weights_dir=self.job.weights)
+            place(self.sound_backbone, self.device.device)
             LOADS += 1
             self.sound_objective = build_job_sound_objective(self.job, self.sound_backbone)
 
     def info(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "loads": LOADS}
+        return {"pid": os.getpid(), "loads": LOADS, "device": self.device.device, "device_note": self.device.note}
 
     def dream_shard(self, shard: Shard) -> dict[str, Any]:
         """Dream ``shard``'s frames ``[first, stop)``, resuming from its checkpoints; return what was done."""

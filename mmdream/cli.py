@@ -329,11 +329,12 @@ def _style_video(args: argparse.Namespace, film) -> int:  # type: ignore[no-unty
 
 def cmd_render(args: argparse.Namespace) -> int:
     """Render a job spec on Ray (a local single-node Ray unless --address is given; ``--draft``: a draft of it)."""
+    from mmdream.cli_jobs import compute_overrides
     from mmdream.jobspec import load_job
     from mmdream.preflight import check_job
 
     job = load_job(args.job).with_overrides(**{"input": args.input, "output": args.output,
-                                                "resources.actors": args.workers})
+                                                "resources.actors": args.workers, **compute_overrides(args)})
     check_job(job, local_ray=args.address is None, say=_say)  # before Ray starts or anything is written
     if args.draft:
         from mmdream.draft import DraftPaths, draft_job
@@ -364,35 +365,6 @@ def _render(args: argparse.Namespace, job) -> int:  # type: ignore[no-untyped-de
         return 130
     if args.progress == "json":
         print(json.dumps({"event": "done", "output": str(out)}), file=sys.stderr)
-    return 0
-
-
-def cmd_submit(args: argparse.Namespace) -> int:
-    """Submit a job spec to a Ray cluster through the Jobs API, once it passed the preflight here (the cluster's
-    render checks again on its side)."""
-    from mmdream.jobspec import load_job
-    from mmdream.preflight import check_job
-
-    check_job(load_job(args.job), local_ray=False, say=_say)
-    from cluster import jobs_api
-
-    env = {k: os.environ[k] for k in ("MMDREAM_WEIGHTS", "MMDREAM_S3_ENDPOINT") if os.environ.get(k)}
-    job_id = jobs_api.submit(args.job, args.address, env=env)
-    print(json.dumps({"job_id": job_id, "address": args.address}))
-    return 0
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from cluster import jobs_api
-
-    print(json.dumps(jobs_api.status(args.job_id, args.address), indent=1))
-    return 0
-
-
-def cmd_logs(args: argparse.Namespace) -> int:
-    from cluster import jobs_api
-
-    sys.stdout.write(jobs_api.logs(args.job_id, args.address))
     return 0
 
 
@@ -786,22 +758,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, default=None, help="override resources.actors")
     _add_progress_option(p)
     add_draft_options(p)
-    p.set_defaults(func=cmd_render)
+    from mmdream.cli_jobs import add_compute_options
 
-    address_help = "Ray Jobs API of the cluster head (default: $RAY_ADDRESS or http://127.0.0.1:8265)"
-    default_address = os.environ.get("RAY_ADDRESS", "http://127.0.0.1:8265")
-    p = sub.add_parser("submit", help="submit a job spec to a Ray cluster (Jobs API); prints the job id")
-    p.add_argument("job", help="job spec (YAML); its input/output should be s3:// on a multi-node cluster")
-    p.add_argument("--address", default=default_address, help=address_help)
-    p.set_defaults(func=cmd_submit)
-    p = sub.add_parser("status", help="status of a submitted job")
-    p.add_argument("job_id")
-    p.add_argument("--address", default=default_address, help=address_help)
-    p.set_defaults(func=cmd_status)
-    p = sub.add_parser("logs", help="logs of a submitted job")
-    p.add_argument("job_id")
-    p.add_argument("--address", default=default_address, help=address_help)
-    p.set_defaults(func=cmd_logs)
+    add_compute_options(p)
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("layers", help="list the taps of a backbone")
     p.add_argument("name", metavar="NAME", help=", ".join(BACKBONES) + ", or ckpt:PATH")
@@ -873,8 +833,9 @@ def build_parser() -> argparse.ArgumentParser:
         k.add_argument("--per-class", type=_positive_int, default=None, metavar="N",
                        help="at most N items per class (birds: the first N rows)")
         k.set_defaults(func=cmd_data)
-    from mmdream import cli_analyze, cli_gan, cli_provenance, cli_weights, cli_zoom
+    from mmdream import cli_analyze, cli_gan, cli_jobs, cli_provenance, cli_weights, cli_zoom
 
+    cli_jobs.register(sub)
     cli_gan.register(sub)
     cli_analyze.register(sub)
     cli_provenance.register(sub)

@@ -260,13 +260,14 @@ def dream_range(
     resume = work.resume_point(first, stop)
     if resume >= stop:
         return
+    device = backbone.device  # frames are dreamed where the network lives
     state = None
     if resume > first:
-        prev_source = next(source_frames(input_path, plan, resume - 1, resume))
+        prev_source = next(source_frames(input_path, plan, resume - 1, resume)).to(device)
         record = work.record(resume - 1)
-        state = TemporalState(resume - 1, prev_source, work.frame(resume - 1), record["target_strength"],
+        state = TemporalState(resume - 1, prev_source, work.frame(resume - 1).to(device), record["target_strength"],
                               record["drive"])
-    frames = source_frames(input_path, plan, resume, stop)
+    frames = (f.to(device) for f in source_frames(input_path, plan, resume, stop))
     for dream, info in dream_frames(frames, backbone, objective, still, params, start=resume, state=state,
                                     drive=drive, total=total or stop - first, done=done + resume - first,
                                     levels=work.levels, progress=progress):
@@ -358,10 +359,13 @@ def style_range(input_path: str | os.PathLike[str], plan: FilmPlan, work: WorkDi
     resume = work.resume_point(first, stop)
     if resume >= stop:
         return
+    device = backbone.device  # frames and styles go where the network lives
     state = None
     if resume > first:
-        state = (next(source_frames(input_path, plan, resume - 1, resume)), work.frame(resume - 1))
-    frames = source_frames(input_path, plan, resume, stop)
+        state = (next(source_frames(input_path, plan, resume - 1, resume)).to(device),
+                 work.frame(resume - 1).to(device))
+    frames = (f.to(device) for f in source_frames(input_path, plan, resume, stop))
+    styles = [s.to(device) for s in styles]
     for styled, info in style_frames(frames, styles, backbone, params, frame_steps=frame_steps,
                                      temporal_weight=temporal_weight, style_weights=style_weights, start=resume,
                                      state=state, total=stop - first, progress=progress):

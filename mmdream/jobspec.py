@@ -12,7 +12,8 @@ errors that name the key (``dream.steps: ...``).
     video: {blend: 0.98}                    # VideoParams (temporal coherence)
     film: {size: 320}                       # FilmParams (frame size, rate, range, sound, quality)
     sharding: {frames_per_shard: 250, warmup: 24, crossfade: 24, audio_segment_s: 10, audio_overlap_s: 1}
-    resources: {actors: 2, cpus_per_actor: 1, gpus_per_actor: 0}
+    resources: {actors: 2, cpus_per_actor: 1, gpus_per_actor: 0}   # fractional GPUs: actors share a card
+    compute: {precision: fp32, channels_last: false}   # ComputeParams: bf16 autocast, channels-last (image nets)
     audio: {objective: {class: Bark}, dream: {steps: 20}}   # dream the soundtrack too (AudioDreamParams)
     av: {drive: rms}                        # AVParams: the soundtrack's loudness drives the dream's strength
 
@@ -35,6 +36,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from mmdream.av import AVParams
+from mmdream.backbones.compute import ComputeParams
 from mmdream.walk import WalkParams
 from mmdream.dream.zoom import ZoomParams, ZoomSchedule
 from mmdream.zoom import ZoomFilmParams, ZoomPlan, zoom_settings
@@ -80,6 +82,7 @@ _AUDIO_SEGMENTING = ("segment_s", "overlap_s")  # job specs set them under `shar
 AudioDreamSpec = _model_of(AudioDreamParams, exclude=_AUDIO_SEGMENTING)
 AVSpec = _model_of(AVParams)
 StyleParamsSpec = _model_of(StyleParams)
+ComputeSpec = _model_of(ComputeParams)
 WalkParamsSpec = _model_of(WalkParams)
 ZoomParamsSpec = _model_of(ZoomParams)
 ZoomFilmSpec = _model_of(ZoomFilmParams)
@@ -254,6 +257,7 @@ class JobSpec(BaseModel):
     film: FilmSpec = FilmSpec()  # type: ignore[valid-type]
     sharding: ShardingSpec = ShardingSpec()
     resources: ResourcesSpec = ResourcesSpec()
+    compute: ComputeSpec = ComputeSpec()  # type: ignore[valid-type]
     audio: AudioSpec | None = None
     av: AVSpec = AVSpec()  # type: ignore[valid-type]
     theme: str | ThemeSpec | None = None
@@ -364,6 +368,9 @@ class JobSpec(BaseModel):
 
     def av_params(self) -> AVParams:
         return AVParams(**self.av.model_dump())
+
+    def compute_params(self) -> ComputeParams:
+        return ComputeParams(**self.compute.model_dump())
 
     def audio_params(self) -> AudioDreamParams:
         """The sound's dream settings, segmenting from ``sharding`` (an error without an ``audio`` section)."""
@@ -529,13 +536,16 @@ def film_job_settings(job: JobSpec, input_path: str, plan: FilmPlan, schedules: 
     :func:`mmdream.film.style_settings` for a styled film), with its per-frame ``schedules`` (``drive``,
     ``chroma``: lists by frame index, or None) fingerprinted."""
     if job.style is not None:
-        return style_settings(input_path, plan, job.backbone.name, load_styles(job),
-                              StyleParams(**job.style.params.model_dump()), job.style.weights,
-                              job.style.frame_steps, job.style.temporal_weight)
-    record = objective_record(job.objective, job.backbone, max(plan.width, plan.height), job.theme_value())
-    if schedules.get("chroma") is not None:
-        record["chroma_sha256"] = hashlib.sha256(json.dumps(schedules["chroma"]).encode()).hexdigest()
-    return film_settings(input_path, plan, job.still_params(), job.video_params(), record, schedules.get("drive"))
+        settings = style_settings(input_path, plan, job.backbone.name, load_styles(job),
+                                  StyleParams(**job.style.params.model_dump()), job.style.weights,
+                                  job.style.frame_steps, job.style.temporal_weight)
+    else:
+        record = objective_record(job.objective, job.backbone, max(plan.width, plan.height), job.theme_value())
+        if schedules.get("chroma") is not None:
+            record["chroma_sha256"] = hashlib.sha256(json.dumps(schedules["chroma"]).encode()).hexdigest()
+        settings = film_settings(input_path, plan, job.still_params(), job.video_params(), record,
+                                 schedules.get("drive"))
+    return {**settings, "compute": dataclasses.asdict(job.compute_params())}  # bf16 frames differ from fp32 ones
 
 
 _UNRECORDED_JOB_KEYS = ("input", "output", "work", "weights", "preview", "resources")  # where, not what

@@ -230,7 +230,7 @@ def build_objective(
         terms.append(channel_term(backbone, named, channels))
     elif guide is not None:
         with torch.no_grad():
-            acts = backbone.taps(guide, [n for n, _ in named])
+            acts = backbone.taps(guide.to(backbone.device), [n for n, _ in named])
         terms += [GuideTerm(n, acts[n][0].flatten(1), w) for n, w in named]
     else:
         terms += [LayerTerm(n, w) for n, w in named]

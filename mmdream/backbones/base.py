@@ -71,6 +71,8 @@ class Backbone:
         self.sample_rate = sample_rate
         self.weights_path = weights_path  # the file the weights were loaded from (for provenance records)
         self.min_side = min_side
+        self.bf16 = False  # forward pass under bfloat16 autocast (see set_compute)
+        self.channels_last = False
         self._by_name = {layer.name: layer for layer in self.layers}
         self._order = {layer.name: i for i, layer in enumerate(self.layers)}
         self._modules = dict(self.module.named_modules())
@@ -86,12 +88,26 @@ class Backbone:
         self.module.to(device)
         return self
 
+    @property
+    def device(self) -> torch.device:
+        """Where the network's weights live (the CPU for a network without any)."""
+        first = next(self.module.parameters(), None)
+        return first.device if first is not None else torch.device("cpu")
+
+    def set_compute(self, *, bf16: bool, channels_last: bool) -> Backbone:
+        """Run the forward pass under bfloat16 autocast (taps are handed back in the input's dtype) and/or in
+        channels-last memory layout. See :func:`mmdream.backbones.compute.place`."""
+        self.bf16, self.channels_last = bf16, channels_last
+        self.module.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        return self
+
     def example_input(self, batch: int = 1) -> torch.Tensor:
-        """Zeros of the smallest natural input: ``(batch, 3, input_size, input_size)`` pixels, or
-        ``(batch, input_size)`` samples for audio (one analysis window), e.g. to probe a tap's channel count."""
+        """Zeros of the smallest natural input on the network's device: ``(batch, 3, input_size, input_size)``
+        pixels, or ``(batch, input_size)`` samples for audio (one analysis window), e.g. to probe a tap's channel
+        count."""
         if self.modality == "audio":
-            return torch.zeros(batch, self.input_size)
-        return torch.zeros(batch, 3, self.input_size, self.input_size)
+            return torch.zeros(batch, self.input_size, device=self.device)
+        return torch.zeros(batch, 3, self.input_size, self.input_size, device=self.device)
 
     def check_layers(self, names: Iterable[str]) -> None:
         """Raise a ParameterError naming the available layers if any name is unknown."""
@@ -121,7 +137,7 @@ class Backbone:
         for mod_name, tap_names in by_module.items():
             def hook(_m: nn.Module, _i: object, o: torch.Tensor, tap_names=tap_names, mod_name=mod_name) -> None:
                 for t in tap_names:
-                    out[t] = o
+                    out[t] = o.to(x.dtype) if self.bf16 else o
                 if mod_name == deepest_module:
                     raise _StopForward
 
@@ -129,7 +145,9 @@ class Backbone:
         if self.modality == "image" and min(x.shape[-2:]) < self.min_side:
             x = mirror_pad(x, self.min_side, self.min_side)
         try:
-            self.module(self.preprocess(x))
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+                pixels = self.preprocess(x)
+                self.module(pixels.contiguous(memory_format=torch.channels_last) if self.channels_last else pixels)
         except _StopForward:
             pass
         finally:

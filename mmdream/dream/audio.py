@@ -202,7 +202,7 @@ def sound_objective(backbone: Backbone, *, class_: str | int | None = None,
         if guide.dim() != 1 or guide.shape[0] < (backbone.sample_rate or 16000):
             raise ParameterError("the guide clip must be mono samples (n,) at the network's rate, at least 1 s long")
         with torch.no_grad():
-            acts = backbone.taps(guide[None], [n for n, _ in named])
+            acts = backbone.taps(guide[None].to(backbone.device), [n for n, _ in named])
         terms += [GuideTerm(n, acts[n].transpose(0, 1).flatten(1), w) for n, w in named]  # (C, patches x h x w)
     else:
         terms += [LayerTerm(name, weight) for name, weight in named]

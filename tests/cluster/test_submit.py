@@ -1,4 +1,5 @@
-"""`mmdream submit/status/logs` against a real local Ray head with token authentication on."""
+"""`mmdream submit/status/logs/jobs/stop` against a real local Ray head with token authentication on (one head for
+the module)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def ray_head(tmp_path: Path):  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """A Ray head (GCS + dashboard/Jobs API) in its own process group, token auth on, HOME in tmp."""
-    home = tmp_path / "home"
+    home = tmp_path_factory.mktemp("head") / "home"
     (home / ".ray").mkdir(parents=True)
     token = secrets.token_hex(16)
     (home / ".ray" / "auth_token").write_text(token)
@@ -88,3 +89,42 @@ def test_submit_status_logs(ray_head, tmp_path: Path, media_dir: Path, weights_d
     bare = {**env, "HOME": str(tmp_path), "RAY_AUTH_TOKEN": ""}
     refused = mmdream("status", job_id, "--address", address, env=bare)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr and token not in refused.stderr
+
+
+def test_jobs_lists_and_stop_stops(ray_head, tmp_path: Path, media_dir: Path, weights_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """A long job shows in `mmdream jobs` with its progress; `mmdream stop` ends it (one JSON line) and writes no
+    film; stopping it again says it had ended; an unknown id is one line, exit 2."""
+    address, env, _ = ray_head
+    out = tmp_path / "long.mp4"
+    spec = {"input": str(media_dir / "video" / "bbb_320x180.mp4"), "output": str(out), "weights": str(weights_dir),
+            "dream": {"steps": 2, "octaves": 1}, "video": {"frame_steps": 2}, "objective": {"layers": "relu3_3"},
+            "film": {"size": 64, "fps": 100}, "resources": {"actors": 1}}  # 528 frames: minutes of work
+    (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec))
+    sub = mmdream("submit", str(tmp_path / "job.yaml"), "--address", address, env=env)
+    assert sub.returncode == 0, sub.stderr
+    job_id = json.loads(sub.stdout)["job_id"]
+    mine: dict = {}
+    deadline = time.time() + 240
+    while time.time() < deadline and mine.get("progress") is None:  # the driver's first event (0 frames done)
+        time.sleep(2)
+        listed = mmdream("jobs", "--json", "--address", address, env=env)
+        assert listed.returncode == 0, listed.stderr
+        mine = next(j for j in json.loads(listed.stdout) if j["job_id"] == job_id)
+    assert mine["status"] == "RUNNING" and mine["output"] == str(out), mine
+    assert mine["progress"]["event"] == "progress" and mine["progress"]["total"] >= 528  # with warm-up frames
+    table = mmdream("jobs", "--address", address, env=env).stdout.splitlines()
+    assert table[0].split()[:2] == ["JOB_ID", "STATUS"]
+    row = next(line for line in table if line.startswith(job_id)).split()
+    assert row[1] in ("RUNNING", "SUCCEEDED") and row[-1] == str(out)
+
+    stop = mmdream("stop", job_id, "--address", address, env=env)
+    assert stop.returncode == 0, stop.stderr
+    assert len(stop.stdout.splitlines()) == 1 and json.loads(stop.stdout) == {"job_id": job_id, "status": "STOPPED",
+                                                                               "stopped": True}
+    again = mmdream("stop", job_id, "--address", address, env=env)
+    assert json.loads(again.stdout) == {"job_id": job_id, "status": "STOPPED", "stopped": False}
+    assert not out.exists()
+
+    unknown = mmdream("stop", "raysubmit_nosuchjob", "--address", address, env=env)
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    assert unknown.stderr.count("\n") == 1 and "no job raysubmit_nosuchjob" in unknown.stderr
