@@ -24,8 +24,8 @@ from mmdream.backbones.base import Backbone, Layer, Preprocess
 from mmdream.backbones.weights import Download, StateDict, WeightFile, load_into, resolve
 from mmdream.errors import ParameterError, WeightsError
 
-__all__ = ["Backbone", "Layer", "BACKBONES", "load_backbone", "get_spec", "get_variant", "imagenet_classes",
-           "yamnet_classes", "class_names"]
+__all__ = ["Backbone", "Layer", "BACKBONES", "load_backbone", "build_backbone", "get_spec", "get_variant",
+           "imagenet_classes", "yamnet_classes", "class_names"]
 
 WeightsDir = str | os.PathLike[str] | None
 
@@ -299,17 +299,26 @@ def weights_path(name: str, *, variant: str | None = None, weights_dir: str | os
     return resolve(v.weights, file=weights_file if weights_file is not None else spec.file, weights_dir=weights_dir)
 
 
+def build_backbone(name: str, *, variant: str | None = None, weights_dir: WeightsDir = None) -> Backbone:
+    """``name`` as ``variant`` is shaped (taps, preprocessing, classifier or not) with its layers' default random
+    initialisation, frozen: timing without the weight files (``bench/gpu.py``); seed torch first to repeat it.
+    ``weights_dir`` is only read for class names that live beside the weights (YAMNet's)."""
+    spec = get_spec(name)
+    key, v = get_variant(name, variant)
+    return Backbone(
+        name=name, variant=key, module=spec.build(v.with_classifier), preprocess=v.preprocess,
+        layers=spec.layers(v.with_classifier), classes=spec.classes(weights_dir) if v.with_classifier else None,
+        default_layers=spec.default_layers, input_size=spec.input_size, modality=spec.modality,
+        sample_rate=spec.sample_rate, min_side=spec.min_side,
+    )
+
+
 def load_backbone(name: str, *, variant: str | None = None, weights_dir: str | os.PathLike[str] | None = None,
                   weights_file: str | os.PathLike[str] | None = None) -> Backbone:
     """Build ``name``, load its weights (see :mod:`mmdream.backbones.weights`), freeze it, return a Backbone."""
-    spec = get_spec(name)
-    key, v = get_variant(name, variant)
-    module = spec.build(v.with_classifier)
+    _, v = get_variant(name, variant)
     path = weights_path(name, variant=variant, weights_dir=weights_dir, weights_file=weights_file)
-    load_into(module, path, v.transform)
-    return Backbone(
-        name=name, variant=key, module=module, preprocess=v.preprocess, layers=spec.layers(v.with_classifier),
-        classes=spec.classes(weights_dir) if v.with_classifier else None, default_layers=spec.default_layers,
-        input_size=spec.input_size, modality=spec.modality, sample_rate=spec.sample_rate, weights_path=path,
-        min_side=spec.min_side,
-    )
+    backbone = build_backbone(name, variant=variant, weights_dir=weights_dir)
+    load_into(backbone.module, path, v.transform)
+    backbone.weights_path = path
+    return backbone
