@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from contextlib import ExitStack
 from typing import Any
 
@@ -50,6 +51,7 @@ class DreamActor(NodeActor):
                                      parse_job)
 
         global LOADS
+        started = time.perf_counter()
         torch.set_num_threads(threads)
         self.job = parse_job(json.loads(job_json))
         self.device = actor_device()
@@ -80,26 +82,33 @@ class DreamActor(NodeActor):
             place(self.sound_backbone, self.device.device)
             LOADS += 1
             self.sound_objective = build_job_sound_objective(self.job, self.sound_backbone)
+        self.load_s = time.perf_counter() - started
 
     def info(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "loads": LOADS, "device": self.device.device, "device_note": self.device.note}
+        return {"pid": os.getpid(), "loads": LOADS, "device": self.device.device, "device_note": self.device.note,
+                "load_s": self.load_s}
 
     def dream_shard(self, shard: Shard) -> dict[str, Any]:
-        """Dream ``shard``'s frames ``[first, stop)``, resuming from its checkpoints; return what was done."""
+        """Dream ``shard``'s frames ``[first, stop)``, resuming from its checkpoints; return what was done and the
+        seconds it spent per phase (``times``: decode, dream, encode; a styled film's all under dream)."""
         from mmdream.dream.style import StyleParams
         from mmdream.film import WorkDir, dream_range, style_range
         from mmdream.media.storage import join
+        from mmdream.timing import PhaseTimes
 
-        work = WorkDir(join(self.job.work_uri(), shard.name), self.settings)
+        times = PhaseTimes()
+        with times.phase("encode"):  # storage: the checkpoint folder's settings are read or written
+            work = WorkDir(join(self.job.work_uri(), shard.name), self.settings)
         if self.job.style is not None:
             spec = self.job.style
-            style_range(self.input, self.plan, work, shard.first, shard.stop, self.backbone, self.styles,
-                        StyleParams(**spec.params.model_dump()), style_weights=spec.weights,
-                        frame_steps=spec.frame_steps, temporal_weight=spec.temporal_weight)
+            with times.phase("dream"):
+                style_range(self.input, self.plan, work, shard.first, shard.stop, self.backbone, self.styles,
+                            StyleParams(**spec.params.model_dump()), style_weights=spec.weights,
+                            frame_steps=spec.frame_steps, temporal_weight=spec.temporal_weight)
         else:
             dream_range(self.input, self.plan, work, shard.first, shard.stop, self.backbone, self.objective,
-                        self.job.still_params(), self.job.video_params(), drive=self.drive)
-        return {"shard": shard.index, "frames": shard.stop - shard.first, "pid": os.getpid()}
+                        self.job.still_params(), self.job.video_params(), drive=self.drive, times=times)
+        return {"shard": shard.index, "frames": shard.stop - shard.first, "pid": os.getpid(), "times": times.seconds}
 
     def dream_sound(self, index: int, plan: Any, piece: np.ndarray, settings: dict[str, Any]) -> dict[str, Any]:
         """Dream sound segment ``index`` of a :class:`~mmdream.dream.audio.SegmentPlan` from its samples ``piece``

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,7 @@ from mmdream.media.video import (VideoInfo, VideoWriter, check_video_suffix, eve
 from mmdream.objectives import Objective
 from mmdream.ops.pyramid import resize
 from mmdream.progress import ProgressFn
+from mmdream.timing import PhaseTimes
 
 
 @dataclass(frozen=True)
@@ -252,26 +254,33 @@ def dream_range(
     total: int | None = None,
     done: int = 0,
     progress: ProgressFn | None = None,
+    times: PhaseTimes | None = None,
 ) -> None:
     """Dream frames ``[first, stop)`` into ``work`` (frame ``first`` begins a shot), resuming after the last
     finished frame. ``drive``: per-frame strength multipliers by frame index (:mod:`mmdream.av`). Progress counts
     frames of ``total`` (default: the range), ``done`` of them finished before. Dreams are rounded to the levels
-    the work directory stores (8 or 16 bits)."""
+    the work directory stores (8 or 16 bits). ``times``: add the seconds spent decoding source frames (``decode``),
+    dreaming (``dream``) and encoding and storing results (``encode``)."""
     resume = work.resume_point(first, stop)
     if resume >= stop:
         return
+    times = PhaseTimes() if times is None else times
+    start, others = time.perf_counter(), times.total("decode", "encode")
     device = backbone.device  # frames are dreamed where the network lives
     state = None
     if resume > first:
-        prev_source = next(source_frames(input_path, plan, resume - 1, resume)).to(device)
-        record = work.record(resume - 1)
-        state = TemporalState(resume - 1, prev_source, work.frame(resume - 1).to(device), record["target_strength"],
-                              record["drive"])
-    frames = (f.to(device) for f in source_frames(input_path, plan, resume, stop))
+        with times.phase("decode"):
+            prev_source = next(source_frames(input_path, plan, resume - 1, resume)).to(device)
+            record = work.record(resume - 1)
+            state = TemporalState(resume - 1, prev_source, work.frame(resume - 1).to(device),
+                                  record["target_strength"], record["drive"])
+    frames = times.iterate((f.to(device) for f in source_frames(input_path, plan, resume, stop)), "decode")
     for dream, info in dream_frames(frames, backbone, objective, still, params, start=resume, state=state,
                                     drive=drive, total=total or stop - first, done=done + resume - first,
                                     levels=work.levels, progress=progress):
-        work.save(info.index, dream[None], info)
+        with times.phase("encode"):
+            work.save(info.index, dream[None], info)
+    times.add("dream", time.perf_counter() - start - (times.total("decode", "encode") - others))
 
 
 def write_film(input_path: str | os.PathLike[str], plan: FilmPlan, frames: Iterator[torch.Tensor],
