@@ -17,8 +17,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
 from mmdream.errors import WeightsError
 
@@ -38,7 +37,15 @@ def package_cache() -> Path:
     return Path(base) / "mmdream" / "wheels"
 
 
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+
 def _bar(label: str, total: int | None) -> tqdm:
+    """A byte counter on stderr; tqdm is imported only when something is downloaded, so that the modules that
+    build and run backbones import without it (``bench/gpu.py`` on a bare accelerator machine)."""
+    from tqdm import tqdm
+
     return tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
                 leave=False, dynamic_ncols=True, disable=None)
 

@@ -18,7 +18,6 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-import av
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from mmdream.errors import MediaError
@@ -81,6 +80,8 @@ def _image_text(path: Path) -> str | None:
 
 def _media_text(path: Path) -> str | None:
     """The comment tag of a film or sound (container first, then its streams), ``None`` if it has none."""
+    import av  # here, not above: images (and bench/gpu.py on a machine without PyAV) need no film library
+
     try:
         with av.open(str(path)) as container:
             for metadata in (container.metadata, *(s.metadata for s in container.streams)):
