@@ -86,7 +86,7 @@ class DreamActor(NodeActor):
 
     def info(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "loads": LOADS, "device": self.device.device, "device_note": self.device.note,
-                "load_s": self.load_s}
+                "load_s": self.load_s, "node": ray.get_runtime_context().get_node_id()}
 
     def dream_shard(self, shard: Shard) -> dict[str, Any]:
         """Dream ``shard``'s frames ``[first, stop)``, resuming from its checkpoints; return what was done and the
