@@ -270,12 +270,14 @@ def _video(args: argparse.Namespace, still, params, av, film) -> int:  # type: i
     """``mmdream video`` with its parsed settings: dream (or style) the film."""
     from mmdream.av import ChromaObjectives, film_chroma, film_drive
     from mmdream.film import check_film_output, dream_film, plan_film
+    from mmdream.ops.flow import check_flow_size
 
     if args.style:
         return _style_video(args, film)
     with _local_io(args.input, args.output) as (input_path, output_path):
         check_film_output(output_path, input_path)
         plan = plan_film(input_path, film)
+        check_flow_size(plan.width, plan.height, params.flow)
         drive = film_drive(input_path, plan, av)
         backbone = _load_backbone(args, "image")
         objective, spec = _objective_from_args(args, backbone, max(plan.width, plan.height))

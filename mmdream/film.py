@@ -34,6 +34,7 @@ from mmdream.media.sequence import (BIT_DEPTHS, FrameSequence, decode_frame, enc
 from mmdream.media.video import (VideoInfo, VideoWriter, check_video_suffix, even_size, probe, probe_audio,
                                  read_frames)
 from mmdream.objectives import Objective
+from mmdream.ops.flow import check_flow_size
 from mmdream.ops.pyramid import resize
 from mmdream.progress import ProgressFn
 from mmdream.timing import PhaseTimes
@@ -335,6 +336,7 @@ def dream_film(
     """
     out = check_film_output(output, input_path)
     plan = plan_film(input_path, film)
+    check_flow_size(plan.width, plan.height, params.flow)  # before anything is written
     spec = objective_spec or {"layers": list(objective.layers), "backbone": backbone.name}
     work = WorkDir(work_dir or default_work_dir(out), film_settings(input_path, plan, still, params, spec, drive))
     dream_range(input_path, plan, work, plan.start, plan.stop, backbone, objective, still, params, drive=drive,

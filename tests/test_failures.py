@@ -112,6 +112,8 @@ CASES = {
     "info of a missing file": (["info", "{tmp}/nope.mp4"], ["nope.mp4 does not exist"]),
     "frame folder without frames": (["video", "{tmp}/empty", "{tmp}/out.mp4"], ["no numbered images"]),
     "frame pattern matching nothing": (["video", "{tmp}/f_%05d.png", "{tmp}/out.mp4"], ["no frame matches"]),
+    "video frames too small for flow": (["video", "{video}", "{tmp}/out.mp4", "--size", "24"],
+                                        ["24x14 pixels are too small for optical flow", "--flow none"]),
     "frame sequence output bit depth": (["video", "{video}", "{tmp}/", "--bit-depth", "12"], ["invalid choice"]),
 }
 

@@ -14,7 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mmdream.errors import ParameterError
+
 FLOW_METHODS = ("dis", "farneback", "none")
+MIN_FLOW_SIDE = 16  # pixels: OpenCV's DIS needs at least this on each side
 
 
 def _grey_u8(frame: torch.Tensor) -> np.ndarray:
@@ -22,6 +25,13 @@ def _grey_u8(frame: torch.Tensor) -> np.ndarray:
     w = torch.tensor([0.299, 0.587, 0.114], dtype=frame.dtype, device=frame.device).view(3, 1, 1)
     grey = (frame * w).sum(0).clamp(0, 1).mul(255.0).add(0.5).to(torch.uint8)
     return np.ascontiguousarray(grey.cpu().numpy())
+
+
+def check_flow_size(width: int, height: int, method: str) -> None:
+    """Refuse frames too small for ``method`` (OpenCV's DIS crashes the process below 16 pixels a side)."""
+    if method != "none" and min(width, height) < MIN_FLOW_SIDE:
+        raise ParameterError(f"frames of {width}x{height} pixels are too small for optical flow (at least "
+                             f"{MIN_FLOW_SIDE} on each side); give a larger --size, or --flow none")
 
 
 def optical_flow(a: torch.Tensor, b: torch.Tensor, method: str = "dis") -> torch.Tensor:
@@ -32,6 +42,7 @@ def optical_flow(a: torch.Tensor, b: torch.Tensor, method: str = "dis") -> torch
     """
     if method == "none":
         return torch.zeros(2, *a.shape[-2:], dtype=a.dtype, device=a.device)
+    check_flow_size(a.shape[-1], a.shape[-2], method)
     import cv2
 
     ga, gb = _grey_u8(a), _grey_u8(b)
