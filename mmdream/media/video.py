@@ -511,13 +511,18 @@ def _check_audio_args(audio_from: PathLike | None, audio_start_s: float, audio: 
     return source, None if audio is None else _check_pcm(audio)
 
 
+def _muxer_options(fmt: str) -> dict[str, str]:
+    """MP4/MOV: the index first (streams start at once); Matroska: no random segment ids (equal inputs, equal
+    bytes)."""
+    return {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {"fflags": "+bitexact"}
+
+
 @contextmanager
 def _open_output(path: Path, target: Path, fmt: str, provenance: str | None = None) -> Iterator[Any]:
     """An output container writing ``path`` (``provenance``: text for its comment tag); PyAV's errors become
     MediaErrors naming ``target``."""
-    options = {"movflags": "+faststart"} if fmt in ("mp4", "mov") else {}
     try:
-        with av.open(str(path), "w", format=fmt, options=options) as container:
+        with av.open(str(path), "w", format=fmt, options=_muxer_options(fmt)) as container:
             if provenance is not None:
                 container.metadata[COMMENT_TAG] = provenance
             yield container
@@ -694,7 +699,7 @@ class VideoWriter:
             raise MediaError(f"frames of {shape[1]}x{shape[0]} pixels are too small for H.264; give at least 2x2")
         final = self._video is self._final  # else a video-only scratch file, remuxed with the audio at the end
         try:
-            options = {"movflags": "+faststart"} if final and self._format in ("mp4", "mov") else {}
+            options = _muxer_options(self._format) if final else {}
             self._container = av.open(str(self._video), "w", format=self._format, options=options)
             if final and self._provenance is not None:
                 self._container.metadata[COMMENT_TAG] = self._provenance

@@ -51,6 +51,11 @@ def test_films_carry_the_record_with_and_without_sound(tmp_path: Path, suffix: s
         for f in frames:
             writer.write(f)
     assert read_text(silent) == TEXT and read_text(sound) == TEXT
+    again = tmp_path / f"again{suffix}"
+    with VideoWriter(again, fps=10, audio=(np.zeros((1, 16000), np.float32), 16000), provenance=TEXT) as writer:
+        for f in frames:
+            writer.write(f)
+    assert again.read_bytes() == sound.read_bytes()  # no random ids or time stamps: equal films, equal bytes
     remuxed = tmp_path / f"remuxed{suffix}"
     mux(silent, remuxed, audio=(np.zeros((1, 8000), np.float32), 16000))
     assert read_text(remuxed) is None  # a remux says nothing unless told
