@@ -8,6 +8,11 @@ changing every bar, drums with chords, speech with pauses, music with silence ga
 recording), at 10, 24, 25 or 30 fps. :func:`build` writes it as H.264 + AAC into a cache folder (named by the
 clip's spec, so a changed spec is rebuilt) and returns the path; building is deterministic.
 
+The picture side (:data:`PICTURE_CLIPS`, 640x360, 2-3 s, for ``bench/quality.py``) adds content the dream must
+hold on: flat cartoon colours, a drifting noise texture, a dark and a bright scene, next to Big Buck Bunny (from the
+720p original), a locked-off camera, a fast pan and scene cuts; :data:`STILLS` are photos (and frames of the made
+clips) with the class a class dream aims at.
+
 Importable: ``from bench.evalset import CLIPS, build, clips`` (or with ``bench/`` on ``sys.path``). Defaults were
 tuned only on the clips whose ``split`` is ``"tune"``; reports quote the ``"held_out"`` ones.
 """
@@ -27,14 +32,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mmdream.media.images import load_image, to_uint8
+from mmdream.media.images import from_uint8, load_image, save_image, to_uint8
 from mmdream.media.audio import load_audio, resample
 from mmdream.media.video import VideoWriter, read_frames
+from mmdream.ops.transforms import affine
 
 MEDIA = Path(os.environ.get("MMDREAM_MEDIA", Path(__file__).resolve().parents[2] / "shared" / "media"))
 CACHE = Path(os.environ.get("MMDREAM_EVALSET", Path.home() / ".cache" / "mmdream" / "evalset"))
 RATE = 44100
-PICTURES = ("bbb", "pan", "fast", "static", "cuts")
+PICTURES = ("bbb", "pan", "fast", "static", "cuts", "cartoon", "texture", "dark", "bright")
 SOUNDS = ("sparse", "dense", "drums", "chords", "drums_chords", "speech", "gaps", "tone", "amen", "guitar")
 
 
@@ -77,6 +83,42 @@ CLIPS: tuple[Clip, ...] = (
     Clip("chords_pan_10", "pan", "chords", 10, 6.0, "held_out", seed=17, photo="chelsea.png"),
     Clip("guitar_static_24", "static", "guitar", 24, 4.0, "held_out", seed=18, photo="coffee.png"),
     Clip("tone_bbb_24", "bbb", "tone", 24, 3.0, "held_out", seed=19),
+)
+
+
+PICTURE_CLIPS: tuple[Clip, ...] = (
+    # tuning part (the clip the defaults were first chosen on, and two the picture side was tuned on)
+    Clip("pic_bbb_25", "bbb", "amen", 25, 2.64, "tune", seed=21, size=(640, 360)),
+    Clip("pic_cartoon_24", "cartoon", "drums", 24, 2.5, "tune", seed=22, size=(640, 360)),
+    Clip("pic_dark_24", "dark", "guitar", 24, 2.0, "tune", seed=23, photo="astronaut.png", size=(640, 360)),
+    # held-out part
+    Clip("pic_static_10", "static", "amen", 10, 3.0, "held_out", seed=31, photo="chelsea.png", size=(640, 360)),
+    Clip("pic_fast_24", "fast", "chords", 24, 2.5, "held_out", seed=32, photo="dog.jpg", size=(640, 360)),
+    Clip("pic_cuts_30", "cuts", "drums_chords", 30, 3.0, "held_out", seed=33, size=(640, 360)),
+    Clip("pic_texture_25", "texture", "speech", 25, 2.0, "held_out", seed=34, size=(640, 360)),
+    Clip("pic_bright_30", "bright", "gaps", 30, 2.0, "held_out", seed=35, photo="coffee.png", size=(640, 360)),
+)
+
+
+@dataclass(frozen=True)
+class Still:
+    """A picture for class dreams: a shared photo, or frame ``frame`` of a picture clip; the class aimed at."""
+
+    name: str
+    class_: str
+    split: str
+    photo: str | None = None
+    clip: str | None = None
+    frame: int = 12
+
+
+STILLS: tuple[Still, ...] = (
+    Still("coffee", "goldfish", "tune", photo="coffee.png"),
+    Still("chelsea", "pizza", "tune", photo="chelsea.png"),
+    Still("astronaut", "goldfish", "held_out", photo="astronaut.png"),
+    Still("dog", "pizza", "held_out", photo="dog.jpg"),
+    Still("cartoon", "volcano", "held_out", clip="pic_cartoon_24"),
+    Still("dark", "daisy", "held_out", clip="pic_dark_24"),
 )
 
 
@@ -232,13 +274,62 @@ def _pan(photo: torch.Tensor, size: tuple[int, int], x: float, y: float) -> torc
     return F.grid_sample(photo[None], grid, mode="bilinear", align_corners=True)[0]
 
 
+def _disc(frame: torch.Tensor, x: float, y: float, r: float, colour: tuple[float, float, float]) -> None:
+    """Paint a flat anti-aliased disc (radius ``r`` px, centre (x, y)) into ``frame`` ``(3, H, W)`` in place."""
+    yy, xx = torch.meshgrid(torch.arange(frame.shape[1]), torch.arange(frame.shape[2]), indexing="ij")
+    alpha = (r + 0.5 - ((xx - x) ** 2 + (yy - y) ** 2).sqrt()).clamp(0, 1)
+    frame.mul_(1 - alpha).add_(alpha * torch.tensor(colour).view(3, 1, 1))
+
+
+def _cartoon(size: tuple[int, int], s: float) -> torch.Tensor:
+    """Flat colours at time ``s`` in [0, 1]: sky over ground, a sun, two bouncing discs, a sliding bar."""
+    w, h = size
+    u = w / 640
+    f = torch.empty(3, h, w)
+    f[:, : h * 2 // 3] = torch.tensor([0.45, 0.75, 0.95]).view(3, 1, 1)
+    f[:, h * 2 // 3:] = torch.tensor([0.35, 0.7, 0.25]).view(3, 1, 1)
+    _disc(f, 540 * u, 70 * u, 40 * u, (1.0, 0.85, 0.1))
+    _disc(f, (80 + 460 * s) * u, (230 - 140 * abs(math.sin(3 * math.pi * s))) * u, 34 * u, (0.9, 0.15, 0.15))
+    _disc(f, (520 - 300 * s) * u, (260 - 90 * abs(math.sin(5 * math.pi * s))) * u, 22 * u, (0.2, 0.2, 0.8))
+    x0 = int((40 + 200 * s) * u)
+    f[:, int(290 * u):int(320 * u), x0:x0 + int(180 * u)] = torch.tensor([0.95, 0.55, 0.1]).view(3, 1, 1)
+    return f
+
+
+def _texture(seed: int, side: int) -> torch.Tensor:
+    """A colour texture ``(1, 3, side, side)``: seeded noise summed over octaves (1/f), contrast-stretched."""
+    g = torch.Generator().manual_seed(seed)
+    out = torch.zeros(1, 3, side, side)
+    for k in range(2, 8):
+        layer = torch.rand(1, 3, 2**k, 2**k, generator=g)
+        out += F.interpolate(layer, size=(side, side), mode="bicubic", align_corners=False) / (k - 1)
+    return (0.5 + 0.22 * (out - out.mean()) / out.std()).clamp(0, 1)
+
+
 def pictures(clip: Clip) -> Iterator[np.ndarray]:
     """The clip's frames ``(H, W, 3)`` uint8."""
     w, h = clip.size
     n = clip.frames
     rng = np.random.default_rng(clip.seed + 1000)
+    if clip.picture == "cartoon":
+        yield from (to_uint8(_cartoon((w, h), i / max(n - 1, 1))[None]) for i in range(n))
+        return
+    if clip.picture == "texture":  # drifting, turning, slowly zooming
+        texture = _texture(clip.seed, int(1.2 * max(w, h)))
+        for i in range(n):
+            moved = affine(texture, torch.tensor([[4.0 * i, 1.5 * i]]) * w / 640, torch.tensor([1.0 + 0.004 * i]),
+                           torch.tensor([0.4 * i]))
+            yield to_uint8(_pan(moved[0], (w, h), 0.5, 0.5)[None])
+        return
+    if clip.picture in ("dark", "bright"):  # a slow pan over a photo at 15 % brightness / lifted toward white
+        photo = _photo(clip.photo, int(h * 1.25))
+        for i in range(n):
+            frame = _pan(photo, (w, h), 0.3 + 0.4 * i / n, 0.5)
+            yield to_uint8((0.15 * frame if clip.picture == "dark" else 1.0 - 0.3 * (1.0 - frame))[None])
+        return
     if clip.picture == "bbb":
-        src = list(read_frames(MEDIA / "video" / "bbb_320x180.mp4", size=(w, h), fps=clip.fps))
+        original = "bigbuckbunny.mp4" if w > 320 else "bbb_320x180.mp4"  # no upscaling for the picture side
+        src = list(read_frames(MEDIA / "video" / original, size=(w, h), fps=clip.fps))
         cycle = src + src[-2:0:-1]  # ping-pong past the end
         yield from (cycle[i % len(cycle)] for i in range(n))
         return
@@ -278,13 +369,26 @@ def build(clip: Clip, cache: Path = CACHE) -> Path:
     return path
 
 
+def still(item: Still, cache: Path = CACHE) -> Path:
+    """The picture of ``item``: the shared photo, or the clip's frame written (once) as a PNG into ``cache``."""
+    if item.photo is not None:
+        return MEDIA / "images" / item.photo
+    clip = next(c for c in PICTURE_CLIPS if c.name == item.clip)
+    path = Path(cache) / f"{item.name}-{clip.key()}-{item.frame}.png"
+    if not path.exists():
+        frame = next(f for i, f in enumerate(pictures(clip)) if i == item.frame)
+        save_image(from_uint8(frame), path)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--split", choices=("tune", "held_out"), default=None)
     parser.add_argument("--list", action="store_true", help="list the clips without building them")
+    parser.add_argument("--pictures", action="store_true", help="the picture side's clips (PICTURE_CLIPS)")
     args = parser.parse_args()
-    for clip in clips(args.split):
+    for clip in [c for c in PICTURE_CLIPS if args.split in (None, c.split)] if args.pictures else clips(args.split):
         where = "" if args.list else str(build(clip, args.cache))
         print(f"{clip.split:8s} {clip.name:22s} {clip.picture:6s} {clip.sound:12s} {clip.fps:4g} fps "
               f"{clip.seconds:g} s {where}")

@@ -136,6 +136,11 @@ class Objective:
     def layers(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t.layer for t in self.terms))
 
+    @property
+    def classifies(self) -> bool:
+        """Whether a term raises an image class (or a set of them): a classifier's view of the whole picture."""
+        return any(isinstance(t, (ClassTerm, ClassSetTerm)) for t in self.terms)
+
     def __call__(self, acts: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return sum((t.weight * t.value(acts) for t in self.terms), start=torch.zeros(()))
 

@@ -2,7 +2,7 @@
 
 Images (any image backbone, ``ckpt:`` checkpoints included): a :class:`~mmdream.analysis.param.FourierImage`
 optimised with Adam, each step evaluated under random pad / jitter / scale / rotation
-(:func:`~mmdream.analysis.transforms.random_transform`), as lucid does.
+(:func:`~mmdream.ops.transforms.random_transform`), as lucid does.
 
 Sounds (YAMNet, audio checkpoints): the mel-domain ascent of the audio dream
 (:func:`mmdream.dream.audio.dream_change_mel`: a magnitude spectrogram of steady partials, kept to its peaks,
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from mmdream.analysis.param import FourierImage
-from mmdream.analysis.transforms import random_transform
+from mmdream.ops.transforms import random_transform
 from mmdream.backbones.base import Backbone
 from mmdream.errors import ParameterError, check_options
 from mmdream.progress import ProgressFn, Tracker

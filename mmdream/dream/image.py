@@ -5,14 +5,16 @@ Pixels are RGB in [0, 1], shape ``(N, 3, H, W)``; the backbone does its own prep
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 
 from mmdream.backbones.base import Backbone
 from mmdream.errors import ParameterError, check_options
 from mmdream.objectives import Objective
+from mmdream.ops.transforms import random_view
 from mmdream.ops.color import preserve_colors
 from mmdream.ops.pyramid import normalize_gradient, octave_sizes, resize
 from mmdream.ops.tiling import tiled_gradient
@@ -20,6 +22,7 @@ from mmdream.progress import ProgressFn, Tracker
 
 GRAD_NORMS = ("laplacian", "std", "mean_abs")
 COLOR_MODES = ("none", "luminance", "histogram")
+ROBUST_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,14 @@ class DreamParams:
     tile_overlap: int = field(default=64, metadata={"help": "blended overlap between tiles, pixels"})
     preserve_colors: str = field(default="none", metadata={"help": "keep the input's colours",
                                                            "choices": COLOR_MODES})
+    robust: str = field(default="auto", metadata={
+        "help": "transformation robustness: every step evaluates a randomly zoomed, turned and cropped view at the "
+                "classifier's input size, so the dream holds under any resize and crop (auto: for class and theme "
+                "objectives; on; off)", "choices": ROBUST_MODES})
+    robust_scale: float = field(default=0.25, metadata={"help": "robust views: random zoom within 1 ± this"})
+    robust_angle: float = field(default=8.0, metadata={"help": "robust views: random turn within ± this, degrees"})
+    robust_gain: float = field(default=1.5, metadata={"help": "robust views: step size multiplier (a view moves only "
+                                                               "the pixels it sees, and views pull different ways)"})
     seed: int = field(default=0, metadata={"help": "random seed: same seed, same input, same output"})
 
     def validate(self) -> DreamParams:
@@ -60,22 +71,34 @@ class DreamParams:
             (0 <= self.tile_overlap < max(self.tile, 1) // 2 or self.tile == 0, "tile_overlap",
              "at least 0 and under half the tile"),
             (self.preserve_colors in COLOR_MODES, "preserve_colors", f"one of {', '.join(COLOR_MODES)}"),
+            (self.robust in ROBUST_MODES, "robust", f"one of {', '.join(ROBUST_MODES)}"),
+            (0.0 <= self.robust_scale < 1.0, "robust_scale", "at least 0 and below 1"),
+            (0.0 <= self.robust_angle <= 45.0, "robust_angle", "from 0 to 45 degrees"),
+            (0.0 < self.robust_gain <= 10.0, "robust_gain", "a number above 0 and at most 10"),
         ]
         check_options(self, checks)
         return self
 
 
-def _gradient(backbone: Backbone, objective: Objective, x: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """Gradient of the objective with respect to pixels ``x`` ``(N, 3, h, w)`` and the objective's value."""
+def robust_views(params: DreamParams, objective: Objective) -> bool:
+    """Whether a dream evaluates its objective on random classifier views (``robust``; auto: class objectives)."""
+    return params.robust == "on" or (params.robust == "auto" and objective.classifies)
+
+
+def _gradient(backbone: Backbone, objective: Objective, x: torch.Tensor,
+              view: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[torch.Tensor, float]:
+    """Gradient of the objective with respect to pixels ``x`` ``(N, 3, h, w)`` and the objective's value, evaluated
+    on ``view(x)`` if given."""
     x = x.detach().requires_grad_(True)
-    value = objective(backbone.taps(x, objective.layers))
+    value = objective(backbone.taps(x if view is None else view(x), objective.layers))
     (grad,) = torch.autograd.grad(value, x)
     return grad, float(value.detach())
 
 
 def dream_step(x: torch.Tensor, backbone: Backbone, objective: Objective, params: DreamParams,
                generator: torch.Generator) -> tuple[torch.Tensor, float]:
-    """One ascent step on ``x`` ``(N, 3, H, W)``: random roll, (tiled) gradient, normalisation, clamped update."""
+    """One ascent step on ``x`` ``(N, 3, H, W)``: random roll, (tiled) gradient (on a random classifier view with
+    :func:`robust_views`), normalisation, clamped update."""
     h, w = x.shape[-2:]
     tiled = params.tile and max(h, w) > params.tile
     # Tiled: roll over a whole tile period so that tile edges fall somewhere else at every step.
@@ -83,15 +106,21 @@ def dream_step(x: torch.Tensor, backbone: Backbone, objective: Objective, params
     dy, dx = (int(torch.randint(0, s, (1,), generator=generator)) - (0 if tiled else params.jitter)
               for s in (span_y, span_x))
     rolled = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+    step_size = params.step_size
     if tiled:
         grad, value = tiled_gradient(lambda t: _gradient(backbone, objective, t), rolled, params.tile,
                                      params.tile_overlap)
+    elif robust_views(params, objective):
+        view = partial(random_view, side=backbone.input_size, scale=params.robust_scale, angle=params.robust_angle,
+                       generator=generator)
+        grad, value = _gradient(backbone, objective, rolled, view)
+        step_size *= params.robust_gain
     else:
         grad, value = _gradient(backbone, objective, rolled)
     del rolled  # full-size copies are what bounds memory on huge tiled images: keep as few alive as possible
     grad = torch.roll(grad, shifts=(-dy, -dx), dims=(-2, -1))
     grad = normalize_gradient(grad, params.grad_norm, params.laplacian_levels)
-    return torch.add(x, grad, alpha=params.step_size).clamp_(0.0, 1.0), value
+    return torch.add(x, grad, alpha=step_size).clamp_(0.0, 1.0), value
 
 
 def dream_octaves(

@@ -2,11 +2,12 @@
 
 The first frame (and the first after a scene cut) is dreamed as a still. Every later frame starts from the
 previous *dreamed* frame's detail (dream minus source), carried by the optical flow between the source frames,
-scaled by ``blend`` where the flow is reliable and dropped where it is not (disocclusions, motion boundaries); it
-then takes a few full-resolution ascent steps (warm start). An optional quadratic penalty pulls reliable pixels
-toward the warped previous dream (temporal loss), and the dream's strength is held at the level of the still that
-began the shot, so it neither fades nor grows over long clips. A per-frame *drive* (e.g. the soundtrack's loudness,
-:mod:`mmdream.av`) multiplies that level frame by frame.
+scaled by ``blend`` where the flow is reliable, kept in place where the flow is unreliable but the source did not
+change (flat colour, a still camera) and dropped elsewhere (disocclusions, motion boundaries); it then takes a few
+full-resolution ascent steps (warm start). An optional quadratic penalty pulls those pixels toward the carried
+previous dream (temporal loss), and the dream's strength is held at the level of the still that began the shot
+(lifted to ``min_strength`` if fainter), so it neither fades nor grows over long clips. A per-frame *drive* (e.g.
+the soundtrack's loudness, :mod:`mmdream.av`) multiplies that level frame by frame.
 
 Frames are RGB ``(3, H, W)`` in [0, 1]. The carried state is quantised to the levels a frame file holds (8 bits,
 or 16 for 16-bit frame sequences), so a run resumed from saved frames equals an uninterrupted run.
@@ -15,6 +16,7 @@ or 16 for 16-bit frame sequences), so a run resumed from saved frames equals an 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -49,6 +51,13 @@ class VideoParams:
                                                                  "a consistent flow"})
     cut_error: float = field(default=0.12, metadata={"help": "scene cut when the flow-compensated difference of "
                                                               "reliable pixels exceeds this ([0, 1] units)"})
+    still_tolerance: float = field(default=3.0, metadata={"help": "where the flow is unreliable, pixels whose source "
+                                                                   "changed by at most this (0-255 scale) keep their "
+                                                                   "detail in place (flat colour, still camera)"})
+    min_strength: float = field(default=9.0, metadata={"help": "a shot whose first dream is fainter than this mean "
+                                                                "|dream - source| (0-255 scale) has its detail "
+                                                                "amplified to it, so every film's dream is visible "
+                                                                "(0: off)"})
 
     def validate(self) -> VideoParams:
         """Raise ParameterError naming the first bad option; return self."""
@@ -60,6 +69,8 @@ class VideoParams:
             (self.flow in FLOW_METHODS, "flow", f"one of {', '.join(FLOW_METHODS)}"),
             (0.0 <= self.cut_reliable <= 1.0, "cut_reliable", "a number from 0 to 1"),
             (0.0 < self.cut_error <= 1.0, "cut_error", "a number above 0 and at most 1"),
+            (0.0 <= self.still_tolerance <= 255.0, "still_tolerance", "a number from 0 to 255"),
+            (0.0 <= self.min_strength <= 64.0, "min_strength", "a number from 0 to 64 (0-255 scale)"),
         ]
         check_options(self, checks)
         return self
@@ -131,25 +142,34 @@ def dream_frame(
     seed = still.seed + index
     continues = state is not None and state.index == index - 1 and state.source.shape == source.shape
     mot = None  # no motion: a shot's first frame, or independent frames (blend 0)
+    kept = None  # pixels whose flow is unreliable but whose source did not change: their detail stays in place
     if state is not None and continues and params.blend > 0:
         mot = motion(state.source, source, params.flow, min_reliable=params.cut_reliable,
                      max_error=params.cut_error)
+        kept = (1.0 - mot.mask) * ((source - state.source).abs().amax(0) <= params.still_tolerance / 255.0)
+        if mot.cut and mot.error <= params.cut_error and float((mot.mask + kept).mean()) >= params.cut_reliable:
+            mot = dataclasses.replace(mot, cut=False)  # flat colour (no flow to trust) is not a new scene
     shot_start = not continues or (mot is not None and mot.cut)
     reliable = 1.0 if mot is None else mot.reliable
     if state is None or mot is None or mot.cut:
         dream = dream_image(source[None], backbone, objective, dataclasses.replace(still, seed=seed))[0]
         dream = quantize(dream, levels)
-        target = strength(dream, source)
-        if drive != 1.0:
-            dream = quantize(_hold(dream, source, target * drive, max(1.0, drive)), levels)
+        own = strength(dream, source)
+        target = max(own, params.min_strength / 255.0)
+        for _ in range(3 if target > own else drive != 1.0):  # again where clamping to [0, 1] cost strength
+            dream = quantize(_hold(dream, source, target * drive, math.inf), levels)
         value = objective.evaluate(backbone, dream[None])
     else:
-        carried = warp(state.dream - state.source, mot.backward) * mot.mask
+        assert kept is not None
+        detail = state.dream - state.source
+        # Where the flow is unreliable but the source did not change (flat colour, a locked-off camera), the detail
+        # stays where it was instead of being dropped and dreamed anew (which would read as flicker).
+        carried = warp(detail, mot.backward) * mot.mask + detail * kept
         target_image = source + carried
         x = (source + params.blend * carried).clamp(0.0, 1.0)[None]
         step_params = dataclasses.replace(still, step_size=params.frame_step_size, seed=seed)
         generator = torch.Generator().manual_seed(seed)
-        pull = params.temporal_weight * mot.mask
+        pull = params.temporal_weight * (mot.mask + kept)
         value = objective.evaluate(backbone, x) if params.frame_steps == 0 else 0.0
         for _ in range(params.frame_steps):
             x, value = dream_step(x, backbone, objective, step_params, generator)

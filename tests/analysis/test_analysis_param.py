@@ -20,7 +20,7 @@ from mmdream.analysis.param import (
     measure_color_correlation,
     spectrum_scale,
 )
-from mmdream.analysis.transforms import affine, pad, random_transform
+from mmdream.ops.transforms import affine, pad, random_transform, random_view
 from mmdream.analysis.visualize import redirected_relus
 from mmdream.errors import MediaError, ParameterError
 
@@ -144,3 +144,13 @@ def test_redirected_relu_lets_a_dead_start_move_up_only_when_stuck() -> None:
         assert torch.equal(loss_grad(), torch.tensor([[-1.0, -1.0], [-1.0, 0.0]]))  # only the stuck item redirected
         assert torch.equal(net(dead), torch.relu(dead))
     assert torch.equal(loss_grad(), torch.tensor([[0.0, 0.0], [-1.0, 0.0]]))
+
+
+def test_random_view_is_a_classifier_sized_crop_and_the_identity_when_nothing_moves() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 40, 40, requires_grad=True)
+    assert torch.equal(random_view(x, 40, scale=0.0, angle=0.0, generator=g), x)
+    wide = random_view(torch.rand(1, 3, 30, 90), 48, scale=0.2, angle=5.0, generator=g)
+    assert wide.shape == (1, 3, 48, 48)
+    random_view(x, 24, scale=0.2, angle=5.0, generator=g).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0

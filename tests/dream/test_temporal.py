@@ -98,3 +98,35 @@ def test_driven_strength_follows_the_drive(vgg16) -> None:  # type: ignore[no-un
     assert [info.drive for _, info in out] == drive
     assert torch.corrcoef(torch.stack([torch.tensor(drive), strengths]))[0, 1] > 0.9
     assert strengths[8:12].mean() > 3 * strengths[4:8].mean()
+
+
+def cartoon(n: int) -> list[torch.Tensor]:
+    """``n`` frames ``(3, 72, 128)`` of flat colour: sky over ground, a flat red square moving 4 px right a frame, and
+    a grain of one 8-bit level that changes every frame (as a video codec's)."""
+    frames, g = [], torch.Generator().manual_seed(3)
+    for t in range(n):
+        frame = torch.empty(3, 72, 128)
+        frame[:, :48] = torch.tensor([0.45, 0.75, 0.95]).view(3, 1, 1)
+        frame[:, 48:] = torch.tensor([0.35, 0.7, 0.25]).view(3, 1, 1)
+        frame[:, 20:40, 10 + 4 * t:30 + 4 * t] = torch.tensor([0.9, 0.15, 0.15]).view(3, 1, 1)
+        frames.append(quantize(frame + torch.randint(-1, 2, frame.shape, generator=g) / 255.0))
+    return frames
+
+
+def test_faint_dreams_are_lifted_to_min_strength_and_kept_on_flat_colour(vgg16) -> None:  # type: ignore[no-untyped-def]
+    """A faint still (2 steps) on grainy flat colour, where the flow is unreliable: the default film holds every
+    frame at ``min_strength`` in one shot; without the floor it is fainter, and without keeping the detail in place
+    where the source did not change it fades (and a spurious cut restarts it)."""
+    objective = build_objective(vgg16, layers="relu4_3")
+    faint, source = DreamParams(steps=2, octaves=1), cartoon(8)
+
+    def run(params: VideoParams) -> tuple[list[float], list[bool]]:
+        infos = [i for _, i in dream_frames(source, vgg16, objective, faint, params)]
+        return [255 * i.strength for i in infos], [i.cut for i in infos]
+
+    floor = VideoParams().min_strength
+    default, cuts = run(VideoParams())
+    assert min(default) > 0.95 * floor and cuts == [True] + [False] * 7  # measured: 8.86 to 9.0 of 9
+    assert max(run(VideoParams(min_strength=0.0))[0]) < 0.3 * floor  # measured: 1.3
+    dropped, _ = run(VideoParams(still_tolerance=0.0))
+    assert dropped[3] < 0.6 * default[3]  # measured: 3.5 against 9.0

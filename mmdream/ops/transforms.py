@@ -1,9 +1,9 @@
-"""Transformation robustness for feature visualisation: pad, jitter, scale and rotate before each evaluation.
+"""Transformation robustness: pad, jitter, scale, rotate and crop before each evaluation of an objective.
 
 A visualisation that must excite the network under small random shifts, zooms and rotations cannot hide in
 pixel-exact adversarial patterns; what is left is structure the network sees robustly (lucid's
-``transform.standard_transforms``). All functions take images ``(N, 3, H, W)`` and are differentiable; each item of
-a batch draws its own transformation.
+``transform.standard_transforms``). Feature visualisation and class dreams use it. All functions take images
+``(N, 3, H, W)`` and are differentiable; each item of a batch draws its own transformation.
 """
 
 from __future__ import annotations
@@ -53,3 +53,21 @@ def random_transform(x: torch.Tensor, *, pad_px: int, jitter: int, scale: float,
     if not jitter and not scale and not angle:
         return x
     return affine(x, shift, zoom, turn)
+
+
+def random_view(x: torch.Tensor, side: int, *, scale: float, angle: float, generator: torch.Generator
+                ) -> torch.Tensor:
+    """A classifier's random view of ``x`` ``(N, 3, H, W)``: zoomed uniform in ``1 ± scale`` and rotated within
+    ``± angle`` degrees (:func:`random_transform`, borders reflected), shorter side resized to ``side`` (bilinear,
+    antialiased when shrinking) and a random ``side`` x ``side`` crop -> ``(N, 3, side, side)``.
+
+    An objective evaluated on such views sees the picture at the classifier's own scale whatever the picture's size,
+    and must hold under any crop, zoom and small turn: what an evaluator's resize-and-crop sees."""
+    x = random_transform(x, pad_px=0, jitter=0, scale=scale, angle=angle, generator=generator)
+    h, w = x.shape[-2:]
+    f = side / min(h, w)
+    size = (max(side, round(h * f)), max(side, round(w * f)))
+    x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=f < 1)
+    top = int(torch.randint(0, size[0] - side + 1, (1,), generator=generator))
+    left = int(torch.randint(0, size[1] - side + 1, (1,), generator=generator))
+    return x[..., top:top + side, left:left + side]
