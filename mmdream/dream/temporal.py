@@ -167,7 +167,8 @@ def dream_frame(
         carried = warp(detail, mot.backward) * mot.mask + detail * kept
         target_image = source + carried
         x = (source + params.blend * carried).clamp(0.0, 1.0)[None]
-        step_params = dataclasses.replace(still, step_size=params.frame_step_size, seed=seed)
+        # Warm-start steps keep their size under robust views: the hold, not the steps, keeps the strength.
+        step_params = dataclasses.replace(still, step_size=params.frame_step_size, robust_gain=1.0, seed=seed)
         generator = torch.Generator().manual_seed(seed)
         pull = params.temporal_weight * (mot.mask + kept)
         value = objective.evaluate(backbone, x) if params.frame_steps == 0 else 0.0
