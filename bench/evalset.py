@@ -13,8 +13,8 @@ hold on: flat cartoon colours, a drifting noise texture, a dark and a bright sce
 720p original), a locked-off camera, a fast pan and scene cuts; :data:`STILLS` are photos (and frames of the made
 clips) with the class a class dream aims at.
 
-Importable: ``from bench.evalset import CLIPS, build, clips`` (or with ``bench/`` on ``sys.path``). Defaults were
-tuned only on the clips whose ``split`` is ``"tune"``; reports quote the ``"held_out"`` ones.
+Importable: ``from bench.evalset import CLIPS, build, clips, chords_of`` (or with ``bench/`` on ``sys.path``).
+Defaults were tuned only on the clips whose ``split`` is ``"tune"``; reports quote the ``"held_out"`` ones.
 """
 
 from __future__ import annotations
@@ -190,10 +190,13 @@ def _drums(seconds: float, rng: np.random.Generator, bpm: float) -> np.ndarray:
     return out
 
 
-def _chords(seconds: float, rng: np.random.Generator, bar_s: float) -> np.ndarray:
-    """Triads changing every bar (a I-vi-IV-V-like progression in a random key), each swelling in and out."""
+def _chords(seconds: float, rng: np.random.Generator, bar_s: float,
+            timeline: list[tuple[float, float, frozenset[int]]] | None = None) -> np.ndarray:
+    """Triads changing every bar (a I-vi-IV-V-like progression in a random key), each swelling in and out; each
+    bar's (start, end, pitch classes with C = 0) appended to ``timeline``."""
     out = np.zeros(int(seconds * RATE))
-    root = 110.0 * 2 ** (rng.integers(0, 12) / 12)
+    key = int(rng.integers(0, 12))
+    root = 110.0 * 2 ** (key / 12)  # A2 and up: pitch class (9 + key) % 12
     progression = [(0, 4, 7), (9, 12, 16), (5, 9, 12), (7, 11, 14), (2, 5, 9), (4, 7, 11)]
     order = rng.permutation(len(progression))
     t = np.arange(int(bar_s * RATE)) / RATE
@@ -202,6 +205,8 @@ def _chords(seconds: float, rng: np.random.Generator, bar_s: float) -> np.ndarra
         chord = progression[order[b % len(order)]]
         tone = sum(np.sin(2 * np.pi * root * 2 ** (s / 12) * k * t) / k ** 2 for s in chord for k in (1, 2, 3))
         _place(out, tone * shape / 3, b * bar_s)
+        if timeline is not None and b * bar_s < seconds:
+            timeline.append((b * bar_s, min(seconds, (b + 1) * bar_s), frozenset((9 + key + s) % 12 for s in chord)))
     return out
 
 
@@ -222,8 +227,10 @@ def _speech(seconds: float, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def sound(kind: str, seconds: float, seed: int) -> np.ndarray:
-    """A composed or shared soundtrack ``(n,)`` at :data:`RATE`, peak-normalised to 0.8 (silence stays silent)."""
+def sound(kind: str, seconds: float, seed: int,
+          timeline: list[tuple[float, float, frozenset[int]]] | None = None) -> np.ndarray:
+    """A composed or shared soundtrack ``(n,)`` at :data:`RATE`, peak-normalised to 0.8 (silence stays silent);
+    composed chords are listed in ``timeline`` as (start s, end s, pitch classes)."""
     rng = np.random.default_rng(seed)
     if kind == "sparse":
         y = _notes(seconds, rng, (0.4, 1.2), 0.25)
@@ -232,10 +239,10 @@ def sound(kind: str, seconds: float, seed: int) -> np.ndarray:
     elif kind == "drums":
         y = _drums(seconds, rng, rng.uniform(95, 130))
     elif kind == "chords":
-        y = _chords(seconds, rng, rng.uniform(1.2, 2.0))
+        y = _chords(seconds, rng, rng.uniform(1.2, 2.0), timeline)
     elif kind == "drums_chords":
         bpm = rng.uniform(95, 125)
-        y = _drums(seconds, rng, bpm) + 0.8 * _chords(seconds, rng, 4 * 60.0 / bpm)
+        y = _drums(seconds, rng, bpm) + 0.8 * _chords(seconds, rng, 4 * 60.0 / bpm, timeline)
     elif kind == "speech":
         y = _speech(seconds, rng)
     elif kind == "gaps":
@@ -354,6 +361,13 @@ def pictures(clip: Clip) -> Iterator[np.ndarray]:
             yield to_uint8(_pan(photos[k % len(photos)], (w, h), min(1.0, 0.1 + 0.3 * j / shot), 0.4)[None])
         return
     raise ValueError(f"unknown picture {clip.picture!r}; one of {', '.join(PICTURES)}")
+
+
+def chords_of(clip: Clip) -> list[tuple[float, float, frozenset[int]]]:
+    """The chords of a clip's composed sound: (start s, end s, pitch classes with C = 0); [] if it has none."""
+    timeline: list[tuple[float, float, frozenset[int]]] = []
+    sound(clip.sound, clip.seconds + 0.5, clip.seed, timeline)
+    return [span for span in timeline if span[0] < clip.seconds]
 
 
 def build(clip: Clip, cache: Path = CACHE) -> Path:

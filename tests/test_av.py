@@ -48,7 +48,8 @@ def test_drive_schedule_maps_loudness_to_strength() -> None:
     wave = pulses([0.05, 0.8, 0.05, 0.4, 0.1, 0.6])
     frames = int(2.4 * FPS)
     rms = frame_features(wave, RATE, FPS, frames)["rms"]
-    drive = drive_schedule(wave, RATE, FPS, frames, AVParams(drive="rms", drive_low=0.2, drive_high=1.0))
+    drive = drive_schedule(wave, RATE, FPS, frames, AVParams(drive="rms", drive_low=0.2, drive_high=1.0,
+                                                             max_change=10.0))
     assert drive.shape == (frames,) and drive.mean() == pytest.approx(1.0)
     assert np.corrcoef(rms, drive)[0, 1] > 0.9
     assert drive.max() / drive.min() == pytest.approx(5.0, rel=0.05)  # low..high, scaled together
@@ -57,9 +58,99 @@ def test_drive_schedule_maps_loudness_to_strength() -> None:
     assert np.array_equal(drive_schedule(silence, RATE, FPS, 25, AVParams(drive="rms")), np.ones(25))
 
 
+def step_up(at: float, seconds: float = 2.5) -> np.ndarray:
+    """A 440 Hz tone at 0.05 that jumps to 0.8 at ``at`` seconds."""
+    t = np.arange(int(RATE * seconds)) / RATE
+    return (np.where(t < at, 0.05, 0.8) * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize("fps", [10.0, 24.0, 30.0])
+@pytest.mark.parametrize("attack", [0.0, 0.1])
+def test_drive_reaches_90_percent_within_its_attack_time_at_any_frame_rate(fps: float, attack: float) -> None:
+    at = 1.013  # between frames at every rate
+    frames = int(2.5 * fps)
+    drive = drive_schedule(step_up(at), RATE, fps, frames, AVParams(drive="rms", attack_s=attack, max_change=10.0))
+    before, after = drive[: int(0.8 * fps)].mean(), drive[-3:].mean()
+    assert after > 2 * before
+    first = int(np.argmax(drive >= before + 0.9 * (after - before)))
+    # Not before the step's frame; at most the attack's 90 % time (2.3 time constants) and one frame after it.
+    assert at - 1 / fps <= first / fps <= at + 2.31 * attack + 1 / fps
+    assert np.all(drive[: int((at - 1 / fps) * fps)] < before + 0.1 * (after - before))
+
+
+def drums(seconds: float, period: float, rate: int = RATE, offset: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Noise bursts (20 ms decay) every ``period`` seconds from ``offset``: the signal and the hit times."""
+    g = np.random.default_rng(0)
+    n = int(rate * seconds)
+    y = np.zeros(n)
+    hits = np.arange(offset, seconds - 0.05, period)
+    burst = g.standard_normal(int(0.15 * rate)) * np.exp(-np.arange(int(0.15 * rate)) / (0.02 * rate))
+    for h in hits:
+        i = int(h * rate)
+        y[i:i + burst.size] += burst[: n - i]
+    return y, hits
+
+
+def chords(seconds: float, changes: list[tuple[int, ...]], rate: int = RATE) -> np.ndarray:
+    """Triads (pitch classes, C = 0, around C4) held for equal parts of ``seconds``, 30 ms fades."""
+    n = int(rate * seconds)
+    part = n // len(changes)
+    t = np.arange(part) / rate
+    fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.03)
+    out = np.zeros(n)
+    for k, chord in enumerate(changes):
+        tone = sum(np.sin(2 * np.pi * 261.63 * 2 ** (pc / 12) * t) for pc in chord)
+        out[k * part:(k + 1) * part] = fade * tone / len(chord)
+    return out
+
+
+def test_flicker_budget_limits_the_change_per_frame_and_keeps_the_shape() -> None:
+    fps = 10.0
+    y, _ = drums(4.0, 0.25)
+    frames = int(4.0 * fps)
+    free = drive_schedule(y.astype(np.float32), RATE, fps, frames, AVParams(drive="rms", max_change=10.0))
+    budget = drive_schedule(y.astype(np.float32), RATE, fps, frames, AVParams(drive="rms", max_change=0.08))
+    assert np.abs(np.diff(free)).mean() > 0.2  # the drums move the free curve far more than the budget allows
+    assert np.abs(np.diff(budget)).mean() == pytest.approx(0.08, rel=1e-6)
+    assert budget.mean() == pytest.approx(1.0) and np.corrcoef(free, budget)[0, 1] == pytest.approx(1.0)
+
+
+def test_percussive_and_harmonic_drives_separate_drums_from_chords() -> None:
+    fps, seconds = 24.0, 4.0
+    frames = int(seconds * fps)
+    kit, hits = drums(seconds, 0.5, offset=6.2 / fps)  # early in their frames: an onset envelope peaks ~20 ms late
+    tones = chords(seconds, [(0, 4, 7), (5, 9, 0), (7, 11, 2), (9, 0, 4)])
+    tones[int(1.0 * RATE):int(2.0 * RATE)] *= 0.2  # the second chord is soft
+    mix = (0.5 * kit + 0.5 * tones).astype(np.float32)
+    hit_frames = np.zeros(frames)
+    hit_frames[np.floor(hits * fps).astype(int)] = 1.0
+    percussive = drive_schedule(mix, RATE, fps, frames, AVParams(drive="percussive", max_change=10.0))
+    harmonic = drive_schedule(mix, RATE, fps, frames, AVParams(drive="harmonic", max_change=10.0))
+    assert np.corrcoef(percussive, hit_frames)[0, 1] > 0.8  # drums pulse the percussive drive...
+    assert abs(np.corrcoef(harmonic, hit_frames)[0, 1]) < 0.3  # ...and not the harmonic one,
+    second = slice(int(1.1 * fps), int(1.9 * fps))  # which follows the chords' loudness
+    assert harmonic[second].mean() < 0.6 * np.delete(harmonic, np.r_[second]).mean()
+
+
+def test_chroma_groups_follow_the_chords_under_the_drums() -> None:
+    from mmdream.av import chroma_schedule
+
+    fps, seconds = 24.0, 4.0
+    frames = int(seconds * fps)
+    progression = [(0, 4, 7), (5, 9, 0), (7, 11, 2), (9, 0, 4)]  # C, F, G, A minor: a chord a second
+    kit, _ = drums(seconds, 0.25)
+    mix = (0.6 * kit + 0.4 * chords(seconds, progression)).astype(np.float32)
+    weights = chroma_schedule(mix, RATE, fps, frames, AVParams())
+    for k, chord in enumerate(progression):
+        inside = weights[int((k + 0.2) * fps):int((k + 0.8) * fps)]
+        top = {int(i) for i in np.argsort(inside.mean(axis=0))[-3:]}
+        assert top == set(chord), (k, top)
+        assert inside[:, list(chord)].sum(axis=1).min() > 0.6  # most of the weight on the chord, every frame
+
+
 @pytest.mark.parametrize("bad,name", [({"drive": "loudness"}, "drive"), ({"drive_low": -1}, "drive_low"),
                                       ({"drive_low": 2.0, "drive_high": 1.0}, "drive_high"),
-                                      ({"release_s": -0.1}, "release_s")])
+                                      ({"release_s": -0.1}, "release_s"), ({"max_change": 0}, "max_change")])
 def test_bad_params_name_the_option(bad: dict, name: str) -> None:
     with pytest.raises(ParameterError, match=f"^{name}="):
         AVParams(**bad).validate()

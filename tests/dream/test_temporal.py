@@ -98,6 +98,11 @@ def test_driven_strength_follows_the_drive(vgg16) -> None:  # type: ignore[no-un
     assert [info.drive for _, info in out] == drive
     assert torch.corrcoef(torch.stack([torch.tensor(drive), strengths]))[0, 1] > 0.9
     assert strengths[8:12].mean() > 3 * strengths[4:8].mean()
+    # The carried detail follows a step of the drive within the step's own frame, up (x4) and down (x0.4): every
+    # frame's strength is within 10 % of the shot's strength times its drive.
+    target = out[0][1].target_strength
+    ratios = strengths / (target * torch.tensor(drive))
+    assert float(ratios.min()) > 0.9 and float(ratios.max()) < 1.1, ratios
 
 
 def cartoon(n: int) -> list[torch.Tensor]:
