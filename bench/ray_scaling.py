@@ -7,9 +7,10 @@ Each run dreams the same job (bench/film_job.yaml at ``--size``, the same shards
 actors of one CPU each, on different nodes (a node has one CPU). The clock runs from the actors' creation to the last
 shard returned, as in a render; the film is not assembled (the reducer's encode is the same for every n).
 Frames per second count every frame dreamed, warm-up frames included; parallel efficiency is fps(n) / (n × fps(1)).
-Time shares are of the n × wall actor-seconds: load (backbone and objective, once per actor), decode, dream and
-encode (PNG checkpoints written) as each actor reports them, and waiting, the rest (an actor idle at the end,
-Ray's calls and start-up). The nodes share the machine's cores: on 2 cores, 3 actors cannot scale past 2.
+Time shares are of the n × wall actor-seconds: start (a worker process spawned and its modules imported), load
+(backbone and objective, once per actor), decode, dream and encode (PNG checkpoints written) as each actor reports
+them, and waiting, the rest (an actor idle at the end for want of shards, Ray's calls). The nodes share the
+machine's cores: on 2 cores, 3 actors cannot scale past 2.
 """
 
 from __future__ import annotations
@@ -31,14 +32,20 @@ from mmdream.film import plan_film
 from mmdream.jobspec import JobSpec, load_job
 from mmdream.media.samples import resolve
 
-PHASES = ("load", "decode", "dream", "encode")
+PHASES = ("start", "load", "decode", "dream", "encode")
 
 
 def run(job: JobSpec, shards: list[Shard], n: int) -> dict[str, Any]:
     """Dream ``shards`` with ``n`` actors, handing a shard to each actor as it frees up; wall time and phases."""
     start = time.perf_counter()
     actors = [DreamActor.options(num_cpus=1).remote(job.model_dump_json(by_alias=True), 1) for _ in range(n)]
-    infos = ray.get([a.info.remote() for a in actors])
+    asked = {a.info.remote(): a for a in actors}
+    infos, ready = [], []  # each actor's info, and when it came back
+    while asked:
+        (ref,), _ = ray.wait(list(asked), num_returns=1)
+        asked.pop(ref)
+        infos.append(ray.get(ref))
+        ready.append(time.perf_counter() - start)
     queue, pending, results = list(shards), {}, []
     for actor in actors:
         if queue:
@@ -52,8 +59,9 @@ def run(job: JobSpec, shards: list[Shard], n: int) -> dict[str, Any]:
     wall = time.perf_counter() - start
     for actor in actors:
         ray.kill(actor)
-    seconds = {"load": sum(i["load_s"] for i in infos)}
-    for phase in PHASES[1:]:
+    # start: a worker process spawned and its modules imported, until its setup began.
+    seconds = {"start": sum(r - i["load_s"] for r, i in zip(ready, infos)), "load": sum(i["load_s"] for i in infos)}
+    for phase in PHASES[2:]:
         seconds[phase] = sum(r["times"].get(phase, 0.0) for r in results)
     seconds["waiting"] = n * wall - sum(seconds.values())
     frames = sum(s.stop - s.first for s in shards)
