@@ -62,8 +62,8 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
                      "chroma": film_chroma(input_path, plan, job.av_params())}
         settings = film_job_settings(job, input_path, plan, schedules)
     res = job.resources
-    with ray_session(address, int(res.actors * res.cpus_per_actor)):
-        check_cluster(job, address)
+    with ray_session(address, int(res.actors * res.cpus_per_actor)) as own_ray:
+        check_cluster(job, address, probe=not own_ray)
         sound = prepare_sound(job, input_path, plan) if job.sound_spec() is not None else None
         _run_tasks(job, parts, settings, schedules, sound, progress, watch)
         if watch is not None:

@@ -32,10 +32,12 @@ def node_locations(job: JobSpec) -> dict[str, str]:
     return found
 
 
-def check_cluster(job: JobSpec, address: str | None) -> None:
-    """Inside a Ray session, before anything is written: the locations rule, then a probe on every node."""
+def check_cluster(job: JobSpec, address: str | None, *, probe: bool = True) -> None:
+    """Inside a Ray session, before anything is written: the locations rule, then (``probe``) a probe on every
+    node. A local Ray this process started needs no probe: its workers see what the driver saw."""
     check_locations(job, address)
-    probe_nodes(job)
+    if probe:
+        probe_nodes(job)
 
 
 def check_locations(job: JobSpec, address: str | None) -> None:

@@ -9,17 +9,18 @@ import ray
 
 
 @contextmanager
-def ray_session(address: str | None, num_cpus: int) -> Iterator[None]:
+def ray_session(address: str | None, num_cpus: int) -> Iterator[bool]:
     """Use the Ray this process already joined; else join ``address``, or start a local single-node Ray with
-    ``num_cpus`` CPUs (``"local"``: never a stray cluster) and stop it at the end."""
+    ``num_cpus`` CPUs (``"local"``: never a stray cluster) and stop it at the end. Yields whether it started that
+    local Ray (whose workers are this machine's, with this process's environment)."""
     if ray.is_initialized():
-        yield
+        yield False
         return
     if address:
         ray.init(address=address)
     else:
         ray.init(address="local", num_cpus=max(1, num_cpus), include_dashboard=False, log_to_driver=False)
     try:
-        yield
+        yield not address
     finally:
         ray.shutdown()

@@ -134,8 +134,8 @@ def render_walk_job(job: JobSpec, input_path: str, address: str | None, shards: 
     walk, music = plan_walk(job, input_path)
     parts = plan_shards(0, len(walk), job.sharding.frames_per_shard, 0, 0, shards)
     res = job.resources
-    with ray_session(address, int(res.actors * res.cpus_per_actor)):
-        check_cluster(job, address)
+    with ray_session(address, int(res.actors * res.cpus_per_actor)) as own_ray:
+        check_cluster(job, address, probe=not own_ray)
         digest = save_walk(job, walk)
         settings = walk_settings(job, input_path, digest)
         works = [WorkDir(storage.join(job.work_uri(), s.name), settings) for s in parts]  # refuses other settings

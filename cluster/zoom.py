@@ -99,8 +99,8 @@ def render_zoom_job(job: JobSpec, input_path: str, address: str | None, progress
         n_sound = min(max(res.actors - 1, 1), len(todo)) if todo else 0
         options, threads = actor_options(job), max(1, int(res.cpus_per_actor))
         job_json = json.dumps(job.model_dump(by_alias=True))
-        with ray_session(address, int((1 + n_sound) * res.cpus_per_actor)):
-            check_cluster(job, address)
+        with ray_session(address, int((1 + n_sound) * res.cpus_per_actor)) as own_ray:
+            check_cluster(job, address, probe=not own_ray)
             tasks = [Task("zoom-frames", "zoom", "render")] if len(work.finished()) < plan.frames else []
             plan_ref = None if sound is None else ray.put(sound.plan)
             for i in todo:

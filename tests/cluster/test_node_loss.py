@@ -78,10 +78,12 @@ class Remove:
     """A scheduler watch removing, without grace, the node that runs the first task matching ``pick`` at
     ``point`` (``pick`` gets the running tasks' names -> node ids and returns a node id or None)."""
 
-    def __init__(self, cluster, point: str, pick: Callable[[dict[str, str]], str | None]) -> None:  # type: ignore[no-untyped-def]
-        self.cluster, self.point, self.pick = cluster, point, pick
+    def __init__(self, cluster, point: str, pick: Callable[[dict[str, str]], str | None],  # type: ignore[no-untyped-def]
+                 work: Path) -> None:
+        self.cluster, self.point, self.pick, self.work = cluster, point, pick, work
         self.removed: str | None = None
         self.nodes: set[str] = set()  # every node seen running a task
+        self.kept: dict[Path, int] = {}  # the frames checkpointed when the node went, and their times
 
     def __call__(self, point: str, running: dict[str, str]) -> None:
         self.nodes |= set(running.values())
@@ -90,8 +92,13 @@ class Remove:
         node_id = self.pick(running)
         if node_id is not None:
             node = next(n for n in self.cluster.worker_nodes if n.node_id == node_id)
+            self.kept = {p: p.stat().st_mtime_ns for p in self.work.glob("frames-*/*.png")}
             self.cluster.remove_node(node, allow_graceful=False)
             self.removed = node_id
+
+    def redone(self) -> list[Path]:
+        """Frames checkpointed before the loss and written again since (none: a retry resumes)."""
+        return [p for p, t in self.kept.items() if p.stat().st_mtime_ns != t]
 
 
 def running_kind(prefix: str) -> Callable[[dict[str, str]], str | None]:
@@ -122,7 +129,7 @@ POINTS = {"before-first-frame": ("launched", lambda c, w: running_kind("frames")
 def render_losing_a_node(cluster, where: str, spec: dict, work: Path) -> tuple[Remove, list]:  # type: ignore[no-untyped-def]
     """Render ``spec`` removing a node at ``where``; put a fresh node back afterwards."""
     point, pick = POINTS[where]
-    remove, events = Remove(cluster, point, pick(cluster, work)), []
+    remove, events = Remove(cluster, point, pick(cluster, work), work), []
     try:
         render_job(parse_job(spec), watch=remove, progress=events.append)
     finally:
@@ -138,6 +145,9 @@ def test_a_node_lost_without_grace_changes_nothing(cluster, one_node_film: Path,
     spec = film_spec(media_dir, weights_dir, tmp_path / "film.mp4", tmp_path / "work")
     remove, events = render_losing_a_node(cluster, where, spec, tmp_path / "work")
     assert remove.removed is not None and len(remove.nodes) >= 2  # the actors ran on several nodes
+    assert not remove.redone()  # the retried task resumed from its checkpoints
+    if where == "mid-shard":
+        assert remove.kept
     notes = [e.note for e in events if e.note]
     if where != "before-reducer":  # a task was in flight there: lost, re-queued, noted in one line
         assert any("re-queued" in n and remove.removed[:8] in n for n in notes), notes
