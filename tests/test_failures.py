@@ -63,6 +63,8 @@ CASES = {
     "channel without layer": (["image", "{photo}", "{tmp}/out.png", "--channel", "3"], ["exactly one --layer"]),
     "zero steps": (["image", "{photo}", "{tmp}/out.png", "--steps", "0"], ["steps=0", "1 to 10000"]),
     "absurd octave scale": (["image", "{photo}", "{tmp}/out.png", "--octave-scale", "50"], ["octave_scale"]),
+    "robust zoom of 100%": (["image", "{photo}", "{tmp}/out.png", "--robust-scale", "1"], ["robust_scale"]),
+    "negative film strength": (["video", "{video}", "{tmp}/out.mp4", "--min-strength", "-1"], ["min_strength"]),
     "negative size": (["image", "{photo}", "{tmp}/out.png", "--size", "-5"], ["must be positive"]),
     "absurd size": (["image", "{photo}", "{tmp}/out.png", "--size", "99999"], ["--size 99999"]),
     "bad layer weight": (["image", "{photo}", "{tmp}/out.png", "--layer", "relu4_3:lots"], ["not a number"]),
