@@ -72,7 +72,7 @@ class AVParams:
                                                             "dream follows a louder sound; 0: within the frame)"})
     release_s: float = field(default=0.0, metadata={"help": "drive envelope fall time, seconds (how slowly it "
                                                              "lets go; 0: within the frame)"})
-    max_change: float = field(default=0.15, metadata={"help": "flicker budget: the drive's mean change from frame "
+    max_change: float = field(default=0.08, metadata={"help": "flicker budget: the drive's mean change from frame "
                                                                "to frame (relative strength) at most this; a faster "
                                                                "curve pulses less deeply (same shape)"})
     channels_follow: str = field(default="none", metadata={"help": "what chooses the channels the picture "

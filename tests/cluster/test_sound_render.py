@@ -91,8 +91,8 @@ def test_film_with_a_dreamed_soundtrack_driving_it(local_ray, media_dir: Path,  
     drive = film_drive(str(clip), plan_film(str(clip), job.film_params()), job.av_params())
     records = [json.loads(p.read_text()) for p in sorted((tmp_path / "w3").glob("frames-*/0000*.json"))]
     assert records and all(r["drive"] == drive[r["index"]] for r in records)
-    # The drums pulse the picture (measured 0.81..1.37), within the flicker budget (a mean change of 0.15 a frame).
-    assert max(drive[10:]) > 1.5 * min(drive[10:])
+    # The drums pulse the picture (measured 0.90..1.20), within the flicker budget (a mean change of 0.08 a frame).
+    assert max(drive[10:]) > 1.25 * min(drive[10:])
     assert np.abs(np.diff(drive[10:])).mean() <= job.av_params().max_change + 1e-9
     # One shard: the same schedule, the same sound to the bit.
     single = job.with_overrides(output=str(tmp_path / "one.mp4"), work=str(tmp_path / "w1"))
