@@ -21,6 +21,7 @@ import numpy as np
 import ray
 
 from cluster.actors import actor_needs, actor_options
+from cluster.devices import actor_device
 from cluster.nodes import NodeActor
 from cluster.planner import Shard, plan_shards
 from cluster.probe import check_cluster
@@ -103,7 +104,8 @@ class WalkActor(NodeActor):
         torch.set_num_threads(threads)
         self.job = parse_job(json.loads(job_json))
         assert self.job.walk is not None
-        self.generator = load_generator(self.job.walk.generator, weights_dir=self.job.weights)
+        self.generator = load_generator(self.job.walk.generator, weights_dir=self.job.weights).to(
+            actor_device().device)  # the GPU Ray granted, else the CPU
         self.walk = load_walk(self.job)
         self.settings = settings
 

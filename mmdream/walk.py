@@ -168,15 +168,16 @@ def walk_frames(generator: Generator, walk: Walk, size: int = 256, start: int = 
         raise ParameterError(f"frames {start}:{stop} are outside the walk's 0:{len(walk)}")
     if walk.latents.shape[1] != generator.latent_dim or (walk.classes is None) != (generator.num_classes == 0):
         raise ParameterError("the walk was planned for another generator (latent size or classes differ)")
+    device = next(generator.parameters()).device  # latents go where the generator lives
     for a in range(start, stop, batch):
         b = min(a + batch, stop)
-        z = torch.from_numpy(walk.latents[a:b])
-        y = None if walk.classes is None else torch.from_numpy(walk.classes[a:b])
+        z = torch.from_numpy(walk.latents[a:b]).to(device)
+        y = None if walk.classes is None else torch.from_numpy(walk.classes[a:b]).to(device)
         with torch.no_grad():
             x = generator.generate(z, y)
             if size != generator.size:
                 x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False)
-            pixels = x.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+            pixels = x.clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         yield from pixels
 
 

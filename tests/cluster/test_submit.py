@@ -110,7 +110,8 @@ def test_jobs_lists_and_stop_stops(ray_head, tmp_path: Path, media_dir: Path, we
         listed = mmdream("jobs", "--json", "--address", address, env=env)
         assert listed.returncode == 0, listed.stderr
         mine = next(j for j in json.loads(listed.stdout) if j["job_id"] == job_id)
-    assert mine["status"] == "RUNNING" and mine["output"] == str(out), mine
+    assert mine["status"] == "RUNNING" and mine["output"] == str(out), \
+        (mine, mmdream("logs", job_id, "--address", address, env=env).stdout[-3000:])
     assert mine["progress"]["event"] == "progress" and mine["progress"]["total"] >= 528  # with warm-up frames
     table = mmdream("jobs", "--address", address, env=env).stdout.splitlines()
     assert table[0].split()[:2] == ["JOB_ID", "STATUS"]
