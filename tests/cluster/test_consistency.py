@@ -42,8 +42,9 @@ def ray_frames(spec: JobSpec, shards: int) -> list[torch.Tensor]:
     return list(assembled_frames(spec, plan, parts, film_job_settings(spec, spec.input, plan, schedules)))
 
 
-def test_ray_and_in_process_paths_agree(local_ray, media_dir: Path, weights_dir: Path,  # type: ignore[no-untyped-def]
-                                        tmp_path: Path) -> None:
+def test_ray_and_in_process_paths_agree(local_ray, one_thread, media_dir: Path,  # type: ignore[no-untyped-def]
+                                        weights_dir: Path, tmp_path: Path) -> None:
+    # one_thread: the actors dream on one thread, and float sums change with the number of threads
     spec = job(media_dir, weights_dir, tmp_path, "one")
     plan = plan_film(spec.input, spec.film_params())
     net = load_backbone("efficientnet_lite0", weights_dir=weights_dir)
