@@ -80,7 +80,7 @@ def class_dream(_images: Path, tmp: Path, out: Path) -> None:
     # class appears as the generator draws it (a pixel-space class dream of this small net stays faint).
     run("gan", "sample", "dcgan_faces64", str(tmp / "sample.png"), "--count", "1", "--size", "192")
     run("gan", "dream", "dcgan_faces64", str(tmp / "class.png"), "-b", "efficientnet_lite0", "--class",
-        "sunglasses", "--size", "192", *QUIET)
+        "sunglasses", "--size", "192", "--restarts", "8", "--steps", "200", *QUIET)
     save(panel([Image.open(tmp / "sample.png"), Image.open(tmp / "class.png")],
                ["gan sample dcgan_faces64", "gan dream --class sunglasses"], 192), out / "class_dream.jpg")
 
