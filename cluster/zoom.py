@@ -26,6 +26,7 @@ from cluster.scheduler import Task, Watch, run_tasks
 from cluster.session import ray_session
 from mmdream.backbones import get_spec
 from mmdream.draft import contact_sheet
+from mmdream.dream.zoom import ZoomSchedule
 from mmdream.film import WorkDir
 from mmdream.jobspec import JobSpec, job_provenance, parse_job, zoom_job_settings
 from mmdream.media import storage
@@ -45,9 +46,11 @@ def _plan(job: JobSpec, input_path: str, files: ExitStack) -> ZoomPlan:
 
 @ray.remote
 class ZoomActor(NodeActor):
-    """Holds the job's backbone (loaded once), objective and schedule; ``render`` dreams the frames in order."""
+    """Holds the job's backbone (loaded once), objective and the driver's schedule; ``render`` dreams the frames in
+    order."""
 
-    def setup(self, job_json: str, threads: int = 1) -> None:  # type: ignore[override]
+    def setup(self, job_json: str, schedule: ZoomSchedule, chroma: list[list[float]] | None,  # type: ignore[override]
+              threads: int = 1) -> None:
         import torch
 
         from mmdream.av import ChromaObjectives
@@ -62,8 +65,9 @@ class ZoomActor(NodeActor):
         self.backbone = load_backbone(self.job.backbone.name, variant=self.job.backbone.variant,
                                       weights_dir=self.job.weights)
         objective = build_job_objective(self.job.objective, self.backbone, max(self.plan.width, self.plan.height))
-        # Recomputed from the same sound; the settings' schedule digest makes a different curve an error.
-        self.schedule, chroma = zoom_plan_schedules(self.plan, self.job.zoom.zoom_params(), self.job.av_params())
+        # The driver's schedule, not one recomputed here: the curve's last bits follow the process's BLAS/OpenMP
+        # threads (Ray starts workers with OMP_NUM_THREADS=1), and the settings' digest would refuse the difference.
+        self.schedule = schedule
         self.objective = objective if chroma is None else ChromaObjectives(objective, chroma)
         self.settings = zoom_job_settings(self.job, self.plan, self.schedule, chroma)
 
@@ -114,7 +118,7 @@ def render_zoom_job(job: JobSpec, input_path: str, address: str | None, progress
                     progress(Progress("zoom", len(work.finished()), plan.frames, None,
                                       round(time.perf_counter() - start, 3), None, note))
 
-            run_tasks({"zoom": (partial(ZoomActor.options(**options).remote, job_json, threads), 1),
+            run_tasks({"zoom": (partial(ZoomActor.options(**options).remote, job_json, schedule, chroma, threads), 1),
                        "sound": (partial(DreamActor.options(**options).remote, job_json, threads), n_sound)},
                       tasks, retries=res.retries, needs=actor_needs(job), tick=tick, watch=watch)
             if watch is not None:
