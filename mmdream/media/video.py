@@ -8,10 +8,12 @@ lines up with frame ``t * fps``. Everything streams: no function holds more than
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import numbers
 import os
+import re
 from array import array
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -633,6 +635,19 @@ def mux(video_path: PathLike, output: PathLike, *, audio_from: PathLike | None =
     return target
 
 
+@functools.cache
+def _x264_cpu_options() -> dict[str, str]:
+    """x264 options that keep its output a function of its input: on CPUs with AVX-512, x264's AVX-512 code
+    (B-frames' macroblock-tree lookahead) reads memory it did not write, so equal frames encoded twice in one
+    process gave different films; its AVX2 code is bit-exact with its C code. Any AVX-512 CPU has AVX2, FMA3 and
+    BMI2, which x264's ``AVX2`` level names. Other CPUs keep x264's own detection."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: no flags to read
+        return {}
+    return {"x264-params": "asm=AVX2"} if re.search(r"^flags\s*:.*\bavx512f\b", cpuinfo, re.M) else {}
+
+
 class VideoWriter:
     """Encode RGB frames as H.264 (libx264, yuv420p, CRF) into .mp4, .mkv or .mov, atomically.
 
@@ -704,7 +719,8 @@ class VideoWriter:
             if final and self._provenance is not None:
                 self._container.metadata[COMMENT_TAG] = self._provenance
             stream = self._container.add_stream("libx264", rate=self._fps,
-                                                options={"crf": str(self._crf), "preset": self._preset})
+                                                options={"crf": str(self._crf), "preset": self._preset,
+                                                         **_x264_cpu_options()})
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             ctx = stream.codec_context
             ctx.colorspace = ctx.color_primaries = ctx.color_trc = ctx.color_range = _BT709
