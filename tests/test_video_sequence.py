@@ -13,9 +13,10 @@ from mmdream.cli import main
 from mmdream.media.video import probe
 from mmdream.provenance import read_record
 
-# A faint dream (tiny steps), so that what the output holds is mostly the input's precision.
+# A faint dream (tiny steps, no lift to the films' minimum strength), so that what the output holds is mostly the
+# input's precision.
 FAINT = ["--steps", "1", "--octaves", "1", "--step-size", "0.0005", "--frame-steps", "1", "--frame-step-size",
-         "0.0005", "--progress", "none", "--layer", "relu3_3"]
+         "0.0005", "--min-strength", "0", "--progress", "none", "--layer", "relu3_3"]
 
 
 def ramp16(shift: int) -> np.ndarray:
