@@ -92,8 +92,9 @@ def test_ctrl_c_stops_the_actors_keeps_the_checkpoints_and_says_how_to_resume(me
 
     import yaml
 
+    # 10 steps a frame: dreaming lasts seconds after the third frame, so Ctrl-C lands while the actors work
     spec = job(media_dir, weights_dir, tmp_path / "film.mp4", work=str(tmp_path / "work"), preview=False,
-               film={"size": 64, "stop": 12})
+               film={"size": 64, "stop": 12}, dream={"steps": 10, "octaves": 2})
     (tmp_path / "job.yaml").write_text(yaml.safe_dump(spec.model_dump(by_alias=True, exclude_defaults=True)))
     command = [sys.executable, "-m", "mmdream.cli", "render", str(tmp_path / "job.yaml"), "--shards", "3",
                "--progress", "json"]
@@ -105,7 +106,8 @@ def test_ctrl_c_stops_the_actors_keeps_the_checkpoints_and_says_how_to_resume(me
                              text=True)
     deadline = time.monotonic() + 300
     while frames() < 3 and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.2)
+        time.sleep(0.05)
+    assert first.poll() is None, "the render ended before Ctrl-C could reach it"
     os.killpg(first.pid, signal.SIGINT)  # as a terminal's Ctrl-C does: the whole foreground group
     _, err = first.communicate(timeout=120)
     kept = frames()
