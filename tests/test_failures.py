@@ -12,6 +12,8 @@ import soundfile
 import torch
 from safetensors.torch import load_file, save_file
 
+from processes import as_from_a_terminal
+
 IMAGE_ARGS = ["--steps", "1", "--octaves", "1", "--progress", "none"]
 
 
@@ -155,7 +157,7 @@ def test_interrupted_dream_leaves_no_partial_file(photo: Path, tmp_path: Path, w
     out = tmp_path / "out.png"
     proc = subprocess.Popen([sys.executable, "-m", "mmdream.cli", "image", str(photo), str(out), "--steps", "200",
                              "--progress", "json"], stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "MMDREAM_WEIGHTS": str(weights_dir)})
+                            env={**os.environ, "MMDREAM_WEIGHTS": str(weights_dir)}, preexec_fn=as_from_a_terminal)
     assert proc.stderr is not None
     proc.stderr.readline()  # first progress event: the dream is under way
     time.sleep(0.5)

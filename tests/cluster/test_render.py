@@ -13,6 +13,7 @@ from cluster.actors import DreamActor
 from cluster.driver import render_job
 from mmdream.jobspec import parse_job
 from mmdream.media.video import probe, read_audio, read_frames
+from processes import as_from_a_terminal
 
 
 def job(media_dir: Path, weights_dir: Path, out: Path, **extra: object):  # type: ignore[no-untyped-def]
@@ -103,7 +104,7 @@ def test_ctrl_c_stops_the_actors_keeps_the_checkpoints_and_says_how_to_resume(me
         return len(list((tmp_path / "work").glob("frames-*/*.png")))
 
     first = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True)
+                             text=True, preexec_fn=as_from_a_terminal)
     deadline = time.monotonic() + 300
     while frames() < 3 and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.05)
