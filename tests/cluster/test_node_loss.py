@@ -149,9 +149,12 @@ def test_a_node_lost_without_grace_changes_nothing(cluster, one_node_film: Path,
     if where == "mid-shard":
         assert remove.kept
     notes = [e.note for e in events if e.note]
-    if where != "before-reducer":  # a task was in flight there: lost, re-queued, noted in one line
+    assert all("\n" not in n for n in notes)
+    # A task surely in flight there: lost, re-queued, noted in one line. Mid-shard, the shard may finish its last
+    # frames before the node is gone (64 px frames take a fraction of a second): then nothing is lost, and what
+    # must hold is the above (checkpoints kept, nothing redone) and the same film below.
+    if where in ("before-first-frame", "during-sound"):
         assert any("re-queued" in n and remove.removed[:8] in n for n in notes), notes
-        assert all("\n" not in n for n in notes)
     assert len(list(read_frames(one_node_film))) == 9 and same_film(tmp_path / "film.mp4", one_node_film)
 
 
