@@ -14,8 +14,10 @@ from typing import NoReturn
 from contextlib import contextmanager
 
 from mmdream.cli_draft import add_draft_options, draft_params, finish_draft, start_draft
+from mmdream.cli_jobs import add_compute_options, compute_overrides
 from mmdream.cli_provenance import add_like_option, prepare, record_text
 from mmdream.errors import MmdreamError, ParameterError
+from mmdream.progress import say
 
 EXIT_USAGE = 2
 
@@ -118,11 +120,6 @@ def _progress(mode: str, desc: str, unit: str = "step") -> Iterator[Callable | N
         yield None
 
 
-def _say(line: str) -> None:
-    """One line on stderr about work done before the command's own (a download: what and why)."""
-    print(f"mmdream: {line}", file=sys.stderr, flush=True)
-
-
 @contextmanager
 def _local_io(input_uri: str, output_uri: str) -> Iterator[tuple[str, str]]:
     """Local paths for an input and an output that may be ``s3://`` URIs (downloaded / uploaded when complete);
@@ -205,7 +202,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Dream a bundled photo (fetched from scikit-image's wheel) with the defaults."""
     from mmdream.media.samples import sample_path
 
-    source = sample_path("chelsea.png", say=_say)
+    source = sample_path("chelsea.png", say=say)
     args.input, args.size = str(source), args.size or 512
     print(f"dreaming {source} -> {args.output}", file=sys.stderr)
     return cmd_image(args)
@@ -331,13 +328,12 @@ def _style_video(args: argparse.Namespace, film) -> int:  # type: ignore[no-unty
 
 def cmd_render(args: argparse.Namespace) -> int:
     """Render a job spec on Ray (a local single-node Ray unless --address is given; ``--draft``: a draft of it)."""
-    from mmdream.cli_jobs import compute_overrides
     from mmdream.jobspec import load_job
     from mmdream.preflight import check_job
 
     job = load_job(args.job).with_overrides(**{"input": args.input, "output": args.output,
                                                 "resources.actors": args.workers, **compute_overrides(args)})
-    check_job(job, local_ray=args.address is None, say=_say)  # before Ray starts or anything is written
+    check_job(job, local_ray=args.address is None, say=say)  # before Ray starts or anything is written
     if args.draft:
         from mmdream.draft import DraftPaths, draft_job
         from mmdream.media.samples import resolve
@@ -631,7 +627,6 @@ def build_parser() -> argparse.ArgumentParser:
     from mmdream.backbones import BACKBONES
     from mmdream.dream.audio import AudioDreamParams
     from mmdream.dream.audio_style import AudioStyleParams
-    from mmdream.dream.image import DreamParams
     from mmdream.dream.temporal import VideoParams
     from mmdream.media.sequence import BIT_DEPTHS
 
@@ -760,8 +755,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, default=None, help="override resources.actors")
     _add_progress_option(p)
     add_draft_options(p)
-    from mmdream.cli_jobs import add_compute_options
-
     add_compute_options(p)
     p.set_defaults(func=cmd_render)
 

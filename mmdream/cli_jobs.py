@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from mmdream.backbones.compute import ComputeParams
+from mmdream.progress import say
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 
@@ -42,11 +43,10 @@ def compute_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_submit(args: argparse.Namespace) -> int:
     """Submit a job spec to a Ray cluster through the Jobs API, once it passed the preflight here (the cluster's
     render checks again on its side)."""
-    from mmdream.cli import _say
     from mmdream.jobspec import load_job
     from mmdream.preflight import check_job
 
-    check_job(load_job(args.job), local_ray=False, say=_say)
+    check_job(load_job(args.job), local_ray=False, say=say)
     from cluster import jobs_api
 
     env = {k: os.environ[k] for k in ("MMDREAM_WEIGHTS", "MMDREAM_S3_ENDPOINT") if os.environ.get(k)}

@@ -85,3 +85,8 @@ class Bar:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def say(line: str) -> None:
+    """One line on stderr about work done before a command's own (a download, a fetched sample: what and why)."""
+    print(f"mmdream: {line}", file=sys.stderr, flush=True)
