@@ -1,0 +1,1 @@
+"""Measures of dreamed outputs against their sources."""

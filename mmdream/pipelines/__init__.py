@@ -1,0 +1,1 @@
+"""Files in, files out, resumable: films, soundtracks, long sounds, zooms, drafts, classification."""

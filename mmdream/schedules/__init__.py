@@ -1,0 +1,1 @@
+"""Per-frame schedules from sound (drive strength, chroma groups) and latent walks."""
