@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from mmdream.analysis.objectives import channel_objective
+from mmdream.objectives.visualization import channel_objective
 from mmdream.analysis.visualize import VisParams, channel_means, texture_distance, visualize
 from mmdream.backbones import load_backbone
 from mmdream.media.images import load_image, save_image

@@ -12,7 +12,7 @@ RSS of the longest over the shortest track and, for the longest, on the dream mi
 dream and its segments live):
 
 - ``join_flux_ratio``: the highest spectral flux at the segment joins over its median elsewhere
-  (:func:`mmdream.metrics.join_flux_ratio`; the issue's bound is 1.2); ``source_join_flux_ratio``: the same of the
+  (:func:`mmdream.eval.metrics.join_flux_ratio`; the issue's bound is 1.2); ``source_join_flux_ratio``: the same of the
   source track (what the content alone gives); ``mid_segment_flux_ratio``: the same measure with its windows moved
   to the middles of the segments, far from any join (what the dream's own flux gives: a join is audible only if
   it stands out against this); ``join_mean_flux_ratio``: the highest mean flux over one join's window over the
@@ -103,7 +103,7 @@ def at_net_rate(path: Path) -> torch.Tensor:
 
 def seams(source: Path, dream: Path, segment_s: float = 10.0, overlap_s: float = 1.0) -> dict[str, float]:
     from mmdream.dream.audio import rms_db
-    from mmdream.metrics import FLUX_FFT, FLUX_HOP, join_flux_ratio, spectral_flux
+    from mmdream.eval.metrics import FLUX_FFT, FLUX_HOP, join_flux_ratio, spectral_flux
     from mmdream.ops.segments import plan_segments
 
     x, y = at_net_rate(source), at_net_rate(dream)

@@ -31,7 +31,7 @@ import av
 import numpy as np
 import torch
 
-from mmdream.audio_classify import clip_scores
+from mmdream.pipelines.audio_classify import clip_scores
 from mmdream.backbones import load_backbone
 from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import DOMAINS, AudioDreamParams, band_flatness, dream_audio, rms_db

@@ -22,16 +22,16 @@ import ray
 import torch
 import torch.nn.functional as F
 
-from cluster.driver import render_job
-from mmdream.audio_classify import clip_scores
-from mmdream.av import frame_features
+from mmdream_cluster.driver import render_job
+from mmdream.pipelines.audio_classify import clip_scores
+from mmdream.schedules.drive import frame_features
 from mmdream.backbones import load_backbone
-from mmdream.jobspec import load_job
+from mmdream.jobspec.schema import load_job
 from mmdream.media.audio import resample
 from mmdream.media.images import from_uint8
 from mmdream.media.samples import resolve
 from mmdream.media.video import probe, read_audio, read_frames
-from mmdream.themes import THEMES
+from mmdream.objectives.themes import THEMES
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@
 
 For every clip of :mod:`bench.evalset` (H.264 + AAC, 160x90 or so) and every drive, renders the film in process
 through the same path as ``mmdream video`` / a job (``jobs/music.yaml``'s backbone, objective and settings, with
-cheaper first-frame settings: ``--steps``, ``--octaves``): :func:`mmdream.av.film_drive` -> :func:`mmdream.film.
+cheaper first-frame settings: ``--steps``, ``--octaves``): :func:`mmdream.schedules.drive.film_drive` -> :func:`mmdream.pipelines.film.
 dream_film` (written as H.264), then decodes the film and measures, independently of mmdream's own features:
 
 - ``cv``: coefficient of variation of the per-frame RMS (the samples shown with each frame, [t/fps, (t+1)/fps));
@@ -17,7 +17,7 @@ dream_film` (written as H.264), then decodes the film and measures, independentl
 Rows of the tuning part are marked ``*``.
 
 ``--chords``: no render; on the clips with composed chords, how the chroma-chosen channel groups
-(``channels_follow: chroma``, :func:`mmdream.av.film_chroma`) follow them: on the frames inside each chord (its
+(``channels_follow: chroma``, :func:`mmdream.schedules.drive.film_chroma`) follow them: on the frames inside each chord (its
 middle 60 %), the share whose three most weighted groups are exactly the chord's pitch classes (``top3``), the mean
 weight on them (``on``; 0.25 by chance), and the same for the constant-Q chroma of the whole mix without the
 separation (sampled at the frames' middles).
@@ -42,12 +42,12 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from evalset import CACHE, Clip, build, chords_of, clips  # noqa: E402
 
-from mmdream import metrics  # noqa: E402
-from mmdream.av import AVParams, film_chroma, film_drive  # noqa: E402
+from mmdream.eval import metrics  # noqa: E402
+from mmdream.schedules.drive import AVParams, film_chroma, film_drive  # noqa: E402
 from mmdream.backbones import load_backbone  # noqa: E402
-from mmdream.av import ChromaObjectives  # noqa: E402
-from mmdream.film import FilmParams, dream_film, plan_film, source_frames  # noqa: E402
-from mmdream.jobspec import build_job_objective, load_job  # noqa: E402
+from mmdream.schedules.drive import ChromaObjectives  # noqa: E402
+from mmdream.pipelines.film import FilmParams, dream_film, plan_film, source_frames  # noqa: E402
+from mmdream.jobspec.schema import build_job_objective, load_job  # noqa: E402
 from mmdream.media.images import from_uint8  # noqa: E402
 from mmdream.media.video import read_audio, read_frames  # noqa: E402
 

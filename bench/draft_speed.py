@@ -1,5 +1,5 @@
 """How quick is a draft? The full render of a film and its draft (every Nth frame at a reduced size, the defaults of
-:class:`mmdream.draft.DraftParams`), side by side in one process, same backbone and options; prints both times and
+:class:`mmdream.pipelines.draft.DraftParams`), side by side in one process, same backbone and options; prints both times and
 their ratio (median of ``--repeats`` runs each, after a warm-up render), and the frames and sizes.
 
     python bench/draft_speed.py --size 160                 # the shared clip (Big Buck Bunny 320x180, 132 frames)
@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 
 from mmdream.backbones import load_backbone
-from mmdream.draft import DraftParams, contact_sheet, draft_film
+from mmdream.pipelines.draft import DraftParams, contact_sheet, draft_film
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import VideoParams
-from mmdream.film import FilmParams, dream_film, plan_film
-from mmdream.objectives import build_objective
+from mmdream.pipelines.film import FilmParams, dream_film, plan_film
+from mmdream.objectives.terms import build_objective
 
 
 def main() -> None:

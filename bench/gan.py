@@ -109,7 +109,7 @@ def variety(work: Path, epochs: int, images: int) -> dict:  # type: ignore[type-
 def dream(work: Path, class_name: str) -> dict:  # type: ignore[type-arg]
     from mmdream.backbones.generators import load_generator, sample_latents
     from mmdream.dream.gan import GanDreamParams, class_probability, dream_latent, range_check
-    from mmdream.objectives import build_objective
+    from mmdream.objectives.terms import build_objective
 
     effnet = load_backbone("efficientnet_lite0")
     g = load_generator("dcgan_faces64")
@@ -134,11 +134,11 @@ def dream(work: Path, class_name: str) -> dict:  # type: ignore[type-arg]
 
 
 def walk(work: Path) -> dict:  # type: ignore[type-arg]
-    from mmdream.av import frame_features
+    from mmdream.schedules.drive import frame_features
     from mmdream.cli import main as cli
     from mmdream.media.audio import load_audio
     from mmdream.media.video import probe
-    from mmdream.walk import WalkParams, latent_walk
+    from mmdream.schedules.walk import WalkParams, latent_walk
 
     audio = media() / "audio" / "music_loop_amen_full.wav"
     samples, rate = load_audio(audio, mono=True)

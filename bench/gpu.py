@@ -38,7 +38,7 @@ from mmdream.backbones.compute import ComputeParams, place
 from mmdream.dream.image import DreamParams, dream_step
 from mmdream.dream.temporal import VideoParams, dream_frames
 from mmdream.media.images import from_uint8, to_uint8
-from mmdream.objectives import Objective, build_objective
+from mmdream.objectives.terms import Objective, build_objective
 
 BACKBONES = {"vgg16": "relu4_3", "efficientnet_lite0": None}  # dream layers (None: the backbone's defaults)
 MODES = {"fp32": ComputeParams(), "bf16": ComputeParams(precision="bf16"),

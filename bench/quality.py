@@ -14,10 +14,10 @@ Rows (``*`` after the item: tuned on, the rest held out):
 - ``ray``: the demo job on a local Ray in 2 shards against the in-process dream of the same settings.
 
 Columns: ``flicker`` = mean_t |D_t - warp(D_{t-1})| on reliable pixels (flow from the source) over the same of the
-source (goal <= 1.5, :func:`mmdream.metrics.flicker`); ``excess`` = the same two quantities' difference on 0-255
+source (goal <= 1.5, :func:`mmdream.eval.metrics.flicker`); ``excess`` = the same two quantities' difference on 0-255
 (goal <= 1.0 where the ratio misses: a locked-off camera has almost no source difference to divide by);
 ``strength`` = mean |D - S| on 0-255 (goal >= 8 for films, >= 6 for class dreams); ``drift`` = the luminance drift
-(:func:`mmdream.metrics.luminance_drift`); ``r`` = Pearson r of the soundtrack's per-frame RMS and the per-frame
+(:func:`mmdream.eval.metrics.luminance_drift`); ``r`` = Pearson r of the soundtrack's per-frame RMS and the per-frame
 strength (driven jobs); ``p_own`` / ``p_ind`` = the class's probability (the dog breeds' summed probability for the
 demo, mean over frames) under mmdream's classify crop and under an independent evaluation crop (shorter side to
 256 bilinear, centre 224: :func:`independent_crop`); ``ray`` rows: mean and largest per-frame |Ray - in process| on
@@ -45,18 +45,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from evalset import PICTURE_CLIPS, STILLS, Clip, Still, build, still  # noqa: E402
 
-from mmdream import metrics  # noqa: E402
-from mmdream.av import film_drive, frame_features  # noqa: E402
+from mmdream.eval import metrics  # noqa: E402
+from mmdream.schedules.drive import film_drive, frame_features  # noqa: E402
 from mmdream.backbones import load_backbone  # noqa: E402
 from mmdream.backbones.base import Backbone  # noqa: E402
 from mmdream.dream.image import DreamParams, dream_image  # noqa: E402
 from mmdream.dream.temporal import VideoParams, dream_frames  # noqa: E402
-from mmdream.film import FilmParams, plan_film, source_frames  # noqa: E402
-from mmdream.jobspec import JobSpec, build_job_objective, load_job  # noqa: E402
+from mmdream.pipelines.film import FilmParams, plan_film, source_frames  # noqa: E402
+from mmdream.jobspec.schema import JobSpec, build_job_objective, load_job  # noqa: E402
 from mmdream.media.images import load_for_classification, load_image, save_image  # noqa: E402
 from mmdream.media.video import read_audio  # noqa: E402
-from mmdream.objectives import Objective, build_objective  # noqa: E402
-from mmdream.themes import THEMES  # noqa: E402
+from mmdream.objectives.terms import Objective, build_objective  # noqa: E402
+from mmdream.objectives.themes import THEMES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "jobs" / "demo.yaml"
@@ -215,7 +215,7 @@ def ray_rows(clips: list[str], size: int, frames: int, weights: str | None) -> l
 
     from seams import dreamed  # the sharded film as assembled from the job's checkpoints
 
-    from cluster.driver import render_job
+    from mmdream_cluster.driver import render_job
 
     net = load_backbone("efficientnet_lite0", weights_dir=weights)
     rows = []

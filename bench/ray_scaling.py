@@ -26,10 +26,10 @@ from typing import Any
 import ray
 from ray.cluster_utils import Cluster
 
-from cluster.actors import DreamActor
-from cluster.planner import Shard, plan_shards
-from mmdream.film import plan_film
-from mmdream.jobspec import JobSpec, load_job
+from mmdream_cluster.actors import DreamActor
+from mmdream_cluster.planner import Shard, plan_shards
+from mmdream.pipelines.film import plan_film
+from mmdream.jobspec.schema import JobSpec, load_job
 from mmdream.media.samples import resolve
 
 PHASES = ("start", "load", "decode", "dream", "encode")

@@ -16,9 +16,9 @@ import time
 
 import ray
 
-from cluster.actors import DreamActor
-from cluster.driver import render_job
-from mmdream.jobspec import load_job
+from mmdream_cluster.actors import DreamActor
+from mmdream_cluster.driver import render_job
+from mmdream.jobspec.schema import load_job
 from mmdream.media.samples import resolve
 
 

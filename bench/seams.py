@@ -27,13 +27,13 @@ import tempfile
 import ray
 import torch
 
-from cluster.driver import render_job
-from cluster.planner import plan_shards
-from cluster.reducer import assembled_frames
-from mmdream import metrics
-from mmdream.av import film_chroma, film_drive
-from mmdream.film import plan_film, source_frames
-from mmdream.jobspec import JobSpec, film_job_settings, load_job
+from mmdream_cluster.driver import render_job
+from mmdream_cluster.planner import plan_shards
+from mmdream_cluster.reducer import assembled_frames
+from mmdream.eval import metrics
+from mmdream.schedules.drive import film_chroma, film_drive
+from mmdream.pipelines.film import plan_film, source_frames
+from mmdream.jobspec.schema import JobSpec, film_job_settings, load_job
 from mmdream.media.samples import resolve
 
 

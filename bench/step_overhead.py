@@ -18,7 +18,7 @@ import torch
 
 from mmdream.backbones import load_backbone
 from mmdream.dream.image import DreamParams, dream_step
-from mmdream.objectives import build_objective
+from mmdream.objectives.terms import build_objective
 
 
 def bare_pass(backbone, objective, x: torch.Tensor) -> torch.Tensor:  # type: ignore[no-untyped-def]

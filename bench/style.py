@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
-from mmdream import metrics
+from mmdream.eval import metrics
 from mmdream.backbones import load_backbone
 from mmdream.dream.style import StyleParams, style_gradient, style_frames, style_image, style_losses, style_targets
-from mmdream.film import FilmParams, plan_film, source_frames
+from mmdream.pipelines.film import FilmParams, plan_film, source_frames
 from mmdream.media.images import load_image, save_image
 from mmdream.ops.pyramid import resize
 

@@ -22,13 +22,13 @@ import time
 from pathlib import Path
 
 import mmdream.dream.image as image_mod
-from mmdream import metrics
+from mmdream.eval import metrics
 from mmdream.backbones import load_backbone
 from mmdream.dream.temporal import VideoParams, dream_frames
-from mmdream.film import FilmParams, plan_film, source_frames
+from mmdream.pipelines.film import FilmParams, plan_film, source_frames
 from mmdream.media.images import from_uint8, load_image, save_image, to_uint8
 from mmdream.media.video import VideoWriter, read_frames
-from mmdream.objectives import build_objective
+from mmdream.objectives.terms import build_objective
 
 
 def quality(clip: Path, backbone, objective, independent: int) -> dict[str, float]:  # type: ignore[no-untyped-def]

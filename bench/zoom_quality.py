@@ -3,7 +3,7 @@
 Per second of the film: the mean luminance's drift from the first second's (%), the mean saturation's drift (%),
 the share of clipped pixels (any channel at 0 or 255; the worst frame of the second, %), and the change beyond the
 zoom's own motion (255 × mean |F_t − move(F_{t−1})|, the transform that made frame t as the reference flow: the film
-flicker measure of :mod:`mmdream.metrics`, where the optical flow between source frames is the reference) beside
+flicker measure of :mod:`mmdream.eval.metrics`, where the optical flow between source frames is the reference) beside
 the same for the zoom's frames without the dream (only the resampling). With a sound: r(drive, realised zoom
 speed), the speed measured from the frames (a least-squares fit of a zoom about the centre to the DIS optical flow
 between consecutive frames), and r(drive, dream strength) (mean |dreamed − moved| per frame).
@@ -26,15 +26,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmdream.av import AVParams
+from mmdream.schedules.drive import AVParams
 from mmdream.backbones import load_backbone
 from mmdream.dream.image import DreamParams
 from mmdream.dream.zoom import ZoomParams, ZoomStep, move
-from mmdream.film import WorkDir
+from mmdream.pipelines.film import WorkDir
 from mmdream.media import storage
-from mmdream.objectives import build_objective
+from mmdream.objectives.terms import build_objective
 from mmdream.ops.flow import optical_flow
-from mmdream.zoom import ZoomFilmParams, plan_zoom, render_zoom
+from mmdream.pipelines.zoom import ZoomFilmParams, plan_zoom, render_zoom
 
 DRIFT_BOUND, CLIP_BOUND = 0.05, 0.02
 

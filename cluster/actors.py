@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import ray
 
-from cluster.devices import actor_device
-from cluster.nodes import NodeActor
-from cluster.planner import Shard
-from mmdream.jobspec import JobSpec
+from mmdream_cluster.devices import actor_device
+from mmdream_cluster.nodes import NodeActor
+from mmdream_cluster.planner import Shard
+from mmdream.jobspec.schema import JobSpec
 from mmdream.media import storage
 from mmdream.media.sequence import local_media_input
 
@@ -45,9 +45,9 @@ class DreamActor(NodeActor):
 
         from mmdream.backbones import load_backbone
         from mmdream.backbones.compute import place
-        from mmdream.av import ChromaObjectives
-        from mmdream.film import plan_film
-        from mmdream.jobspec import (build_job_objective, build_job_sound_objective, film_job_settings, load_styles,
+        from mmdream.schedules.drive import ChromaObjectives
+        from mmdream.pipelines.film import plan_film
+        from mmdream.jobspec.schema import (build_job_objective, build_job_sound_objective, film_job_settings, load_styles,
                                      parse_job)
 
         global LOADS
@@ -92,7 +92,7 @@ class DreamActor(NodeActor):
         """Dream ``shard``'s frames ``[first, stop)``, resuming from its checkpoints; return what was done and the
         seconds it spent per phase (``times``: decode, dream, encode; a styled film's all under dream)."""
         from mmdream.dream.style import StyleParams
-        from mmdream.film import WorkDir, dream_range, style_range
+        from mmdream.pipelines.film import WorkDir, dream_range, style_range
         from mmdream.media.storage import join
         from mmdream.timing import PhaseTimes
 
@@ -116,7 +116,7 @@ class DreamActor(NodeActor):
         import torch
 
         from mmdream.dream.audio import dream_segment
-        from mmdream.soundtrack import SegmentStore
+        from mmdream.pipelines.soundtrack import SegmentStore
 
         store = SegmentStore(self.job.sound_work_uri(), settings)
         if index not in store.finished():

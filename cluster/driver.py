@@ -11,18 +11,18 @@ from pathlib import Path
 
 import ray
 
-from cluster.actors import DreamActor, actor_needs, actor_options
-from cluster.planner import Shard, plan_shards
-from cluster.probe import check_cluster
-from cluster.reducer import audio_preview, reduce_film, shard_work
-from cluster.scheduler import Task, Watch, run_tasks
-from cluster.session import ray_session
-from cluster.sound import Sound, join_sound, prepare_sound
-from cluster.walk import render_walk_job
-from cluster.zoom import render_zoom_job
-from mmdream.av import film_chroma, film_drive
-from mmdream.film import plan_film
-from mmdream.jobspec import JobSpec, film_job_settings, job_provenance
+from mmdream_cluster.actors import DreamActor, actor_needs, actor_options
+from mmdream_cluster.planner import Shard, plan_shards
+from mmdream_cluster.probe import check_cluster
+from mmdream_cluster.reducer import audio_preview, reduce_film, shard_work
+from mmdream_cluster.scheduler import Task, Watch, run_tasks
+from mmdream_cluster.session import ray_session
+from mmdream_cluster.sound import Sound, join_sound, prepare_sound
+from mmdream_cluster.walk import render_walk_job
+from mmdream_cluster.zoom import render_zoom_job
+from mmdream.schedules.drive import film_chroma, film_drive
+from mmdream.pipelines.film import plan_film
+from mmdream.jobspec.schema import JobSpec, film_job_settings, job_provenance
 from mmdream.media import storage
 from mmdream.media.audio import save_audio
 from mmdream.media.samples import resolve as resolve_sample
@@ -36,7 +36,7 @@ def render_job(job: JobSpec, *, address: str | None = None, shards: int | None =
 
     Without ``address`` (and without a Ray already initialised in this process) a local single-node Ray is
     started and stopped at the end. Before any dreaming, the job's locations are checked against the cluster
-    and every node is probed (:func:`cluster.probe.check_cluster`). Finished frames and segments are
+    and every node is probed (:func:`mmdream_cluster.probe.check_cluster`). Finished frames and segments are
     checkpointed, so a lost actor or node costs only its unfinished frames (the scheduler re-queues its task) and a
     rerun after a crash or Ctrl-C resumes. ``watch`` observes the scheduler's named points (tests).
     """
@@ -82,7 +82,7 @@ def _render(job: JobSpec, input_path: str, address: str | None, shards: int | No
 
 def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, schedules: dict, sound: Sound | None,
                progress: ProgressFn | None, watch: Watch | None) -> None:
-    """Dream every frame shard and sound segment on the job's actors (:func:`cluster.scheduler.run_tasks`).
+    """Dream every frame shard and sound segment on the job's actors (:func:`mmdream_cluster.scheduler.run_tasks`).
 
     Progress counts frames (warm-up included) and sound segments; a rerun counts what its checkpoints hold as done.
     """

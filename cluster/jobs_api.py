@@ -18,7 +18,7 @@ from typing import Any
 from ray.job_submission import JobSubmissionClient
 
 from mmdream.errors import MmdreamError, ParameterError
-from mmdream.jobspec import load_job
+from mmdream.jobspec.schema import load_job
 
 
 def ray_token() -> str | None:

@@ -10,10 +10,10 @@ import uuid
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from cluster.nodes import Node, on_node, this_node
-from cluster.scheduler import LOST
+from mmdream_cluster.nodes import Node, on_node, this_node
+from mmdream_cluster.scheduler import LOST
 from mmdream.errors import MediaError, MmdreamError, ParameterError
-from mmdream.jobspec import JobSpec, parse_job
+from mmdream.jobspec.schema import JobSpec, parse_job
 from mmdream.media import storage
 from mmdream.media.sequence import is_sequence, open_sequence
 

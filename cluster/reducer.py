@@ -9,14 +9,14 @@ from typing import Any
 
 import torch
 
-from cluster.planner import Shard, frame_sources
+from mmdream_cluster.planner import Shard, frame_sources
 from mmdream.errors import MediaError
-from mmdream.film import FilmPlan, WorkDir, write_film
-from mmdream.jobspec import JobSpec, job_provenance
+from mmdream.pipelines.film import FilmPlan, WorkDir, write_film
+from mmdream.jobspec.schema import JobSpec, job_provenance
 from mmdream.media import storage
 from mmdream.media.film_preview import save_film_preview
 from mmdream.media.spectrogram import save_spectrogram_preview, spectrogram_panel
-from mmdream.soundtrack import read_soundtrack
+from mmdream.pipelines.soundtrack import read_soundtrack
 
 
 def shard_work(job: JobSpec, shard: Shard, settings: dict[str, Any]) -> WorkDir:

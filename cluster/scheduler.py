@@ -27,7 +27,7 @@ from ray.exceptions import (
     WorkerCrashedError,
 )
 
-from cluster.nodes import Node, on_node
+from mmdream_cluster.nodes import Node, on_node
 from mmdream.errors import MmdreamError
 
 LOST = (RayActorError, WorkerCrashedError, NodeDiedError, OutOfMemoryError, ObjectLostError)
@@ -102,7 +102,7 @@ class _Pool:
 def run_tasks(actors: Mapping[str, tuple[Callable[[], Any], int]], tasks: Sequence[Task], *, retries: int,
               needs: dict[str, float], tick: Tick | None = None, watch: Watch | None = None) -> None:
     """Run ``tasks``, each on an actor of its pool: ``actors`` maps a pool's name to (how to make one of its actors,
-    at most how many). The actors' classes derive from :class:`~cluster.nodes.NodeActor` and are created with
+    at most how many). The actors' classes derive from :class:`~mmdream_cluster.nodes.NodeActor` and are created with
     ``max_restarts=0``: this loop replaces lost actors itself.
 
     ``needs`` are one actor's resources (``{"CPU": 1, "GPU": 0}``): when no live node can hold an actor for

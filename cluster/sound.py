@@ -8,13 +8,13 @@ from typing import Any
 
 import torch
 
-from mmdream.av import sound_gain
+from mmdream.schedules.drive import sound_gain
 from mmdream.backbones import get_spec
 from mmdream.dream.audio import SegmentPlan
 from mmdream.errors import ParameterError
-from mmdream.film import FilmPlan
-from mmdream.jobspec import JobSpec
-from mmdream.soundtrack import (
+from mmdream.pipelines.film import FilmPlan
+from mmdream.jobspec.schema import JobSpec
+from mmdream.pipelines.soundtrack import (
     SegmentStore,
     join_soundtrack,
     plan_soundtrack,

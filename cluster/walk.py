@@ -20,18 +20,18 @@ from typing import Any
 import numpy as np
 import ray
 
-from cluster.actors import actor_needs, actor_options
-from cluster.devices import actor_device
-from cluster.nodes import NodeActor
-from cluster.planner import Shard, plan_shards
-from cluster.probe import check_cluster
-from cluster.scheduler import Task, Watch, run_tasks
-from cluster.session import ray_session
-from mmdream.film import WorkDir
-from mmdream.jobspec import JobSpec, job_provenance, parse_job
+from mmdream_cluster.actors import actor_needs, actor_options
+from mmdream_cluster.devices import actor_device
+from mmdream_cluster.nodes import NodeActor
+from mmdream_cluster.planner import Shard, plan_shards
+from mmdream_cluster.probe import check_cluster
+from mmdream_cluster.scheduler import Task, Watch, run_tasks
+from mmdream_cluster.session import ray_session
+from mmdream.pipelines.film import WorkDir
+from mmdream.jobspec.schema import JobSpec, job_provenance, parse_job
 from mmdream.media import storage
 from mmdream.progress import Progress, ProgressFn
-from mmdream.walk import Walk
+from mmdream.schedules.walk import Walk
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def plan_walk(job: JobSpec, input_path: str) -> tuple[Walk, tuple[np.ndarray, in
     """The job's walk (one latent per frame of the music) and the music ``(C, n)`` as read."""
     from mmdream.backbones.generators import load_generator
     from mmdream.media.audio import load_audio
-    from mmdream.walk import latent_walk
+    from mmdream.schedules.walk import latent_walk
 
     spec = job.walk
     assert spec is not None
@@ -111,7 +111,7 @@ class WalkActor(NodeActor):
 
     def render(self, shard: Shard) -> dict[str, Any]:
         from mmdream.media.images import from_uint8
-        from mmdream.walk import walk_frames
+        from mmdream.schedules.walk import walk_frames
 
         work = WorkDir(storage.join(self.job.work_uri(), shard.name), self.settings)
         finished = work.finished()

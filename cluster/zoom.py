@@ -1,8 +1,8 @@
 """Zoom films on Ray. A zoom is a chain (frame t is dreamed from frame t-1), so its frames cannot be sharded without
 changing the film: starting segments from keyframes would need each keyframe before its segment could begin, and
 a segment started from anything else would not join the previous one. So one :class:`ZoomActor` (its backbone
-loaded once) renders the frames in order into the work location, while :class:`~cluster.actors.DreamActor` s dream
-the sound's segments beside it, in parallel (both through :func:`cluster.scheduler.run_tasks`); the driver then
+loaded once) renders the frames in order into the work location, while :class:`~mmdream_cluster.actors.DreamActor` s dream
+the sound's segments beside it, in parallel (both through :func:`mmdream_cluster.scheduler.run_tasks`); the driver then
 joins the sound and encodes the film. A lost actor is replaced and its task resumes after the last finished frame
 (the checkpoints are the chain's state), so the film is the one a single process would make, frame for frame.
 """
@@ -19,20 +19,20 @@ from typing import Any
 
 import ray
 
-from cluster.actors import DreamActor, actor_needs, actor_options
-from cluster.nodes import NodeActor
-from cluster.probe import check_cluster
-from cluster.scheduler import Task, Watch, run_tasks
-from cluster.session import ray_session
+from mmdream_cluster.actors import DreamActor, actor_needs, actor_options
+from mmdream_cluster.nodes import NodeActor
+from mmdream_cluster.probe import check_cluster
+from mmdream_cluster.scheduler import Task, Watch, run_tasks
+from mmdream_cluster.session import ray_session
 from mmdream.backbones import get_spec
-from mmdream.draft import contact_sheet
+from mmdream.pipelines.draft import contact_sheet
 from mmdream.dream.zoom import ZoomSchedule
-from mmdream.film import WorkDir
-from mmdream.jobspec import JobSpec, job_provenance, parse_job, zoom_job_settings
+from mmdream.pipelines.film import WorkDir
+from mmdream.jobspec.schema import JobSpec, job_provenance, parse_job, zoom_job_settings
 from mmdream.media import storage
 from mmdream.media.storage import local_input
 from mmdream.progress import Progress, ProgressFn
-from mmdream.zoom import ZoomPlan, join_zoom_sound, plan_zoom, plan_zoom_sound, write_zoom, zoom_plan_schedules
+from mmdream.pipelines.zoom import ZoomPlan, join_zoom_sound, plan_zoom, plan_zoom_sound, write_zoom, zoom_plan_schedules
 
 __all__ = ["ZoomActor", "render_zoom_job"]
 
@@ -53,9 +53,9 @@ class ZoomActor(NodeActor):
               threads: int = 1) -> None:
         import torch
 
-        from mmdream.av import ChromaObjectives
+        from mmdream.schedules.drive import ChromaObjectives
         from mmdream.backbones import load_backbone
-        from mmdream.jobspec import build_job_objective
+        from mmdream.jobspec.schema import build_job_objective
 
         torch.set_num_threads(threads)
         self.job = parse_job(json.loads(job_json))
@@ -73,7 +73,7 @@ class ZoomActor(NodeActor):
 
     def render(self) -> dict[str, Any]:
         """Dream every frame not yet finished, in order; return what was done."""
-        from mmdream.zoom import dream_zoom_range
+        from mmdream.pipelines.zoom import dream_zoom_range
 
         assert self.job.zoom is not None
         work = WorkDir(storage.join(self.job.work_uri(), "frames"), self.settings)

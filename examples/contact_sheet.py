@@ -16,7 +16,7 @@ from mmdream.backbones import load_backbone
 from mmdream.dream.image import DreamParams, dream_octaves
 from mmdream.media.files import atomic_path
 from mmdream.media.images import load_image, to_pil
-from mmdream.objectives import build_objective
+from mmdream.objectives.terms import build_objective
 
 
 def sheet(images: list[Image.Image], labels: list[str], height: int = 256) -> Image.Image:

@@ -99,7 +99,7 @@ def _positive_int(text: str) -> int:
 
 
 def _channel_list(text: str) -> tuple[tuple[int, float], ...]:
-    from mmdream.objectives import parse_channels
+    from mmdream.objectives.terms import parse_channels
 
     try:
         return parse_channels(text) or ()
@@ -139,7 +139,7 @@ def _local_io(input_uri: str, output_uri: str) -> Iterator[tuple[str, str]]:
 
 def _objective_from_args(args: argparse.Namespace, backbone, size: int):  # type: ignore[no-untyped-def]
     """The objective the options ask for, and a JSON-able record of them (for work directories)."""
-    from mmdream.jobspec import BackboneSpec, ObjectiveSpec, build_job_objective, objective_record
+    from mmdream.jobspec.schema import BackboneSpec, ObjectiveSpec, build_job_objective, objective_record
 
     spec = ObjectiveSpec(layers=args.layer, channels=args.channel, class_=args.class_, guide=args.guide)
     return (build_job_objective(spec, backbone, size),
@@ -218,11 +218,11 @@ def _frame_range(text: str) -> tuple[int, int | None]:
 
 def cmd_video(args: argparse.Namespace) -> int:
     """Dream a film with temporal coherence, keeping its sound (``--draft``: a draft of it)."""
-    from mmdream.av import AVParams
-    from mmdream.draft import draft_film
+    from mmdream.schedules.drive import AVParams
+    from mmdream.pipelines.draft import draft_film
     from mmdream.dream.image import DreamParams
     from mmdream.dream.temporal import VideoParams
-    from mmdream.film import FilmParams, is_sequence_output
+    from mmdream.pipelines.film import FilmParams, is_sequence_output
     from mmdream.media.files import check_output
     from mmdream.media.images import check_image_suffix
     from mmdream.media.video import check_video_suffix
@@ -265,8 +265,8 @@ def _draft(args: argparse.Namespace, input_uri: str, convert: Callable, run: Cal
 
 def _video(args: argparse.Namespace, still, params, av, film) -> int:  # type: ignore[no-untyped-def]
     """``mmdream video`` with its parsed settings: dream (or style) the film."""
-    from mmdream.av import ChromaObjectives, film_chroma, film_drive
-    from mmdream.film import check_film_output, dream_film, plan_film
+    from mmdream.schedules.drive import ChromaObjectives, film_chroma, film_drive
+    from mmdream.pipelines.film import check_film_output, dream_film, plan_film
     from mmdream.ops.flow import check_flow_size
 
     if args.style:
@@ -302,7 +302,7 @@ def _style_video(args: argparse.Namespace, film) -> int:  # type: ignore[no-unty
     from contextlib import ExitStack
 
     from mmdream.dream.style import StyleParams
-    from mmdream.film import check_film_output, is_sequence_output, style_film
+    from mmdream.pipelines.film import check_film_output, is_sequence_output, style_film
     from mmdream.media.files import check_output
     from mmdream.media.images import load_image
     from mmdream.media.storage import local_input
@@ -328,14 +328,14 @@ def _style_video(args: argparse.Namespace, film) -> int:  # type: ignore[no-unty
 
 def cmd_render(args: argparse.Namespace) -> int:
     """Render a job spec on Ray (a local single-node Ray unless --address is given; ``--draft``: a draft of it)."""
-    from mmdream.jobspec import load_job
-    from mmdream.preflight import check_job
+    from mmdream.jobspec.schema import load_job
+    from mmdream.jobspec.preflight import check_job
 
     job = load_job(args.job).with_overrides(**{"input": args.input, "output": args.output,
                                                 "resources.actors": args.workers, **compute_overrides(args)})
     check_job(job, local_ray=args.address is None, say=say)  # before Ray starts or anything is written
     if args.draft:
-        from mmdream.draft import DraftPaths, draft_job
+        from mmdream.pipelines.draft import DraftPaths, draft_job
         from mmdream.media.samples import resolve
 
         args.output, args.work_dir = job.output, job.work
@@ -349,7 +349,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace, job) -> int:  # type: ignore[no-untyped-def]
-    from cluster.driver import render_job
+    from mmdream_cluster.driver import render_job
 
     print(f"rendering {job.input} -> {job.output} on {args.address or 'a local Ray'}", file=sys.stderr)
     desc, unit = ("sound segments", "segment") if job.kind == "audio" else ("frames", "frame")
@@ -432,7 +432,7 @@ def cmd_audio_style(args: argparse.Namespace) -> int:
 
 def cmd_audio(args: argparse.Namespace) -> int:
     """Dream a sound with an audio backbone (YAMNet): toward a class, or amplifying layers."""
-    from mmdream.audio_file import dream_audio_file
+    from mmdream.pipelines.audio_file import dream_audio_file
     from mmdream.dream.audio import AudioDreamParams, sound_objective
     from mmdream.media.audio import check_audio_suffix, load_audio, stream_audio
     from mmdream.media.files import check_output
@@ -486,7 +486,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     backbone = _load_backbone(args)
     backbone.require_classes()
     if backbone.modality == "audio":
-        from mmdream.audio_classify import classify_audio
+        from mmdream.pipelines.audio_classify import classify_audio
 
         top = classify_audio(args.input, backbone, top=args.top)
         result = [{"index": i, "name": name, "score": round(float(score), 6)} for i, name, score in top]
@@ -622,7 +622,7 @@ def _dream_command(sub: argparse._SubParsersAction, name: str, help_text: str  #
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mmdream.av import AVParams
+    from mmdream.schedules.drive import AVParams
     from mmdream.dream.style import StyleParams
     from mmdream.backbones import BACKBONES
     from mmdream.dream.audio import AudioDreamParams
@@ -667,7 +667,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "out/%%05d.png or a folder out/: PNGs numbered like the input); never the input")
     _add_dataclass_options(p.add_argument_group("film options (each shot's first frame is dreamed as a still with "
                                                 "the dream options above)"), VideoParams)
-    _add_dataclass_options(p.add_argument_group("sound drives the picture (mmdream.av)"), AVParams)
+    _add_dataclass_options(p.add_argument_group("sound drives the picture (mmdream.schedules.drive)"), AVParams)
     st = p.add_argument_group("style the film instead of dreaming it (mmdream.dream.style; --size, --seed and "
                               "--preserve-colors apply)")
     st.add_argument("--style", default=None, metavar="IMAGE[,IMAGE2]", help="style image(s): style every frame")

@@ -75,7 +75,7 @@ def _class_inputs(backbone, class_: str, files, params):  # type: ignore[no-unty
     import dataclasses
 
     from mmdream.analysis.examples import load_item
-    from mmdream.analysis.objectives import class_objective
+    from mmdream.objectives.visualization import class_objective
     from mmdream.analysis.visualize import optimise_images, optimise_sound
 
     if files:
@@ -98,7 +98,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from mmdream.backbones import get_spec, layers_of
     from mmdream.cli import _load_backbone, _params_from_args, _progress
     from mmdream.errors import MediaError
-    from mmdream.objectives import channel_count
+    from mmdream.objectives.terms import channel_count
 
     params = _params_from_args(VisParams, args)
     report = _params_from_args(ReportParams, args)

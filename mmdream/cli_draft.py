@@ -8,7 +8,7 @@ import dataclasses
 import json
 import sys
 
-from mmdream.draft import DraftParams, DraftPaths, contact_sheet, draft_paths
+from mmdream.pipelines.draft import DraftParams, DraftPaths, contact_sheet, draft_paths
 from mmdream.media import storage
 
 __all__ = ["add_draft_options", "draft_params", "start_draft", "finish_draft"]
@@ -16,7 +16,7 @@ __all__ = ["add_draft_options", "draft_params", "start_draft", "finish_draft"]
 
 def add_draft_options(parser: argparse.ArgumentParser) -> None:
     """``--draft``, ``--draft-every N`` and ``--draft-scale S`` (defaults from :class:`DraftParams`)."""
-    group = parser.add_argument_group("a quick look first (mmdream.draft)")
+    group = parser.add_argument_group("a quick look first (mmdream.pipelines.draft)")
     defaults = DraftParams()
     group.add_argument("--draft", action="store_true",
                        help=f"render a draft instead: the same settings on every {defaults.draft_every}th frame "

@@ -133,7 +133,7 @@ def cmd_gan_dream(args: argparse.Namespace) -> int:
     from mmdream.dream.gan import GanDreamParams, dream_latent, dream_photo, range_check
     from mmdream.media.files import check_output
     from mmdream.media.images import check_image_suffix, load_image, save_image
-    from mmdream.objectives import build_objective
+    from mmdream.objectives.terms import build_objective
     from mmdream.ops.pyramid import resize
 
     params = _params_from_args(GanDreamParams, args)
@@ -167,7 +167,7 @@ def cmd_gan_walk(args: argparse.Namespace) -> int:
     from mmdream.media.audio import load_audio
     from mmdream.media.files import check_output
     from mmdream.media.video import check_video_suffix
-    from mmdream.walk import WalkParams, latent_walk, render_walk
+    from mmdream.schedules.walk import WalkParams, latent_walk, render_walk
 
     params = _params_from_args(WalkParams, args)
     check_video_suffix(args.output)
@@ -195,7 +195,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         _positive_int
     from mmdream.dream.gan import GanDreamParams
     from mmdream.train.gan import GANParams
-    from mmdream.walk import WalkParams
+    from mmdream.schedules.walk import WalkParams
 
     p = sub.add_parser("gan", help="GAN dreams: mmdream gan train|sample|dream|walk ...",
                        description="Train a DCGAN on an image folder, sample it, dream through it (its latent is "

@@ -1,5 +1,5 @@
 """``mmdream submit|status|logs|stop|jobs``: job specs on a Ray cluster through the Ray Jobs API
-(:mod:`cluster.jobs_api`, imported only when a command runs, so that mmdream works without Ray), and the compute
+(:mod:`mmdream_cluster.jobs_api`, imported only when a command runs, so that mmdream works without Ray), and the compute
 options ``render`` passes on to its actors."""
 
 from __future__ import annotations
@@ -43,11 +43,11 @@ def compute_overrides(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_submit(args: argparse.Namespace) -> int:
     """Submit a job spec to a Ray cluster through the Jobs API, once it passed the preflight here (the cluster's
     render checks again on its side)."""
-    from mmdream.jobspec import load_job
-    from mmdream.preflight import check_job
+    from mmdream.jobspec.schema import load_job
+    from mmdream.jobspec.preflight import check_job
 
     check_job(load_job(args.job), local_ray=False, say=say)
-    from cluster import jobs_api
+    from mmdream_cluster import jobs_api
 
     env = {k: os.environ[k] for k in ("MMDREAM_WEIGHTS", "MMDREAM_S3_ENDPOINT") if os.environ.get(k)}
     job_id = jobs_api.submit(args.job, args.address, env=env)
@@ -56,21 +56,21 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from cluster import jobs_api
+    from mmdream_cluster import jobs_api
 
     print(json.dumps(jobs_api.status(args.job_id, args.address), indent=1))
     return 0
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from cluster import jobs_api
+    from mmdream_cluster import jobs_api
 
     sys.stdout.write(jobs_api.logs(args.job_id, args.address))
     return 0
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from cluster import jobs_api
+    from mmdream_cluster import jobs_api
 
     print(json.dumps(jobs_api.stop(args.job_id, args.address)))
     return 0
@@ -85,7 +85,7 @@ def _progress_text(event: dict[str, Any] | None) -> str:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from cluster import jobs_api
+    from mmdream_cluster import jobs_api
 
     jobs = jobs_api.list_jobs(args.address)
     if args.json:

@@ -15,7 +15,7 @@ __all__ = ["register", "cmd_zoom"]
 
 def cmd_zoom(args: argparse.Namespace) -> int:
     """Render a zoom film (or its draft)."""
-    from mmdream.av import AVParams
+    from mmdream.schedules.drive import AVParams
     from mmdream.cli import _load_backbone, _local_io, _objective_from_args, _params_from_args, _progress
     from mmdream.cli_provenance import record_text
     from mmdream.cli_draft import draft_params, finish_draft, start_draft
@@ -25,7 +25,7 @@ def cmd_zoom(args: argparse.Namespace) -> int:
     from mmdream.media.files import check_output
     from mmdream.media.storage import local_input
     from mmdream.media.video import check_video_suffix
-    from mmdream.zoom import SoundDream, ZoomFilmParams, check_sound, plan_zoom, render_zoom
+    from mmdream.pipelines.zoom import SoundDream, ZoomFilmParams, check_sound, plan_zoom, render_zoom
 
     still = _params_from_args(DreamParams, args)
     params = _params_from_args(ZoomParams, args)
@@ -75,11 +75,11 @@ def cmd_zoom(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``zoom`` to ``sub``."""
-    from mmdream.av import AVParams
+    from mmdream.schedules.drive import AVParams
     from mmdream.cli import _add_dataclass_options, _dream_command
     from mmdream.cli_draft import add_draft_options
     from mmdream.dream.zoom import ZoomParams
-    from mmdream.zoom import ZoomFilmParams
+    from mmdream.pipelines.zoom import ZoomFilmParams
 
     p = _dream_command(sub, "zoom", "an infinite-zoom dream film: each frame a dream of the previous one zoomed, "
                                     "rotated and shifted a little: mmdream zoom INPUT OUTPUT.mp4")
@@ -90,7 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     _add_dataclass_options(p.add_argument_group("motion, per-frame dream and colour anchor (mmdream.dream.zoom; "
                                                 "the first frame is dreamed as a still with the dream options "
                                                 "above)"), ZoomParams)
-    snd = p.add_argument_group("sound (mmdream.av): the drive multiplies each frame's motion and dream strength")
+    snd = p.add_argument_group("sound (mmdream.schedules.drive): the drive multiplies each frame's motion and dream strength")
     snd.add_argument("--audio", default=None, metavar="FILE",
                      help="a sound (any audio or video file) that drives the zoom and that the film carries")
     _add_dataclass_options(snd, AVParams, exclude=("sound_follows",))

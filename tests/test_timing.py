@@ -7,8 +7,8 @@ from pathlib import Path
 
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import VideoParams
-from mmdream.film import FilmParams, WorkDir, dream_range, plan_film
-from mmdream.objectives import build_objective
+from mmdream.pipelines.film import FilmParams, WorkDir, dream_range, plan_film
+from mmdream.objectives.terms import build_objective
 from mmdream.timing import PhaseTimes
 
 

@@ -1,7 +1,7 @@
 """Representation analysis: what a backbone's layers and channels respond to.
 
 - :mod:`~mmdream.analysis.param`: Fourier image parametrisation, colour decorrelation (measured from photos);
-- :mod:`~mmdream.analysis.objectives`: channel (one per batch item), neuron, class, direction, diversity;
+- :mod:`~mmdream.objectives.visualization`: channel (one per batch item), neuron, class, direction, diversity;
 - :mod:`~mmdream.analysis.visualize`: feature visualisation from noise, pictures or (audio backbones) sounds, under
   transformation robustness (:mod:`mmdream.ops.transforms`, shared with class dreams);
 - :mod:`~mmdream.analysis.atlas`: channel atlases in batches, the channels that matter for a class;

@@ -16,12 +16,12 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from PIL import Image, ImageDraw
 
-from mmdream.analysis.objectives import ChannelPerItem, check_channels
+from mmdream.objectives.visualization import ChannelPerItem, check_channels
 from mmdream.analysis.visualize import Advance, VisParams, optimise_images, optimise_sound
 from mmdream.backbones.base import Backbone
 from mmdream.errors import ParameterError
 from mmdream.media.images import to_pil
-from mmdream.objectives import Objective
+from mmdream.objectives.terms import Objective
 
 
 def chunks(channels: Sequence[int], batch: int) -> list[tuple[int, ...]]:

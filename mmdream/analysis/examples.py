@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from mmdream.analysis.objectives import check_channels
+from mmdream.objectives.visualization import check_channels
 from mmdream.analysis.param import IMAGE_SUFFIXES, image_files, media_files
 from mmdream.backbones.base import Backbone
 from mmdream.errors import MediaError

@@ -30,7 +30,7 @@ import torch
 
 from mmdream.analysis.atlas import atlas_batches, atlas_image, chunks
 from mmdream.analysis.examples import dataset_examples, dataset_files
-from mmdream.analysis.objectives import check_channels
+from mmdream.objectives.visualization import check_channels
 from mmdream.analysis.param import DEFAULT_COLOR_CORRELATION, measure_color_correlation
 from mmdream.analysis.visualize import VisParams, channel_means
 from mmdream.backbones.base import Backbone

@@ -33,7 +33,7 @@ Advance = Callable[[float], None]
 
 
 class VisObjective(Protocol):
-    """What a visualisation maximises: taps ``layers`` -> a scalar (an :class:`mmdream.objectives.Objective`)."""
+    """What a visualisation maximises: taps ``layers`` -> a scalar (an :class:`mmdream.objectives.terms.Objective`)."""
 
     @property
     def layers(self) -> tuple[str, ...]: ...

@@ -29,7 +29,7 @@ and peak-limited so that no sample exceeds ``PEAK`` (:func:`fit_level`). Long cl
 (:func:`mmdream.ops.segments.overlap_add`); each segment draws its warps from its own seed (``seed`` and the
 segment's index), so a segment's dream does not depend on the others. :func:`dream_segments` yields the joined
 change stretch by stretch and :func:`plan_level` / :func:`apply_level` level it block by block, so
-:mod:`mmdream.audio_file` dreams files of any length in bounded memory with the same result.
+:mod:`mmdream.pipelines.audio_file` dreams files of any length in bounded memory with the same result.
 
 >>> yam = load_backbone("yamnet")
 >>> out = dream_audio(wave, 44100, yam, "Bark", AudioDreamParams(steps=20))      # or sound_objective(yam, ...)
@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from mmdream.backbones.base import Backbone
 from mmdream.errors import ParameterError, check_options
 from mmdream.media.audio import resample
-from mmdream.objectives import ChannelSpec, GuideTerm, LayerTerm, Objective, channel_term, parse_layers
+from mmdream.objectives.terms import ChannelSpec, GuideTerm, LayerTerm, Objective, channel_term, parse_layers
 from mmdream.ops.phase import griffin_lim, istft, stft
 from mmdream.ops.segments import overlap_add_stream, plan_segments
 from mmdream.progress import ProgressFn, Tracker
@@ -76,7 +76,7 @@ MEL_HOP = 256
 
 
 class AudioObjective(Protocol):
-    """What :func:`dream_audio` maximises: taps ``layers`` -> a scalar (an :class:`mmdream.objectives.Objective`)."""
+    """What :func:`dream_audio` maximises: taps ``layers`` -> a scalar (an :class:`mmdream.objectives.terms.Objective`)."""
 
     @property
     def layers(self) -> tuple[str, ...]: ...
@@ -167,7 +167,7 @@ def segmenting_checks(params: Any) -> list[tuple[bool, str, str]]:
 @dataclass(frozen=True)
 class SoundClassTerm:
     """``log sigmoid`` of a class's logit, averaged over patches (YAMNet is multi-label: one sigmoid per class,
-    so raising a class does not need to lower the others, unlike :class:`mmdream.objectives.ClassTerm`)."""
+    so raising a class does not need to lower the others, unlike :class:`mmdream.objectives.terms.ClassTerm`)."""
 
     index: int
     weight: float = 1.0
@@ -579,7 +579,7 @@ def fit_level(source: torch.Tensor, change: torch.Tensor, *, tolerance_db: float
 def check_dream(backbone: Backbone, objective: AudioObjective | str | int | None,
                 params: AudioDreamParams) -> AudioObjective:
     """Validate ``params`` for ``backbone`` (an audio one, ``fmax`` within its band); return the objective, a class
-    (name or index) or ``None`` (the default dream layers) resolved to an :class:`~mmdream.objectives.Objective`."""
+    (name or index) or ``None`` (the default dream layers) resolved to an :class:`~mmdream.objectives.terms.Objective`."""
     params.validate()
     if backbone.modality != "audio" or backbone.sample_rate is None:
         raise ParameterError(f"{backbone.name} is an image backbone; dream sounds with an audio one (yamnet)")
@@ -667,7 +667,7 @@ def dream_audio(
 
     The backbone must be on the waveform's device; it runs in its own dtype whatever the waveform's.
 
-    ``objective``: an :class:`~mmdream.objectives.Objective` over the backbone's taps (see :func:`sound_objective`),
+    ``objective``: an :class:`~mmdream.objectives.terms.Objective` over the backbone's taps (see :func:`sound_objective`),
     a class (name or index) to raise, or ``None`` for the backbone's default dream layers. See the module
     docstring for the method. Progress: one event per ascent step, ``segments x steps`` in all.
     """

@@ -23,9 +23,9 @@ waveform after one reconstruction; three rounds gave 89x on the waveform). Two f
   ``content_layer``.
 
 Losses are relative, so the weights do not depend on the level or the network: the style loss is the mean over
-style layers of ``||G - G_style||² / ||G_style||²`` (Gram matrices, :func:`mmdream.objectives.gram_matrix`) or, with
+style layers of ``||G - G_style||² / ||G_style||²`` (Gram matrices, :func:`mmdream.objectives.terms.gram_matrix`) or, with
 ``stats="w2"``, of the squared 2-Wasserstein distance between the Gaussians of the features over
-``trace(C_style) + |mean_style|²`` (:func:`mmdream.objectives.w2_loss`); the content loss is
+``trace(C_style) + |mean_style|²`` (:func:`mmdream.objectives.terms.w2_loss`); the content loss is
 ``||F - F_content||² / ||F_content||²``.
 
 Any length: the style statistics are accumulated over the *whole* style clip, in chunks of ``segment_s`` (sums of
@@ -54,7 +54,7 @@ from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import fit_level, segmenting_checks
 from mmdream.errors import ParameterError, check_options
 from mmdream.media.audio import resample
-from mmdream.objectives import StyleAccumulator, StyleStats, feature_loss, style_distance
+from mmdream.objectives.terms import StyleAccumulator, StyleStats, feature_loss, style_distance
 from mmdream.ops.mel import tf_mel_filters
 from mmdream.ops.phase import griffin_lim, stft
 from mmdream.ops.segments import overlap_add, plan_segments

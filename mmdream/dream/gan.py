@@ -2,7 +2,7 @@
 
 Instead of pixels, the generator's latent ``z`` (and, for a class-conditional generator, the softmax of class
 logits) is optimised so that a backbone's objective of ``G(z)`` rises — any objective of
-:func:`mmdream.objectives.build_objective`: class, layers, channels. ``G(z)`` is resized to the backbone's input
+:func:`mmdream.objectives.terms.build_objective`: class, layers, channels. ``G(z)`` is resized to the backbone's input
 side and randomly scaled and shifted at every step (transformation robustness), and a prior keeps the latent where
 the generator was trained: a penalty on ``(|z| / sqrt(dim) - 1)²`` and every value clamped to ``±truncation``.
 Several restarts run as one batch; the best (objective of the un-augmented image) is kept.
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from mmdream.backbones.base import Backbone
 from mmdream.backbones.generators import Generator
 from mmdream.errors import ParameterError, check_options
-from mmdream.objectives import Objective
+from mmdream.objectives.terms import Objective
 from mmdream.ops.pyramid import resize
 from mmdream.progress import ProgressFn, Tracker
 

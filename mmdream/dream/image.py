@@ -13,7 +13,7 @@ import torch
 
 from mmdream.backbones.base import Backbone
 from mmdream.errors import ParameterError, check_options
-from mmdream.objectives import Objective
+from mmdream.objectives.terms import Objective
 from mmdream.ops.transforms import random_view
 from mmdream.ops.color import preserve_colors
 from mmdream.ops.pyramid import normalize_gradient, octave_sizes, resize

@@ -30,7 +30,7 @@ import torch
 
 from mmdream.backbones.base import Backbone
 from mmdream.errors import ParameterError, check_options
-from mmdream.objectives import StyleAccumulator, StyleStats, feature_loss, parse_layers, style_distance
+from mmdream.objectives.terms import StyleAccumulator, StyleStats, feature_loss, parse_layers, style_distance
 from mmdream.dream.image import COLOR_MODES
 from mmdream.dream.temporal import quantize
 from mmdream.ops.color import preserve_colors

@@ -7,7 +7,7 @@ change (flat colour, a still camera) and dropped elsewhere (disocclusions, motio
 full-resolution ascent steps (warm start). An optional quadratic penalty pulls those pixels toward the carried
 previous dream (temporal loss), and the dream's strength is held at the level of the still that began the shot
 (lifted to ``min_strength`` if fainter), so it neither fades nor grows over long clips. A per-frame *drive* (e.g.
-the soundtrack's loudness, :mod:`mmdream.av`) multiplies that level frame by frame.
+the soundtrack's loudness, :mod:`mmdream.schedules.drive`) multiplies that level frame by frame.
 
 Frames are RGB ``(3, H, W)`` in [0, 1]. The carried state is quantised to the levels a frame file holds (8 bits,
 or 16 for 16-bit frame sequences), so a run resumed from saved frames equals an uninterrupted run.
@@ -26,7 +26,7 @@ import torch
 from mmdream.backbones.base import Backbone
 from mmdream.dream.image import DreamParams, dream_image, dream_step
 from mmdream.errors import ParameterError, check_options
-from mmdream.objectives import Objective
+from mmdream.objectives.terms import Objective
 from mmdream.ops.flow import FLOW_METHODS, motion, warp
 from mmdream.progress import ProgressFn, Tracker
 
@@ -78,7 +78,7 @@ class VideoParams:
 
 @runtime_checkable
 class FrameObjectives(Protocol):
-    """Per-frame objectives (e.g. :class:`mmdream.av.ChromaObjectives`): ``at(index)`` is frame ``index``'s."""
+    """Per-frame objectives (e.g. :class:`mmdream.schedules.drive.ChromaObjectives`): ``at(index)`` is frame ``index``'s."""
 
     @property
     def layers(self) -> tuple[str, ...]: ...
@@ -213,7 +213,7 @@ def dream_frames(
 
     ``objective``: one for all frames, or per-frame ones (:class:`FrameObjectives`). ``state``: the previous
     frame's state when resuming at ``start``. ``drive``: per-frame strength multipliers
-    indexed by frame index (:func:`mmdream.av.drive_schedule`; None: all 1). Progress counts frames: ``done`` of
+    indexed by frame index (:func:`mmdream.schedules.drive.drive_schedule`; None: all 1). Progress counts frames: ``done`` of
     ``total`` were finished before this call (a resumed job). ``levels``: dreams are rounded to these (255: 8-bit
     frame files, 65535: 16-bit).
     """

@@ -8,7 +8,7 @@ so any image objective works), then held to the film's first frame's look by a *
 zoom runs away: the dream's gradient steps keep adding contrast and saturation until the picture is clipped noise.
 
 Motion and strength are per-frame schedules (:func:`zoom_schedule`) so that a sound can drive them
-(:mod:`mmdream.av`): frame t moves by ``zoom ** (d_t / fps)`` and dreams with step size ``frame_step_size * d_t``
+(:mod:`mmdream.schedules.drive`): frame t moves by ``zoom ** (d_t / fps)`` and dreams with step size ``frame_step_size * d_t``
 for a drive ``d_t`` (mean 1). Frames are quantised to 8 bits, what a frame file holds, so a resumed render equals
 an uninterrupted one.
 
@@ -32,7 +32,7 @@ from mmdream.backbones.base import Backbone
 from mmdream.dream.image import DreamParams, dream_image
 from mmdream.dream.temporal import quantize
 from mmdream.errors import ParameterError, check_options
-from mmdream.objectives import Objective
+from mmdream.objectives.terms import Objective
 
 __all__ = ["ZoomParams", "ZoomStep", "ZoomSchedule", "zoom_schedule", "move", "channel_stats", "anchor",
            "soft_clip", "dream_start", "dream_zoom_frame"]

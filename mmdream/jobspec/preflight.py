@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mmdream.errors import MediaError, ParameterError
-from mmdream.jobspec import JobSpec
+from mmdream.jobspec.schema import JobSpec
 from mmdream.media import storage
 
 Say = Callable[[str], None]
@@ -133,7 +133,7 @@ def _check_settings(job: JobSpec, input_path: str | None, local_ray: bool) -> in
     if input_path is None:  # on S3: the driver reads it (and fails on a bad one) before Ray starts
         return job.film.size or 512
     if job.kind == "film":
-        from mmdream.film import plan_film
+        from mmdream.pipelines.film import plan_film
 
         plan = plan_film(input_path, job.film_params())  # no picture, an empty frame range: refused here
         if why is not None and plan.info.audio is None:
@@ -149,7 +149,7 @@ def _check_networks(job: JobSpec, size: int) -> None:
     """Load every network the job needs (weights downloaded into the cache when missing, every file read and
     fitted) and build its objectives on it; then let them go (the actors load their own)."""
     from mmdream.backbones import load_backbone
-    from mmdream.jobspec import build_job_objective, build_job_sound_objective, load_styles
+    from mmdream.jobspec.schema import build_job_objective, build_job_sound_objective, load_styles
 
     if job.kind == "walk":
         from mmdream.backbones.generators import load_generator

@@ -35,11 +35,11 @@ import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
-from mmdream.av import AVParams
+from mmdream.schedules.drive import AVParams
 from mmdream.backbones.compute import ComputeParams
-from mmdream.walk import WalkParams
+from mmdream.schedules.walk import WalkParams
 from mmdream.dream.zoom import ZoomParams, ZoomSchedule
-from mmdream.zoom import ZoomFilmParams, ZoomPlan, zoom_settings
+from mmdream.pipelines.zoom import ZoomFilmParams, ZoomPlan, zoom_settings
 from mmdream.backbones import weights_path
 from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import AudioDreamParams
@@ -47,12 +47,12 @@ from mmdream.dream.style import StyleParams
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import VideoParams
 from mmdream.errors import MmdreamError, ParameterError
-from mmdream.film import FilmParams, FilmPlan, film_settings, style_settings
+from mmdream.pipelines.film import FilmParams, FilmPlan, film_settings, style_settings
 from mmdream.media.audio import AUDIO_FORMATS
 from mmdream.media.sequence import is_pattern
-from mmdream.objectives import Objective, build_objective
+from mmdream.objectives.terms import Objective, build_objective
 from mmdream.provenance import NamedWeights, dumps, make_record
-from mmdream.themes import Theme, image_objective, resolve_theme, sound_objective_of
+from mmdream.objectives.themes import Theme, image_objective, resolve_theme, sound_objective_of
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -107,7 +107,7 @@ class ObjectiveSpec(BaseModel):
     @field_validator("channels", mode="before")
     @classmethod
     def _channels(cls, value: Any) -> Any:
-        from mmdream.objectives import parse_channels
+        from mmdream.objectives.terms import parse_channels
 
         if value is None or isinstance(value, str) or (isinstance(value, (list, tuple))
                                                        and all(isinstance(v, (int, str)) for v in value)):
@@ -125,7 +125,7 @@ class AudioObjectiveSpec(BaseModel):
 
 
 class ThemeSpec(BaseModel):
-    """A theme that extends a shipped one (``name``) or defines its own classes (:mod:`mmdream.themes`)."""
+    """A theme that extends a shipped one (``name``) or defines its own classes (:mod:`mmdream.objectives.themes`)."""
 
     model_config = _STRICT
     name: str | None = None
@@ -152,7 +152,7 @@ class StyleSpec(BaseModel):
 
 
 class WalkSpec(BaseModel):
-    """A latent walk to music instead of a dreamed film (:mod:`mmdream.walk`): the job's input is the music, the
+    """A latent walk to music instead of a dreamed film (:mod:`mmdream.schedules.walk`): the job's input is the music, the
     frames are ``generator``'s images along a walk whose speed follows the music's onsets (or loudness) and whose
     drift follows its chroma. Frames depend on their latents alone, so shards agree with a 1-shard render exactly
     (no warm-up or crossfade)."""
@@ -173,7 +173,7 @@ class WalkSpec(BaseModel):
 
 
 class ZoomSpec(BaseModel):
-    """A zoom film instead of a dreamed film (:mod:`mmdream.zoom`): the job's input is the start picture (or a film:
+    """A zoom film instead of a dreamed film (:mod:`mmdream.pipelines.zoom`): the job's input is the start picture (or a film:
     its last frame), each frame a dream of the previous one moved a little; ``audio`` (a path or s3://; default: a
     film input's soundtrack) drives it through the job's ``av`` section and is carried (dreamed with an ``audio``
     section). The frames are a chain, so one actor renders them in order while others dream the sound's segments."""
@@ -337,7 +337,7 @@ class JobSpec(BaseModel):
         return self
 
     def theme_value(self) -> Theme | None:
-        """The resolved theme (:mod:`mmdream.themes`), if any."""
+        """The resolved theme (:mod:`mmdream.objectives.themes`), if any."""
         if self.theme is None:
             return None
         return resolve_theme(self.theme if isinstance(self.theme, str) else self.theme.model_dump())
@@ -532,8 +532,8 @@ def load_styles(job: JobSpec) -> list[torch.Tensor]:
 
 
 def film_job_settings(job: JobSpec, input_path: str, plan: FilmPlan, schedules: dict[str, Any]) -> dict[str, Any]:
-    """What makes a film job's frames what they are (:func:`mmdream.film.film_settings`, or
-    :func:`mmdream.film.style_settings` for a styled film), with its per-frame ``schedules`` (``drive``,
+    """What makes a film job's frames what they are (:func:`mmdream.pipelines.film.film_settings`, or
+    :func:`mmdream.pipelines.film.style_settings` for a styled film), with its per-frame ``schedules`` (``drive``,
     ``chroma``: lists by frame index, or None) fingerprinted."""
     if job.style is not None:
         settings = style_settings(input_path, plan, job.backbone.name, load_styles(job),
@@ -573,7 +573,7 @@ def job_provenance(job: JobSpec) -> str:
 
 def zoom_job_settings(job: JobSpec, plan: ZoomPlan, schedule: ZoomSchedule,
                       chroma: list[list[float]] | None) -> dict[str, Any]:
-    """What makes a zoom job's frames what they are (:func:`mmdream.zoom.zoom_settings`)."""
+    """What makes a zoom job's frames what they are (:func:`mmdream.pipelines.zoom.zoom_settings`)."""
     assert job.zoom is not None
     record = objective_record(job.objective, job.backbone, max(plan.width, plan.height))
     return zoom_settings(plan, job.still_params(), job.zoom.zoom_params(), schedule, record, chroma)

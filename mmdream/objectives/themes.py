@@ -20,7 +20,7 @@ from typing import Any
 
 from mmdream.backbones.base import Backbone
 from mmdream.errors import ParameterError
-from mmdream.objectives import ClassSetTerm, Objective, SoundSetTerm
+from mmdream.objectives.terms import ClassSetTerm, Objective, SoundSetTerm
 
 __all__ = ["Theme", "THEMES", "resolve_theme", "image_objective", "sound_objective_of"]
 

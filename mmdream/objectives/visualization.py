@@ -1,7 +1,7 @@
 """Objectives of feature visualisation: what a picture (or sound) optimised from noise should excite.
 
-Terms follow :mod:`mmdream.objectives` (a ``layer``, a ``weight`` and ``value(acts)``, a scalar to maximise, a mean
-over the batch) and combine in its :class:`~mmdream.objectives.Objective`; its :class:`ChannelTerm` (every item
+Terms follow :mod:`mmdream.objectives.terms` (a ``layer``, a ``weight`` and ``value(acts)``, a scalar to maximise, a mean
+over the batch) and combine in its :class:`~mmdream.objectives.terms.Objective`; its :class:`ChannelTerm` (every item
 the same channels) and :class:`ClassTerm` (log-softmax) are used as they are. Added here:
 
 - :class:`ChannelPerItem`: item ``i`` of the batch excites channel ``channels[i]`` (an atlas renders many channels
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from mmdream.backbones.base import Backbone
 from mmdream.errors import ParameterError
-from mmdream.objectives import ChannelTerm, ClassTerm, Objective, channel_count
+from mmdream.objectives.terms import ChannelTerm, ClassTerm, Objective, channel_count
 
 
 def _by_item(a: torch.Tensor, items: int) -> torch.Tensor:
@@ -134,7 +134,7 @@ def direction_vector(spec: str, count: int) -> torch.Tensor:
 def channel_objective(backbone: Backbone, layer: str, channels: tuple[int, ...], *, diversity: float = 0.0,
                       diversity_layer: str | None = None) -> Objective:
     """An atlas batch (one channel per item, :class:`ChannelPerItem`) or, with ``diversity > 0``, one channel
-    for the whole batch (:class:`~mmdream.objectives.ChannelTerm`) plus ``diversity`` × :class:`DiversityTerm`
+    for the whole batch (:class:`~mmdream.objectives.terms.ChannelTerm`) plus ``diversity`` × :class:`DiversityTerm`
     at ``diversity_layer`` (default: ``layer``)."""
     check_channels(backbone, layer, channels)
     if diversity <= 0:
@@ -147,7 +147,7 @@ def channel_objective(backbone: Backbone, layer: str, channels: tuple[int, ...],
 
 
 def class_objective(backbone: Backbone, class_: str | int) -> Objective:
-    """Raise a class: log-softmax (:class:`~mmdream.objectives.ClassTerm`) for image classifiers, ``log sigmoid``
+    """Raise a class: log-softmax (:class:`~mmdream.objectives.terms.ClassTerm`) for image classifiers, ``log sigmoid``
     of the logit (:class:`~mmdream.dream.audio.SoundClassTerm`) for multi-label audio ones."""
     index = backbone.resolve_class(class_)
     if backbone.modality == "audio":

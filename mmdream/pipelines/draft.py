@@ -21,14 +21,14 @@ from pathlib import Path
 import torch
 
 from mmdream.errors import ParameterError, check_options
-from mmdream.film import FilmParams, plan_film
-from mmdream.jobspec import JobSpec, parse_job
+from mmdream.pipelines.film import FilmParams, plan_film
+from mmdream.jobspec.schema import JobSpec, parse_job
 from mmdream.media import storage
 from mmdream.media.images import from_uint8, save_image
 from mmdream.backbones.generators import image_grid
 from mmdream.media.video import read_frames, probe
 from mmdream.ops.pyramid import resize
-from mmdream.zoom import plan_zoom
+from mmdream.pipelines.zoom import plan_zoom
 
 __all__ = ["DraftParams", "DraftPaths", "draft_paths", "draft_size", "draft_film", "draft_job", "contact_sheet"]
 

@@ -33,7 +33,7 @@ from mmdream.media.sequence import (BIT_DEPTHS, FrameSequence, decode_frame, enc
                                     open_sequence, output_pattern, read_sequence, write_frame)
 from mmdream.media.video import (VideoInfo, VideoWriter, check_video_suffix, even_size, probe, probe_audio,
                                  read_frames)
-from mmdream.objectives import Objective
+from mmdream.objectives.terms import Objective
 from mmdream.ops.flow import check_flow_size
 from mmdream.ops.pyramid import resize
 from mmdream.progress import ProgressFn
@@ -258,7 +258,7 @@ def dream_range(
     times: PhaseTimes | None = None,
 ) -> None:
     """Dream frames ``[first, stop)`` into ``work`` (frame ``first`` begins a shot), resuming after the last
-    finished frame. ``drive``: per-frame strength multipliers by frame index (:mod:`mmdream.av`). Progress counts
+    finished frame. ``drive``: per-frame strength multipliers by frame index (:mod:`mmdream.schedules.drive`). Progress counts
     frames of ``total`` (default: the range), ``done`` of them finished before. Dreams are rounded to the levels
     the work directory stores (8 or 16 bits). ``times``: add the seconds spent decoding source frames (``decode``),
     dreaming (``dream``) and encoding and storing results (``encode``)."""
@@ -330,7 +330,7 @@ def dream_film(
 
     ``objective_spec``: a JSON-able description of the objective (backbone, layers, ...) recorded in the work
     directory so that frames of another objective are refused. ``drive``: per-frame strength multipliers by frame
-    index (:func:`mmdream.av.film_drive`). The default work directory is removed once the film is written; a
+    index (:func:`mmdream.schedules.drive.film_drive`). The default work directory is removed once the film is written; a
     given one is kept. ``preview``: also write a contact sheet of sample frames there. ``provenance``: the record
     text the film carries. Returns the output path and the per-frame records.
     """

@@ -26,7 +26,7 @@ import torch
 
 from mmdream.dream.audio import AudioDreamParams, SegmentPlan, fit_level, plan_dream_segments
 from mmdream.errors import ParameterError
-from mmdream.film import fingerprint
+from mmdream.pipelines.film import fingerprint
 from mmdream.media import storage
 from mmdream.media.audio import load_audio, resample
 from mmdream.media.video import read_audio
@@ -64,7 +64,7 @@ def join_soundtrack(source: torch.Tensor, rate: int, plan: SegmentPlan, pieces: 
                     params: AudioDreamParams, gain: tuple[np.ndarray, float] | None = None) -> torch.Tensor:
     """``source`` ``(C, n)`` at ``rate`` plus the joined change of ``pieces`` (in segment order), at the source's
     loudness with no sample beyond full scale; ``(C, n)``. ``gain``: per-frame multipliers of the change and their
-    frame rate (the picture sets the sound dream's intensity, :func:`mmdream.av.sound_gain`)."""
+    frame rate (the picture sets the sound dream's intensity, :func:`mmdream.schedules.drive.sound_gain`)."""
     if len(pieces) != len(plan.segments):
         raise ParameterError(f"{len(pieces)} dreamed segments for a plan of {len(plan.segments)}")
     change = overlap_add([p.float() for p in pieces], plan.samples, plan.overlap) * params.mix

@@ -1,14 +1,14 @@
 """Zoom films: from a still (or a film's last frame), frame after frame dreamed from the previous one moved by a
 small zoom / rotation / shift (:mod:`mmdream.dream.zoom`), written as an H.264 film, with a sound that drives it.
 
-Frames go to a work directory (:class:`mmdream.film.WorkDir`: lossless PNGs and a JSON record each, bound to the
+Frames go to a work directory (:class:`mmdream.pipelines.film.WorkDir`: lossless PNGs and a JSON record each, bound to the
 settings that made them), so a killed render resumes after its last finished frame and gives the same film: frame
 t depends only on frame t-1's PNG, the first frame's PNG (the colour anchor's reference) and the schedule.
 
-With a sound (``audio``, or a film input's soundtrack) its features drive the zoom (:mod:`mmdream.av`): the drive
+With a sound (``audio``, or a film input's soundtrack) its features drive the zoom (:mod:`mmdream.schedules.drive`): the drive
 curve (mean 1) multiplies each frame's motion and dream strength, ``channels_follow=chroma`` lets the chroma pick
 the channel groups each frame dreams, and the film carries the sound, dreamed or not (:class:`SoundDream`: the
-soundtrack's segments are dreamed and checkpointed as for films, :mod:`mmdream.soundtrack`).
+soundtrack's segments are dreamed and checkpointed as for films, :mod:`mmdream.pipelines.soundtrack`).
 
 >>> plan = plan_zoom("still.png", ZoomFilmParams(seconds=20), size=256, audio="music.wav")
 >>> render_zoom(plan, "zoom.mp4", backbone, objective, DreamParams(), ZoomParams(), AVParams(drive="rms"))
@@ -27,20 +27,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmdream.av import AVParams, ChromaObjectives, chroma_schedule, drive_schedule
+from mmdream.schedules.drive import AVParams, ChromaObjectives, chroma_schedule, drive_schedule
 from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import AudioDreamParams, SegmentPlan, dream_segment
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import FrameObjectives
 from mmdream.dream.zoom import ZoomParams, ZoomSchedule, channel_stats, dream_start, dream_zoom_frame, zoom_schedule
 from mmdream.errors import MediaError, ParameterError, check_options
-from mmdream.film import WorkDir, default_work_dir, fingerprint
+from mmdream.pipelines.film import WorkDir, default_work_dir, fingerprint
 from mmdream.media import storage
 from mmdream.media.images import load_image, to_uint8
 from mmdream.media.video import VideoWriter, even_size, probe, read_frames
-from mmdream.objectives import Objective
+from mmdream.objectives.terms import Objective
 from mmdream.progress import ProgressFn, Tracker
-from mmdream.soundtrack import SegmentStore, join_soundtrack, plan_soundtrack, read_soundtrack, soundtrack_settings
+from mmdream.pipelines.soundtrack import SegmentStore, join_soundtrack, plan_soundtrack, read_soundtrack, soundtrack_settings
 
 __all__ = ["ZoomFilmParams", "ZoomPlan", "ZoomFrame", "SoundDream", "IMAGE_SUFFIXES", "plan_zoom", "check_sound",
            "zoom_plan_schedules", "zoom_settings", "dream_zoom_range", "ZoomSound", "plan_zoom_sound", "join_zoom_sound",

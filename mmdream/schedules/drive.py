@@ -34,9 +34,9 @@ import torch
 import torch.nn.functional as F
 
 from mmdream.errors import ParameterError, check_options
-from mmdream.film import FilmPlan, source_frames
+from mmdream.pipelines.film import FilmPlan, source_frames
 from mmdream.media.video import read_audio
-from mmdream.objectives import ChannelGroupsTerm, LayerTerm, Objective
+from mmdream.objectives.terms import ChannelGroupsTerm, LayerTerm, Objective
 from mmdream.ops.flow import optical_flow
 
 __all__ = ["AVParams", "FEATURES", "PICTURE_FEATURES", "frame_features", "frame_rms", "separate", "envelope",

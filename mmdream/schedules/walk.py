@@ -1,7 +1,7 @@
 """Latent walks with sound: a generator's latent space travelled in time with music.
 
 The path is a slerp through seeded key latents; the position along it advances every video frame by a step that
-follows the music's onset strength (or RMS loudness): percentile-normalised to [0, 1] like :mod:`mmdream.av`'s
+follows the music's onset strength (or RMS loudness): percentile-normalised to [0, 1] like :mod:`mmdream.schedules.drive`'s
 drive, through an attack/release envelope, mapped to ``low``..1 and scaled so that the walk passes ``speed`` keys
 per second on average. Beside the path, a drift whose direction is the frame's chroma (12 pitch classes, squared
 and normalised) mixing 12 seeded orthonormal directions: it grows as the walk moves and decays as it moves on, so
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mmdream.av import envelope, frame_features
+from mmdream.schedules.drive import envelope, frame_features
 from mmdream.backbones.generators import Generator
 from mmdream.errors import MediaError, ParameterError, check_options
 from mmdream.progress import ProgressFn, Tracker

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from mmdream.analysis.objectives import ChannelPerItem, DirectionTerm, DiversityTerm, NeuronTerm, direction_vector
+from mmdream.objectives.visualization import ChannelPerItem, DirectionTerm, DiversityTerm, NeuronTerm, direction_vector
 from mmdream.analysis.param import (
     DEFAULT_COLOR_CORRELATION,
     FourierImage,

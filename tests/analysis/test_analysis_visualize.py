@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mmdream.analysis.atlas import atlas_batches, atlas_image, class_channels
-from mmdream.analysis.objectives import channel_objective, class_objective
+from mmdream.objectives.visualization import channel_objective, class_objective
 from mmdream.analysis.param import DEFAULT_COLOR_CORRELATION, measure_color_correlation
 from mmdream.analysis.visualize import VisParams, channel_means, texture_distance, visualize, visualize_sound
 from mmdream.errors import ParameterError

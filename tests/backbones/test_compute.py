@@ -11,7 +11,7 @@ from mmdream.backbones import load_backbone
 from mmdream.backbones.compute import ComputeParams, place, select_device
 from mmdream.dream.image import DreamParams, dream_image
 from mmdream.errors import ParameterError
-from mmdream.objectives import build_objective
+from mmdream.objectives.terms import build_objective
 
 
 def test_no_gpu_granted_runs_on_the_cpu_even_when_cuda_is_there() -> None:

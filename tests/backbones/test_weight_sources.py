@@ -16,7 +16,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from mmdream.audio_classify import classify_audio
+from mmdream.pipelines.audio_classify import classify_audio
 from mmdream.backbones import (
     EFFICIENTNET_LITE0_WEIGHTS, VGG16_CAFFE_WEIGHTS, YAMNET_CLASSES, YAMNET_WEIGHTS, convert, download,
     load_backbone,

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from mmdream import audio_classify
-from mmdream.audio_classify import classify_audio, clip_scores, patch_scores
+from mmdream.pipelines import audio_classify
+from mmdream.pipelines.audio_classify import classify_audio, clip_scores, patch_scores
 from mmdream.backbones import BACKBONES, class_names, imagenet_classes, layers_of, load_backbone, yamnet_classes
 from mmdream.backbones.base import Backbone
 from mmdream.backbones.yamnet import (

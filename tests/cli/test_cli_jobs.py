@@ -11,7 +11,7 @@ from mmdream.backbones.compute import ComputeParams
 from mmdream.cli import build_parser
 from mmdream.cli_jobs import compute_overrides
 from mmdream.errors import ParameterError
-from mmdream.jobspec import load_job, parse_job
+from mmdream.jobspec.schema import load_job, parse_job
 
 
 def _job(tmp_path: Path, **extra: object) -> Path:

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import torch
 
-from cluster.driver import render_job
-from cluster.planner import plan_shards
-from cluster.reducer import assembled_frames
-from mmdream import metrics
-from mmdream.av import film_chroma, film_drive
+from mmdream_cluster.driver import render_job
+from mmdream_cluster.planner import plan_shards
+from mmdream_cluster.reducer import assembled_frames
+from mmdream.eval import metrics
+from mmdream.schedules.drive import film_chroma, film_drive
 from mmdream.backbones import load_backbone
 from mmdream.dream.temporal import dream_frames
-from mmdream.film import plan_film, source_frames
-from mmdream.jobspec import JobSpec, build_job_objective, film_job_settings, parse_job
+from mmdream.pipelines.film import plan_film, source_frames
+from mmdream.jobspec.schema import JobSpec, build_job_objective, film_job_settings, parse_job
 
 
 def job(media_dir: Path, weights_dir: Path, tmp: Path, name: str) -> JobSpec:

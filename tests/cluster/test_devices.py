@@ -5,7 +5,7 @@ from __future__ import annotations
 import ray
 import torch
 
-from cluster.devices import actor_device
+from mmdream_cluster.devices import actor_device
 
 
 @ray.remote

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cluster.planner import Shard, frame_sources, plan_shards
+from mmdream_cluster.planner import Shard, frame_sources, plan_shards
 
 
 def test_shards_cover_the_range_once_with_warmup() -> None:

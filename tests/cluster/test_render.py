@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import ray
 
-from cluster.actors import DreamActor
-from cluster.driver import render_job
-from mmdream.jobspec import parse_job
+from mmdream_cluster.actors import DreamActor
+from mmdream_cluster.driver import render_job
+from mmdream.jobspec.schema import parse_job
 from mmdream.media.video import probe, read_audio, read_frames
 from processes import as_from_a_terminal
 
@@ -29,7 +29,7 @@ def test_each_actor_loads_its_backbone_once(local_ray, media_dir: Path, weights_
                                             tmp_path: Path) -> None:
     spec = job(media_dir, weights_dir, tmp_path / "a.mp4")
     actor = DreamActor.remote(spec.model_dump_json(by_alias=True))
-    from cluster.planner import plan_shards
+    from mmdream_cluster.planner import plan_shards
 
     for shard in plan_shards(0, 24, 8, 4, 2):
         ray.get(actor.dream_shard.remote(shard))

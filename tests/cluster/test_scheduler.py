@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import ray
 
-from cluster.nodes import NodeActor
-from cluster.scheduler import Task, run_tasks
+from mmdream_cluster.nodes import NodeActor
+from mmdream_cluster.scheduler import Task, run_tasks
 from mmdream.errors import MediaError, MmdreamError, WeightsError
 
 
@@ -77,9 +77,9 @@ def test_an_error_on_a_node_is_one_line_naming_it_without_retries(local_ray, tmp
 
 def test_tasks_no_live_node_can_take_end_the_run_with_one_line(local_ray, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import cluster.scheduler
+    import mmdream_cluster.scheduler
 
-    monkeypatch.setattr(cluster.scheduler, "STARVED_S", 1.0)
+    monkeypatch.setattr(mmdream_cluster.scheduler, "STARVED_S", 1.0)
     big = lambda: Toy.options(num_cpus=64, max_restarts=0).remote(str(tmp_path))  # noqa: E731
     with pytest.raises(MmdreamError, match=r"^no live Ray node can hold an actor \(64 CPU\) after 1 s: .* rerun"):
         run_tasks({"toy": (big, 1)}, [Task("t0", "toy", "run", ("t0", 0))], retries=3, needs={"CPU": 64})

@@ -8,8 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cluster.driver import render_job
-from mmdream.jobspec import parse_job
+from mmdream_cluster.driver import render_job
+from mmdream.jobspec.schema import parse_job
 from mmdream.media.video import probe
 from mmdream.provenance import read_record
 

@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cluster.driver import render_job
-from mmdream.av import film_drive
+from mmdream_cluster.driver import render_job
+from mmdream.schedules.drive import film_drive
 from mmdream.backbones import load_backbone
 from mmdream.dream.audio import dream_audio, sound_objective
-from mmdream.film import plan_film
-from mmdream.jobspec import parse_job
+from mmdream.pipelines.film import plan_film
+from mmdream.jobspec.schema import parse_job
 from mmdream.media.audio import load_audio
 from mmdream.media.video import probe, read_audio
-from mmdream.soundtrack import plan_soundtrack
+from mmdream.pipelines.soundtrack import plan_soundtrack
 
 DREAM = {"steps": 2, "warps": 2}
 SHARDING = {"audio_segment_s": 2.0, "audio_overlap_s": 0.5}

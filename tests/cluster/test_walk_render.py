@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.driver import render_job
+from mmdream_cluster.driver import render_job
 from mmdream.errors import ParameterError
-from mmdream.jobspec import parse_job
+from mmdream.jobspec.schema import parse_job
 from mmdream.media.video import probe, read_frames
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cluster.driver import render_job
-from mmdream.av import AVParams
+from mmdream_cluster.driver import render_job
+from mmdream.schedules.drive import AVParams
 from mmdream.errors import ParameterError
-from mmdream.jobspec import parse_job
+from mmdream.jobspec.schema import parse_job
 from mmdream.media.video import probe, read_audio
-from mmdream.objectives import build_objective
-from mmdream.zoom import plan_zoom, render_zoom
+from mmdream.objectives.terms import build_objective
+from mmdream.pipelines.zoom import plan_zoom, render_zoom
 
 
 def _spec(media_dir: Path, weights_dir: Path, tmp_path: Path) -> dict:

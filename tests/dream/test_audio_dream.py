@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmdream.audio_classify import clip_scores
+from mmdream.pipelines.audio_classify import clip_scores
 from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import (
     PEAK, AudioDreamParams, SoundClassTerm, band_flatness, band_mask, dream_audio, fit_level, keep_peaks, limit_peaks,
@@ -21,7 +21,7 @@ from mmdream.dream.audio import (
 )
 from mmdream.errors import ParameterError
 from mmdream.media.audio import load_audio, resample, save_audio
-from mmdream.objectives import LayerTerm
+from mmdream.objectives.terms import LayerTerm
 from mmdream.progress import Progress
 
 FAST = AudioDreamParams(domain="wave", steps=12, step_size=0.05, vocoder_share=0.5)
@@ -272,7 +272,7 @@ def test_band_flatness_of_noise_and_tones() -> None:
 
 def test_channel_and_guide_objectives_as_for_images(yamnet: Backbone, speech: tuple[torch.Tensor, int],
                                                     media_dir: Path) -> None:
-    from mmdream.objectives import ChannelTerm, GuideTerm
+    from mmdream.objectives.terms import ChannelTerm, GuideTerm
 
     wave, rate = speech
     bark = load_audio(media_dir / "audio" / "music_guitar_em9.wav", rate=16000, mono=True)[0][0]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmdream.audio_classify import clip_scores
+from mmdream.pipelines.audio_classify import clip_scores
 from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import rms_db
 from mmdream.dream.audio_style import (
@@ -19,7 +19,7 @@ from mmdream.dream.audio_style import (
 )
 from mmdream.errors import ParameterError
 from mmdream.media.audio import load_audio, resample
-from mmdream.objectives import feature_loss, gram_loss, gram_matrix, style_distance, w2_loss
+from mmdream.objectives.terms import feature_loss, gram_loss, gram_matrix, style_distance, w2_loss
 from mmdream.progress import Progress
 
 # Small but real: 512 random filters (the default is 4096), 24 steps in 3 rounds. A content weight of 0.2 measured
@@ -134,7 +134,7 @@ def test_bad_arguments_are_named(speech, loop, yamnet) -> None:
         style_audio(torch.full((1, 4800), float("nan")), 48000, *loop, RANDOM)
 
 
-# --- the statistics (mmdream.objectives), against values computed by hand -------------------------------------
+# --- the statistics (mmdream.objectives.terms), against values computed by hand -------------------------------------
 
 
 def test_gram_matrix_and_relative_losses() -> None:

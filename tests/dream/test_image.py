@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from mmdream.dream.image import DreamParams, dream_image, dream_octaves
 from mmdream.errors import ParameterError
 from mmdream.media.images import load_image
-from mmdream.objectives import (ChannelTerm, ClassTerm, GuideTerm, LayerTerm, Objective, build_objective,
+from mmdream.objectives.terms import (ChannelTerm, ClassTerm, GuideTerm, LayerTerm, Objective, build_objective,
                                 parse_channels)
 from mmdream.progress import Progress
 

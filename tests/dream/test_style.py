@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmdream import metrics
+from mmdream.eval import metrics
 from mmdream.dream.style import StyleParams, style_frames, style_image, style_losses, style_targets
 from mmdream.errors import ParameterError
 from mmdream.media.images import load_image

@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmdream import metrics
+from mmdream.eval import metrics
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import TemporalState, VideoParams, dream_frames, quantize
-from mmdream.objectives import build_objective
+from mmdream.objectives.terms import build_objective
 
 STILL = DreamParams(steps=10, octaves=2, octave_scale=1.5)
 
@@ -89,7 +89,7 @@ def test_temporal_weight_pulls_toward_the_warped_previous_dream(vgg16) -> None: 
 
 
 def test_driven_strength_follows_the_drive(vgg16) -> None:  # type: ignore[no-untyped-def]
-    """A per-frame drive (mmdream.av) multiplies the shot's strength frame by frame, falling and rising."""
+    """A per-frame drive (mmdream.schedules.drive) multiplies the shot's strength frame by frame, falling and rising."""
     source = clip(16)
     drive = [1.0] * 4 + [0.4] * 4 + [1.6] * 4 + [1.0] * 4
     out = list(dream_frames(source, vgg16, build_objective(vgg16, layers="relu4_3"), STILL, VideoParams(),

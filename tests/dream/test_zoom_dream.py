@@ -13,7 +13,7 @@ from mmdream.dream.image import DreamParams
 from mmdream.dream.zoom import (ZoomParams, ZoomStep, anchor, channel_stats, dream_start, dream_zoom_frame, move,
                                 soft_clip, zoom_schedule)
 from mmdream.errors import ParameterError
-from mmdream.objectives import build_objective
+from mmdream.objectives.terms import build_objective
 
 
 def still(scale: float = 1.0, angle: float = 0.0, shift: tuple[float, float] = (0.0, 0.0)) -> ZoomStep:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mmdream import metrics
+from mmdream.eval import metrics
 
 
 def test_flicker_excess_is_the_change_the_dream_adds_on_the_8_bit_scale() -> None:

@@ -14,7 +14,7 @@ from mmdream.cli import main as cli
 from mmdream.dream.gan import GanDreamParams, class_probability, dream_latent, dream_photo, project, range_check
 from mmdream.errors import ParameterError
 from mmdream.media.images import load_image
-from mmdream.objectives import build_objective
+from mmdream.objectives.terms import build_objective
 
 QUICK = GanDreamParams(steps=20, restarts=2, input_size=128)
 

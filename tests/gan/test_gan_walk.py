@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from mmdream.av import frame_features
+from mmdream.schedules.drive import frame_features
 from mmdream.cli import main as cli
 from mmdream.errors import MediaError, ParameterError
 from mmdream.media.audio import load_audio
 from mmdream.media.video import probe, read_frames
-from mmdream.walk import WalkParams, latent_walk, render_walk, slerp, walk_frames
+from mmdream.schedules.walk import WalkParams, latent_walk, render_walk, slerp, walk_frames
 
 
 @pytest.fixture(scope="module")

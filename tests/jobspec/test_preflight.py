@@ -1,5 +1,5 @@
 """`mmdream render` and `mmdream submit` find setup errors before any work: one line, exit status 2, Ray never
-imported, nothing written (the preflight, :mod:`mmdream.preflight`)."""
+imported, nothing written (the preflight, :mod:`mmdream.jobspec.preflight`)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import pytest
 import yaml
 
 from mmdream.cli import main
-from mmdream.jobspec import parse_job
-from mmdream.preflight import check_job
+from mmdream.jobspec.schema import parse_job
+from mmdream.jobspec.preflight import check_job
 
 
 @pytest.fixture
 def no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
     """Importing Ray (or the cluster modules) fails: a command that got past the preflight would raise."""
-    for name in ("ray", "cluster.driver", "cluster.jobs_api"):
+    for name in ("ray", "mmdream_cluster.driver", "mmdream_cluster.jobs_api"):
         monkeypatch.setitem(sys.modules, name, None)
 
 

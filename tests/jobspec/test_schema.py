@@ -9,9 +9,9 @@ import pytest
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import VideoParams
 from mmdream.errors import ParameterError
-from mmdream.jobspec import load_job, parse_job
+from mmdream.jobspec.schema import load_job, parse_job
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_defaults_come_from_the_dataclasses() -> None:
@@ -102,7 +102,7 @@ def test_unreadable_specs(tmp_path: Path) -> None:
 def test_a_class_objective_without_classifier_is_refused_before_ray_starts(media_dir: Path, tmp_path: Path) -> None:
     import ray
 
-    from cluster.driver import render_job
+    from mmdream_cluster.driver import render_job
 
     job = parse_job({"input": str(media_dir / "video" / "bbb_320x180.mp4"), "output": str(tmp_path / "o.mp4"),
                      "backbone": {"name": "vgg16"}, "theme": "dog"})

@@ -9,8 +9,8 @@ import torch
 
 from mmdream.backbones import load_backbone
 from mmdream.errors import ParameterError
-from mmdream.objectives import ClassSetTerm, SoundSetTerm
-from mmdream.themes import THEMES, image_objective, resolve_theme, sound_objective_of
+from mmdream.objectives.terms import ClassSetTerm, SoundSetTerm
+from mmdream.objectives.themes import THEMES, image_objective, resolve_theme, sound_objective_of
 
 
 @pytest.fixture(scope="module")

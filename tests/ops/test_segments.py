@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mmdream.errors import ParameterError
-from mmdream.metrics import join_flux_ratio
+from mmdream.eval.metrics import join_flux_ratio
 from mmdream.ops.segments import fade_in, overlap_add, overlap_add_stream, plan_segments, segment_weights
 
 

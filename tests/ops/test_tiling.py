@@ -9,7 +9,7 @@ import torch
 
 from mmdream.dream.image import DreamParams, dream_image
 from mmdream.media.images import load_image
-from mmdream.objectives import build_objective
+from mmdream.objectives.terms import build_objective
 from mmdream.ops.tiling import tile_boxes, tile_starts, tiled_gradient
 
 

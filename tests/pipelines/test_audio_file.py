@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile
 
-import mmdream.audio_file
-from mmdream.audio_file import dream_audio_file
+import mmdream.pipelines.audio_file
+from mmdream.pipelines.audio_file import dream_audio_file
 from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import PEAK, AudioDreamParams, dream_audio
 from mmdream.media.audio import load_audio, save_audio
@@ -45,7 +45,7 @@ def test_streamed_file_dream_equals_the_in_memory_dream(make, name: str, yamnet:
     expected = tmp_path / "expected.wav"
     save_audio(expected, dream_audio(wave, rate, yamnet, "Bark", TWO_SEGMENTS), rate)
 
-    monkeypatch.setattr(mmdream.audio_file, "BLOCK", 5000)  # many blocks: the limiter's context crosses them
+    monkeypatch.setattr(mmdream.pipelines.audio_file, "BLOCK", 5000)  # many blocks: the limiter's context crosses them
     out = tmp_path / "out.wav"
     assert dream_audio_file(source, out, yamnet, "Bark", TWO_SEGMENTS) == str(out)
     got, got_rate = load_audio(out)

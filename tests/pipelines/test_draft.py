@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from mmdream.cli import main
-from mmdream.draft import DraftParams, draft_film, draft_paths
+from mmdream.pipelines.draft import DraftParams, draft_film, draft_paths
 from mmdream.errors import ParameterError
-from mmdream.film import FilmParams, plan_film
+from mmdream.pipelines.film import FilmParams, plan_film
 from mmdream.media.video import probe
 
 

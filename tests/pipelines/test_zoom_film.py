@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmdream.av import AVParams
+from mmdream.schedules.drive import AVParams
 from mmdream.cli import main
 from mmdream.dream.audio import AudioDreamParams, sound_objective
 from mmdream.dream.image import DreamParams
 from mmdream.dream.zoom import ZoomParams
 from mmdream.errors import ParameterError
-from mmdream.film import WorkDir
+from mmdream.pipelines.film import WorkDir
 from mmdream.media import storage
 from mmdream.media.video import probe, read_audio, read_frames
-from mmdream.objectives import build_objective
-from mmdream.zoom import (SoundDream, ZoomFilmParams, dream_zoom_range, plan_zoom, render_zoom, zoom_plan_schedules,
+from mmdream.objectives.terms import build_objective
+from mmdream.pipelines.zoom import (SoundDream, ZoomFilmParams, dream_zoom_range, plan_zoom, render_zoom, zoom_plan_schedules,
                           zoom_settings)
 
 STILL = DreamParams(steps=1, octaves=1)

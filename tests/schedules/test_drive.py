@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmdream.av import AVParams, drive_schedule, envelope, frame_features
+from mmdream.schedules.drive import AVParams, drive_schedule, envelope, frame_features
 from mmdream.errors import ParameterError
 
 RATE, FPS = 22050, 25.0
@@ -133,7 +133,7 @@ def test_percussive_and_harmonic_drives_separate_drums_from_chords() -> None:
 
 
 def test_chroma_groups_follow_the_chords_under_the_drums() -> None:
-    from mmdream.av import chroma_schedule
+    from mmdream.schedules.drive import chroma_schedule
 
     fps, seconds = 24.0, 4.0
     frames = int(seconds * fps)
@@ -160,7 +160,7 @@ def test_bad_params_name_the_option(bad: dict, name: str) -> None:
 def test_motion_energy_follows_the_speed_of_the_picture() -> None:
     import torch
 
-    from mmdream.av import motion_energy
+    from mmdream.schedules.drive import motion_energy
 
     g = torch.Generator().manual_seed(0)
     background = torch.nn.functional.interpolate(torch.rand(1, 3, 12, 16, generator=g), size=(96, 128),
@@ -180,7 +180,7 @@ def test_the_sound_dream_follows_a_gain_curve() -> None:
 
     from mmdream.dream.audio import AudioDreamParams
     from mmdream.dream.audio import SegmentPlan
-    from mmdream.soundtrack import join_soundtrack
+    from mmdream.pipelines.soundtrack import join_soundtrack
 
     rate, n = 16000, 32000
     t = torch.arange(n, dtype=torch.float64) / rate
@@ -197,7 +197,7 @@ def test_the_sound_dream_follows_a_gain_curve() -> None:
 
 
 def test_chroma_weights_follow_the_pitch_class() -> None:
-    from mmdream.av import chroma_schedule
+    from mmdream.schedules.drive import chroma_schedule
 
     n = int(RATE * 0.8)
     t = np.arange(n) / RATE
@@ -210,9 +210,9 @@ def test_chroma_weights_follow_the_pitch_class() -> None:
 def test_chroma_objectives_weight_channel_groups(vgg16) -> None:  # type: ignore[no-untyped-def]
     import torch
 
-    from mmdream.av import ChromaObjectives
+    from mmdream.schedules.drive import ChromaObjectives
     from mmdream.dream.image import DreamParams, dream_image
-    from mmdream.objectives import ChannelGroupsTerm, LayerTerm, build_objective
+    from mmdream.objectives.terms import ChannelGroupsTerm, LayerTerm, build_objective
 
     acts = {"x": torch.randn(1, 24, 5, 5)}
     uniform = ChannelGroupsTerm("x", (1 / 12,) * 12).value(acts)

@@ -14,7 +14,7 @@ import torch
 
 from mmdream.backbones import class_names, get_spec, layers_of, load_backbone
 from mmdream.dream.image import DreamParams, dream_image
-from mmdream.objectives import ClassTerm, Objective
+from mmdream.objectives.terms import ClassTerm, Objective
 from mmdream.train.data import ImageAugment, ImageDataset, prepare_image, read_rgb
 from mmdream.train.finetune import TrainParams, cross_validate_image, save_trained, train_image
 

@@ -65,7 +65,7 @@ def test_checkpoint_in_every_image_command(image_ckpt: Checkpoint, media_dir: Pa
 
 def test_checkpoint_in_a_job_spec(image_ckpt: Checkpoint) -> None:
     from mmdream.backbones import load_backbone
-    from mmdream.jobspec import build_job_objective, objective_record, parse_job
+    from mmdream.jobspec.schema import build_job_objective, objective_record, parse_job
 
     out, _ = image_ckpt
     job = parse_job({"input": "in.mp4", "output": "out.mp4", "backbone": {"name": f"ckpt:{out}"},
