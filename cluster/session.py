@@ -7,6 +7,8 @@ from contextlib import contextmanager
 
 import ray
 
+from mmdream.errors import MmdreamError
+
 
 @contextmanager
 def ray_session(address: str | None, num_cpus: int) -> Iterator[bool]:
@@ -16,10 +18,17 @@ def ray_session(address: str | None, num_cpus: int) -> Iterator[bool]:
     if ray.is_initialized():
         yield False
         return
-    if address:
-        ray.init(address=address)
-    else:
-        ray.init(address="local", num_cpus=max(1, num_cpus), include_dashboard=False, log_to_driver=False)
+    try:
+        if address:
+            ray.init(address=address)
+        else:
+            ray.init(address="local", num_cpus=max(1, num_cpus), include_dashboard=False, log_to_driver=False)
+    except Exception as exc:  # Ray raises plain Exception/ConnectionError here: one line for the user
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        where = f"join the Ray cluster at {address}" if address else "start a local Ray"
+        hint = "check the address (`ray status` on the head node)" if address else \
+            "the machine may be short of memory or overloaded; rerun the same command (finished work is kept)"
+        raise MmdreamError(f"could not {where}: {first}; {hint}") from None
     try:
         yield not address
     finally:
