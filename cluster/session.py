@@ -24,7 +24,7 @@ def ray_session(address: str | None, num_cpus: int) -> Iterator[bool]:
         else:
             ray.init(address="local", num_cpus=max(1, num_cpus), include_dashboard=False, log_to_driver=False)
     except Exception as exc:  # Ray raises plain Exception/ConnectionError here: one line for the user
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        first = next((line.strip().rstrip(".") for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         where = f"join the Ray cluster at {address}" if address else "start a local Ray"
         hint = "check the address (`ray status` on the head node)" if address else \
             "the machine may be short of memory or overloaded; rerun the same command (finished work is kept)"

@@ -11,9 +11,9 @@ from mmdream_cluster.session import ray_session
 
 
 @pytest.mark.parametrize("address, raised, said", [
-    (None, Exception("The current node timed out during startup. This could happen because some of the raylet\n"
+    (None, Exception("The current node timed out during startup.\nThis could happen because some of the raylet "
                      "failed to startup or the GCS has become overloaded."),
-     r"could not start a local Ray: The current node timed out during startup\..*rerun the same command"),
+     r"could not start a local Ray: The current node timed out during startup; .*rerun the same command"),
     ("10.0.0.9:6379", ConnectionError("Could not find any running Ray instance. Please specify the one to connect."),
      r"could not join the Ray cluster at 10\.0\.0\.9:6379: Could not find any running Ray.*ray status"),
 ])
