@@ -5,7 +5,7 @@
 
 It runs only ``python -m mmdream.cli ...`` in subprocesses (nothing of mmdream is imported, so module moves cannot
 touch it), at tiny sizes with fixed seeds and ``OMP_NUM_THREADS=1``, on the shared media ($MMDREAM_MEDIA) and
-weights ($MMDREAM_WEIGHTS), about 2 minutes on a 2-core machine:
+weights ($MMDREAM_WEIGHTS), 80 s on an idle 2-core machine (6.5 minutes at load average 13):
 
 - ``still``: ``mmdream image`` (VGG16, its default layers) of chelsea.png at 96 px, 2 octaves of 3 steps;
 - ``film``: ``mmdream video`` of the first 6 frames of bbb_320x180.mp4 at 64 px, keeping its sound;
