@@ -48,8 +48,9 @@ NET_RATE = 16_000
 IN_MEMORY = """
 import sys
 from mmdream.backbones import load_backbone
-from mmdream.dream.audio import AudioDreamParams, dream_audio
+from mmdream.dream.audio import AudioDreamParams
 from mmdream.media.audio import load_audio, save_audio
+from mmdream.pipelines.audio import dream_audio
 inp, out, steps, warps, step_size = sys.argv[1:]
 wave, rate = load_audio(inp)
 params = AudioDreamParams(steps=int(steps), warps=int(warps), step_size=float(step_size))
@@ -102,7 +103,7 @@ def at_net_rate(path: Path) -> torch.Tensor:
 
 
 def seams(source: Path, dream: Path, segment_s: float = 10.0, overlap_s: float = 1.0) -> dict[str, float]:
-    from mmdream.dream.audio import rms_db
+    from mmdream.ops.loudness import rms_db
     from mmdream.eval.metrics import FLUX_FFT, FLUX_HOP, join_flux_ratio, spectral_flux
     from mmdream.ops.segments import plan_segments
 

@@ -4,7 +4,7 @@
                                      [--steps 24 ...]
 
 Dreams each clip (default: the shared speech clip and the amen music loop, cut to ``--seconds``) toward the class
-in each domain of ``--domain`` with :func:`mmdream.dream.audio.dream_audio` (every other ``AudioDreamParams`` field
+in each domain of ``--domain`` with :func:`mmdream.pipelines.audio.dream_audio` (every other ``AudioDreamParams`` field
 is an option), writes the dream with ``save_audio`` (24-bit WAV) and reads it back, and prints one JSON line per
 run with the class's YAMNet clip score (mean sigmoid over patches) of the source, of the written dream, and of the
 written dream after: an AAC 96 kb/s round trip (PyAV, .m4a), a +0.5 semitone pitch shift
@@ -34,8 +34,12 @@ import torch
 from mmdream.pipelines.audio_classify import clip_scores
 from mmdream.backbones import load_backbone
 from mmdream.backbones.base import Backbone
-from mmdream.dream.audio import DOMAINS, AudioDreamParams, band_flatness, dream_audio, rms_db
-from mmdream.media.audio import load_audio, resample, save_audio
+from mmdream.dream.audio import DOMAINS, AudioDreamParams
+from mmdream.media.audio import load_audio, save_audio
+from mmdream.ops.audio import band_flatness
+from mmdream.ops.loudness import rms_db
+from mmdream.ops.resample import resample
+from mmdream.pipelines.audio import dream_audio
 
 NOISE_DB = -35.0
 DELAY_MS = 7.0

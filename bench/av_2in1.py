@@ -27,7 +27,7 @@ from mmdream.pipelines.audio_classify import clip_scores
 from mmdream.schedules.drive import frame_features
 from mmdream.backbones import load_backbone
 from mmdream.jobspec.schema import load_job
-from mmdream.media.audio import resample
+from mmdream.ops.resample import resample
 from mmdream.media.images import from_uint8
 from mmdream.media.samples import resolve
 from mmdream.media.video import probe, read_audio, read_frames

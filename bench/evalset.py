@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from mmdream.media.images import from_uint8, load_image, save_image, to_uint8
-from mmdream.media.audio import load_audio, resample
+from mmdream.media.audio import load_audio
+from mmdream.ops.resample import resample
 from mmdream.media.video import VideoWriter, read_frames
 from mmdream.ops.transforms import affine
 

@@ -111,11 +111,11 @@ class DreamActor(NodeActor):
         return {"shard": shard.index, "frames": shard.stop - shard.first, "pid": os.getpid(), "times": times.seconds}
 
     def dream_sound(self, index: int, plan: Any, piece: np.ndarray, settings: dict[str, Any]) -> dict[str, Any]:
-        """Dream sound segment ``index`` of a :class:`~mmdream.dream.audio.SegmentPlan` from its samples ``piece``
+        """Dream sound segment ``index`` of a :class:`~mmdream.pipelines.audio.SegmentPlan` from its samples ``piece``
         (network rate), unless its checkpoint exists; return what was done."""
         import torch
 
-        from mmdream.dream.audio import dream_segment
+        from mmdream.pipelines.audio import dream_segment
         from mmdream.pipelines.soundtrack import SegmentStore
 
         store = SegmentStore(self.job.sound_work_uri(), settings)

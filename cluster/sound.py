@@ -10,8 +10,8 @@ import torch
 
 from mmdream.schedules.drive import sound_gain
 from mmdream.backbones import get_spec
-from mmdream.dream.audio import SegmentPlan
 from mmdream.errors import ParameterError
+from mmdream.pipelines.audio import SegmentPlan
 from mmdream.pipelines.film import FilmPlan
 from mmdream.jobspec.schema import JobSpec
 from mmdream.pipelines.soundtrack import (

@@ -396,7 +396,8 @@ def _sound_preview(preview: str, files: Sequence[tuple[str, str]]) -> None:
 
 def cmd_audio_style(args: argparse.Namespace) -> int:
     """Give a sound (content) the texture of another (style): mmdream audio-style CONTENT STYLE OUTPUT."""
-    from mmdream.dream.audio_style import AudioStyleParams, style_audio
+    from mmdream.dream.audio_style import AudioStyleParams
+    from mmdream.pipelines.audio import style_audio
     from mmdream.media.audio import check_audio_suffix, load_audio, save_audio
     from mmdream.media.files import check_output
     from mmdream.media.spectrogram import save_spectrogram_preview

@@ -7,7 +7,7 @@ optimised with Adam, each step evaluated under random pad / jitter / scale / rot
 Sounds (YAMNet, audio checkpoints): the mel-domain ascent of the audio dream
 (:func:`mmdream.dream.audio.dream_change_mel`: a magnitude spectrogram of steady partials, kept to its peaks,
 evaluated under random time and pitch warps) applied to quiet white noise, then peak-limited
-(:func:`mmdream.dream.audio.limit_peaks`).
+(:func:`mmdream.ops.loudness.limit_peaks`).
 
 >>> vgg = load_backbone("vgg16")
 >>> pics = visualize(vgg, channel_objective(vgg, "relu4_3", (12, 40)), VisParams(steps=128), batch=2)
@@ -160,7 +160,8 @@ def optimise_sound(backbone: Backbone, objective: VisObjective, params: VisParam
     """A mono sound ``(samples,)`` at ``backbone.sample_rate``, ``params.seconds`` long, optimised from quiet
     white noise (RMS 0.003) to maximise ``objective``: ``params.sound_steps`` steps of the audio dream's mel-domain
     ascent (its defaults otherwise: 24 peaks per frame, 8 warps), each adding 0.01 RMS; peak-limited."""
-    from mmdream.dream.audio import AudioDreamParams, dream_change_mel, limit_peaks
+    from mmdream.dream.audio import AudioDreamParams, dream_change_mel
+    from mmdream.ops.loudness import limit_peaks
 
     params.validate()
     if backbone.modality != "audio" or backbone.sample_rate is None:

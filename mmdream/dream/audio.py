@@ -6,7 +6,7 @@ on the mean objective of ``warps`` random warps of ``x + d``, evaluated as one b
 
 - a circular time shift of up to ``time_jitter_ms`` (moves the 10 ms STFT frames and the 0.96 s patches),
 - a pitch shift of up to ``pitch_jitter`` semitones: a resampling (speed change, linear interpolation) or, for a
-  ``vocoder_share`` of the warps, a phase-vocoder shift that keeps the duration (:func:`vocoder_shift`, what
+  ``vocoder_share`` of the warps, a phase-vocoder shift that keeps the duration (:func:`~mmdream.ops.audio.vocoder_shift`, what
   ``librosa.effects.pitch_shift`` does; it smears phase, so the dream cannot hide in fine phase detail).
 
 This is the audio analogue of the image dream's jitter and octaves (an expectation over transformations): a
@@ -22,50 +22,37 @@ RMS, accumulated with ``momentum``, and the step adds ``step_size x`` the source
   300-4000 Hz), where the wave domain's is noise-like (0.34-0.40), with the same robustness;
 - ``wave``: the change is the samples themselves (:func:`dream_change_wave`).
 
-The change is then resampled to ``sr`` (soxr) and added to every channel of the original, so whatever the dream
-did not touch keeps its full rate and quality; the sum is scaled back to the input's RMS (loudness within 1 dB)
-and peak-limited so that no sample exceeds ``PEAK`` (:func:`fit_level`). Long clips are dreamed in segments of
-``segment_s`` (memory is bounded by one segment's batch of warps) joined with raised-cosine crossfades
-(:func:`mmdream.ops.segments.overlap_add`); each segment draws its warps from its own seed (``seed`` and the
-segment's index), so a segment's dream does not depend on the others. :func:`dream_segments` yields the joined
-change stretch by stretch and :func:`plan_level` / :func:`apply_level` level it block by block, so
-:mod:`mmdream.pipelines.audio_file` dreams files of any length in bounded memory with the same result.
+One call of :func:`dream_change` dreams one segment: a mono clip at the network's rate, its own random generator
+and the ascent step given. Mixing to mono, resampling, segments (each with its own seed), crossfaded joins, the
+way back to the source's rate and the loudness are the stages of :mod:`mmdream.pipelines.audio`, whose
+``dream_audio`` dreams a whole waveform; the signal operations are :mod:`mmdream.ops.audio`'s.
 
 >>> yam = load_backbone("yamnet")
->>> out = dream_audio(wave, 44100, yam, "Bark", AudioDreamParams(steps=20))      # or sound_objective(yam, ...)
+>>> objective = check_dream(yam, "Bark", params)                 # or sound_objective(yam, layers=...)
+>>> change = dream_change(x, yam, objective, params, step=0.01, generator=torch.Generator().manual_seed(0))
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from mmdream.backbones.base import Backbone
 from mmdream.errors import ParameterError, check_options
-from mmdream.media.audio import resample
 from mmdream.objectives.terms import ChannelSpec, GuideTerm, LayerTerm, Objective, channel_term, parse_layers
+from mmdream.ops.audio import band_mask, keep_peaks, vocoder_shift, warp
 from mmdream.ops.phase import griffin_lim, istft, stft
-from mmdream.ops.segments import overlap_add_stream, plan_segments
-from mmdream.progress import ProgressFn, Tracker
 
-__all__ = ["AudioDreamParams", "SoundClassTerm", "sound_objective", "dream_audio", "dream_change", "warp",
-           "vocoder_shift", "band_mask", "fit_level", "plan_level", "apply_level",
-           "check_dream", "dream_segments", "dream_segment", "plan_dream_segments", "SegmentPlan", "segmenting_checks",
-           "segment_generator", "limit_peaks", "rms_db", "DOMAINS", "PHASES", "PEAK",
-           "dream_change_mel", "dream_change_wave", "keep_peaks", "band_flatness"]
+__all__ = ["AudioDreamParams", "AudioObjective", "SoundClassTerm", "sound_objective", "check_dream", "dream_change",
+           "dream_change_mel", "dream_change_wave", "segmenting_checks", "DOMAINS", "PHASES"]
 
 DOMAINS = ("mel", "wave")
 PHASES = ("partials", "source", "griffin-lim")
-PEAK = 1 - 2**-10  # no output sample goes beyond this (0.99902, -0.0085 dBFS; exact in float16 and float32)
-LOUDNESS_TOLERANCE_DB = 1.0
-_BAND_FFT = 1024  # STFT of the band mask at the network's rate: 64 ms frames, 15.6 Hz bins
-_EPS = 1e-12
 # Frame sizes of the phase-vocoder warps at 16 kHz, one drawn per warp: 32 and 64 ms bracket the 46 ms of
 # librosa's pitch_shift at 44.1 kHz (n_fft 2048) and the 93 ms it has at 22.05 kHz.
 VOCODER_FFTS = (512, 1024)
@@ -76,7 +63,7 @@ MEL_HOP = 256
 
 
 class AudioObjective(Protocol):
-    """What :func:`dream_audio` maximises: taps ``layers`` -> a scalar (an :class:`mmdream.objectives.terms.Objective`)."""
+    """What an audio dream maximises: taps ``layers`` -> a scalar (an :class:`mmdream.objectives.terms.Objective`)."""
 
     @property
     def layers(self) -> tuple[str, ...]: ...
@@ -209,118 +196,6 @@ def sound_objective(backbone: Backbone, *, class_: str | int | None = None,
     return Objective(tuple(terms))
 
 
-def rms_db(x: torch.Tensor) -> float:
-    """RMS level of ``x`` (all samples of all channels) in dB re full scale (1.0)."""
-    return 10.0 * math.log10(float(x.double().square().mean()) + _EPS) if x.numel() else -120.0
-
-
-def band_flatness(x: torch.Tensor, rate: int, fmin: float = 300.0, fmax: float = 4000.0) -> float:
-    """Spectral flatness of ``x`` ``(C, n)`` or ``(n,)`` (mixed to mono) within ``fmin``..``fmax`` Hz: geometric
-    over arithmetic mean of the power spectrum of each 2048-sample Hann frame (hop 512), averaged over the frames
-    weighted by their energy in the band. 1: white noise; near 0: a few tones."""
-    mono = (x if x.dim() == 1 else x.mean(dim=0)).detach().double().cpu()
-    window = torch.hann_window(2048, dtype=torch.float64)
-    power = torch.stft(mono, 2048, 512, window=window, return_complex=True).abs().square()  # (freqs, frames)
-    freqs = torch.linspace(0, rate / 2, power.shape[0], dtype=torch.float64)
-    p = power[(freqs >= fmin) & (freqs <= fmax)] + 1e-20
-    flat = torch.exp(p.log().mean(dim=0)) / p.mean(dim=0)
-    energy = p.sum(dim=0)
-    return float((flat * energy).sum() / energy.sum())
-
-
-def warp(x: torch.Tensor, shift: float, ratio: float = 1.0, pivot: float = 0.0) -> torch.Tensor:
-    """Circularly shifted and resampled ``x`` ``(..., n)``: ``y[t] = x[(pivot + (t - pivot) ratio - shift) mod n]``.
-
-    ``shift`` (samples, may be fractional) delays the sound; ``ratio > 1`` plays it faster, i.e. higher by
-    ``12 log2(ratio)`` semitones (and shorter, around ``pivot``). Linear interpolation: differentiable in ``x``;
-    an integer shift with ``ratio == 1`` is exactly ``torch.roll``.
-    """
-    n = x.shape[-1]
-    t = torch.arange(n, dtype=torch.float64, device=x.device)
-    pos = torch.remainder(pivot + (t - pivot) * ratio - shift, n)
-    i0 = pos.floor()
-    frac = (pos - i0).to(x.dtype)
-    i0 = i0.long().clamp_(0, n - 1)
-    i1 = torch.remainder(i0 + 1, n)
-    return x[..., i0] * (1.0 - frac) + x[..., i1] * frac
-
-
-def _phase_vocoder(spec: torch.Tensor, rate: float, hop: int) -> torch.Tensor:
-    """librosa's ``phase_vocoder`` on a complex STFT ``(..., freqs, frames)`` -> ``(..., freqs, ceil(frames / rate))``.
-
-    Magnitudes are interpolated between frames (gradients flow through them); phases are propagated from the
-    input's (without gradients), as in librosa.
-    """
-    n_fft = 2 * (spec.shape[-2] - 1)
-    frames = spec.shape[-1]
-    steps = torch.arange(0, frames, rate, dtype=torch.float64, device=spec.device)
-    padded = F.pad(spec, (0, 2))
-    t0 = steps.floor().long()
-    alpha = (steps - t0).to(spec.real.dtype)
-    mag = padded.abs()
-    mag = mag[..., t0] * (1 - alpha) + mag[..., t0 + 1] * alpha
-    phase = padded.detach().angle()
-    advance = (2 * math.pi * hop / n_fft) * torch.arange(spec.shape[-2], dtype=phase.dtype, device=spec.device)
-    dphase = phase[..., t0 + 1] - phase[..., t0] - advance[:, None]
-    dphase = dphase - 2 * math.pi * torch.round(dphase / (2 * math.pi))
-    acc = torch.cumsum(dphase + advance[:, None], dim=-1)
-    acc = phase[..., :1] + torch.cat([torch.zeros_like(acc[..., :1]), acc[..., :-1]], dim=-1)
-    return torch.polar(mag, acc.to(mag.dtype))
-
-
-def vocoder_shift(x: torch.Tensor, semitones: float, n_fft: int = 1024) -> torch.Tensor:
-    """``x`` ``(..., n)`` shifted in pitch by ``semitones`` keeping its duration, like
-    ``librosa.effects.pitch_shift``: phase-vocoder time stretch by ``2 ** (-semitones / 12)``, then linear
-    resampling back to ``n`` samples. Differentiable in ``x`` through the STFT magnitudes."""
-    n = x.shape[-1]
-    if semitones == 0 or n < n_fft:
-        return x
-    rate = 2.0 ** (-semitones / 12)
-    hop = n_fft // 4
-    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
-    lead = x.shape[:-1]
-    flat = x.reshape(-1, n)
-    spec = torch.stft(flat, n_fft, hop, window=window, center=True, pad_mode="constant", return_complex=True)
-    long = round(n / rate)
-    stretched = torch.istft(_phase_vocoder(spec, rate, hop), n_fft, hop, window=window, center=True, length=long)
-    pos = torch.arange(n, dtype=torch.float64, device=x.device) * (long / n)
-    i0 = pos.floor().long().clamp_(0, long - 1)
-    frac = (pos - i0).to(x.dtype)
-    i1 = (i0 + 1).clamp_(max=long - 1)
-    out = stretched[..., i0] * (1 - frac) + stretched[..., i1] * frac
-    return out.reshape(*lead, n)
-
-
-def band_mask(x: torch.Tensor, rate: int, fmin: float, fmax: float) -> torch.Tensor:
-    """``x`` ``(..., n)`` with frequencies outside ``fmin``..``fmax`` removed (STFT mask, raised-cosine edges a
-    sixth of an octave wide, inverse STFT). Returns ``x`` itself when the band is the whole spectrum."""
-    nyquist = rate / 2
-    if fmin <= 0.0 and fmax >= nyquist or x.shape[-1] == 0:
-        return x
-    n_fft = min(_BAND_FFT, 1 << max(int(math.log2(max(x.shape[-1], 2))), 1))
-    freqs = torch.linspace(0.0, nyquist, n_fft // 2 + 1, dtype=torch.float64)
-    mask = torch.ones_like(freqs)
-    edge = 2 ** (1 / 6)
-    if fmin > 0:
-        lo = torch.clamp((torch.log2(freqs.clamp_min(1e-3) / (fmin / edge))) / math.log2(edge), 0, 1)
-        mask = mask * torch.sin(lo * math.pi / 2).square()
-    if fmax < nyquist:
-        hi = torch.clamp((torch.log2((fmax * edge) / freqs.clamp_min(1e-3))) / math.log2(edge), 0, 1)
-        mask = mask * torch.sin(hi * math.pi / 2).square()
-    lead = x.shape[:-1]
-    flat = x.reshape(-1, x.shape[-1])
-    window = torch.hann_window(n_fft, device=x.device, dtype=x.dtype)
-    spec = torch.stft(flat, n_fft, n_fft // 4, window=window, center=True, pad_mode="constant", return_complex=True)
-    spec = spec * mask.to(device=x.device, dtype=x.dtype)[:, None]
-    out = torch.istft(spec, n_fft, n_fft // 4, window=window, center=True, length=x.shape[-1])
-    return out.reshape(*lead, -1)
-
-
-def segment_generator(seed: int, index: int) -> torch.Generator:
-    """The random generator of segment ``index``'s warps: a segment's dream does not depend on the others."""
-    return torch.Generator().manual_seed((seed * 1_000_003 + index) % 2**63)
-
-
 def _random_warp(x: torch.Tensor, max_shift: float, max_semitones: float, vocoder_share: float,
                  generator: torch.Generator) -> torch.Tensor:
     """``x`` ``(n,)`` with a random pitch shift (phase vocoder or resampling) and circular time shift."""
@@ -375,7 +250,7 @@ def dream_change_wave(
     advance: Callable[[float], None] | None = None,
 ) -> torch.Tensor:
     """:func:`dream_change` in the waveform domain: ascent on the samples of the change ``(n,)``; each step's
-    gradient is band-limited (:func:`band_mask`), normalised and accumulated with momentum."""
+    gradient is band-limited (:func:`~mmdream.ops.audio.band_mask`), normalised and accumulated with momentum."""
     rate = backbone.sample_rate or 16000
     x = x.detach()
     delta = torch.zeros_like(x)
@@ -392,15 +267,6 @@ def dream_change_wave(
         if advance is not None:
             advance(float(value.detach()))
     return delta.detach()
-
-
-def keep_peaks(magnitude: torch.Tensor, k: int) -> torch.Tensor:
-    """``magnitude`` ``(..., freqs, frames)`` with all but the ``k`` largest bins of each frame set to 0
-    (``k == 0`` or ``k >= freqs``: unchanged)."""
-    if k <= 0 or k >= magnitude.shape[-2]:
-        return magnitude
-    top = magnitude.topk(k, dim=-2).indices
-    return torch.zeros_like(magnitude).scatter_(-2, top, magnitude.gather(-2, top))
 
 
 def _partial_phases(freqs: int, frames: int, like: torch.Tensor) -> torch.Tensor:
@@ -450,7 +316,7 @@ def dream_change_mel(
     objective (the wave domain's warps, through the synthesis) with respect to ``A``, zero outside
     ``fmin``..``fmax``, coarse-to-fine over ``octaves`` (the first steps see it averaged over large time-frequency
     cells), normalised, with momentum; the update is scaled so that its waveform has RMS ``step``; then ``A`` is
-    projected back to ``A >= 0`` with only the largest bins of each frame (:func:`keep_peaks`; their number falls
+    projected back to ``A >= 0`` with only the largest bins of each frame (:func:`~mmdream.ops.audio.keep_peaks`; their number falls
     from all bins to ``params.peaks`` over the first three quarters of the steps), which keeps the change tonal.
     """
     rate = backbone.sample_rate or 16000
@@ -485,97 +351,6 @@ def dream_change_mel(
     return istft(amp * phases, MEL_FFT, MEL_HOP, n)
 
 
-def limit_peaks(y: torch.Tensor, peak: float = PEAK, window: int = 220) -> torch.Tensor:
-    """``y`` ``(..., C, n)`` (or ``(n,)``) under a look-ahead peak limiter: no sample beyond ``peak``.
-
-    The gain each sample needs (``peak / |y|``, at most 1, linked across channels) is spread by a running minimum
-    over ``±window`` samples and smoothed by a moving average of the same width, so it dips smoothly around
-    peaks (ramps of ``window`` samples; 5 ms is inaudible) and is never above what any sample needs.
-    """
-    if y.numel() == 0 or float(y.abs().max()) <= peak:
-        return y
-    level = y.abs().reshape(-1, y.shape[-1]).amax(dim=0) if y.dim() > 1 else y.abs()
-    need = (peak / level.clamp_min(1e-30)).clamp_(max=1.0)
-    size = 2 * window + 1
-    spread = -F.max_pool1d(-need[None, None], size, stride=1, padding=window)
-    gain = F.avg_pool1d(spread, size, stride=1, padding=window, count_include_pad=False)[0, 0]
-    return (y * gain).clamp_(-peak, peak)  # the clamp only absorbs rounding
-
-
-LevelStats = Callable[[float, tuple[float, ...]], tuple[float, float]]
-
-
-def apply_level(source: torch.Tensor, change: torch.Tensor, a: float, gains: Sequence[float], *, peak: float = PEAK,
-                window: int = 220) -> torch.Tensor:
-    """``source + a change`` multiplied by each of ``gains`` in turn, peak-limited (:func:`limit_peaks`) after each.
-
-    Local: each output sample depends on the input within ``2 window len(gains)`` samples, so a long clip can be
-    rendered in blocks with that much context on each side, with the same result.
-    """
-    y = source + a * change
-    for gain in gains:
-        y = limit_peaks(y * gain, peak, window)
-    return y
-
-
-def plan_level(stats: LevelStats, target: float, *, tolerance_db: float = LOUDNESS_TOLERANCE_DB,
-               peak: float = PEAK) -> tuple[float, tuple[float, ...]]:
-    """The ``a`` and ``gains`` of :func:`apply_level` that :func:`fit_level` renders: the sum scaled to ``target``
-    RMS and limited, re-scaled and limited again a few times; ``a < 1`` (bisection) only if the loudness would end
-    more than ``0.9 tolerance_db`` below ``target`` (a source that is all peaks).
-
-    ``stats(a, gains)`` returns the RMS and the peak ``|sample|`` of ``apply_level(source, change, a, gains)``: a
-    function, so that a clip on disk can be measured block by block (one pass per call). For each ``a`` it is
-    called with no gains first, then with one more gain each time, so it may go on from its previous result.
-    """
-    floor = 10 ** (-(tolerance_db * 0.9) / 20)  # aim inside the tolerance
-
-    def gains_for(a: float) -> tuple[tuple[float, ...], float]:
-        gains: tuple[float, ...] = ()
-        for _ in range(4):
-            level, top = stats(a, gains)
-            gain = target / level if level > 0 and target > 0 else 1.0
-            gains += (gain,)
-            if top * gain <= peak:  # nothing to limit: the level is the target
-                return gains, (level * gain / target if target > 0 else 1.0)
-        level, _ = stats(a, gains)
-        return gains, (level / target if target > 0 else 1.0)
-
-    gains, ratio = gains_for(1.0)
-    if ratio >= floor:
-        return 1.0, gains
-    lo, hi = 0.0, 1.0
-    for _ in range(12):
-        mid = (lo + hi) / 2
-        if gains_for(mid)[1] >= floor:
-            lo = mid
-        else:
-            hi = mid
-    return lo, gains_for(lo)[0]
-
-
-def fit_level(source: torch.Tensor, change: torch.Tensor, *, tolerance_db: float = LOUDNESS_TOLERANCE_DB,
-              peak: float = PEAK, window: int = 220) -> torch.Tensor:
-    """``source + a change`` at the RMS of ``source``, with no sample beyond ``peak``.
-
-    The sum is scaled to the source's RMS and peak-limited (:func:`limit_peaks`, re-scaled and limited again a
-    few times); if the loudness still ends more than ``0.9 tolerance_db`` below the source's (a source that is
-    all peaks), the change is scaled down (``a < 1``, by bisection) until it does not (:func:`plan_level`).
-    Shapes broadcast (a mono change ``(n,)`` onto ``(C, n)``); returns ``source``'s shape.
-    """
-
-    last: list[torch.Tensor] = []  # what the previous call measured: this one adds a gain to it, or starts again
-
-    def stats(a: float, gains: tuple[float, ...]) -> tuple[float, float]:
-        y = limit_peaks(last.pop() * gains[-1], peak, window) if gains else source + a * change
-        last[:] = [y]
-        return float(y.double().square().mean().sqrt()), float(y.abs().max())
-
-    target = float(source.double().square().mean().sqrt())
-    a, gains = plan_level(stats, target, tolerance_db=tolerance_db, peak=peak)
-    return apply_level(source, change, a, gains, peak=peak, window=window)
-
-
 def check_dream(backbone: Backbone, objective: AudioObjective | str | int | None,
                 params: AudioDreamParams) -> AudioObjective:
     """Validate ``params`` for ``backbone`` (an audio one, ``fmax`` within its band); return the objective, a class
@@ -589,112 +364,3 @@ def check_dream(backbone: Backbone, objective: AudioObjective | str | int | None
     if objective is None or isinstance(objective, (str, int)):
         objective = sound_objective(backbone, class_=objective)
     return objective
-
-
-@dataclass(frozen=True)
-class SegmentPlan:
-    """How a mono clip at the network's rate ``net_rate`` is dreamed: its segments ``[(start, stop)]``, their
-    ``overlap`` (samples) and the ascent ``step`` (``step_size`` x the RMS of the whole clip, so every segment
-    dreams at the same strength, wherever and in whatever order it is dreamed)."""
-
-    net_rate: int
-    segments: tuple[tuple[int, int], ...]
-    overlap: int
-    step: float
-
-    @property
-    def samples(self) -> int:
-        return self.segments[-1][1]
-
-
-def plan_dream_segments(n: int, level: float, net_rate: int, params: AudioDreamParams) -> SegmentPlan:
-    """The :class:`SegmentPlan` of a clip of ``n`` samples at ``net_rate`` whose RMS is ``level``."""
-    overlap = round(params.overlap_s * net_rate)
-    segments = plan_segments(n, round(params.segment_s * net_rate), overlap)
-    return SegmentPlan(net_rate, tuple(segments), overlap, params.step_size * max(level, 1e-4))
-
-
-def dream_segment(piece: torch.Tensor, plan: SegmentPlan, index: int, backbone: Backbone,
-                  objective: AudioObjective, params: AudioDreamParams,
-                  advance: Callable[[float], None] | None = None) -> torch.Tensor:
-    """The change ``(k,)`` that segment ``index`` of ``plan`` dreams from its samples ``piece`` ``(k,)``
-    (``x[start:stop]``), found on its own (its own seed), on the backbone's device and in its dtype."""
-    a, b = plan.segments[index]
-    if piece.shape != (b - a,):
-        raise ParameterError(f"segment {index} has {b - a} samples; got a piece of shape {tuple(piece.shape)}")
-    weight = next(backbone.module.parameters(), None)
-    if weight is not None:
-        piece = piece.to(dtype=weight.dtype, device=weight.device)
-    return dream_change(piece, backbone, objective, params, step=plan.step,
-                        generator=segment_generator(params.seed, index), advance=advance)
-
-
-def dream_segments(read: Callable[[int, int], torch.Tensor], n: int, level: float, backbone: Backbone,
-                   objective: AudioObjective, params: AudioDreamParams, *,
-                   progress: ProgressFn | None = None) -> Iterator[torch.Tensor]:
-    """The dreamed change of a mono clip ``x`` ``(n,)`` at ``backbone.sample_rate``, times ``mix``, as consecutive
-    stretches ``(k,)`` that concatenate to ``(n,)``.
-
-    ``x`` is cut into the segments of :func:`plan_dream_segments` (``segment_s``, ``overlap_s``); each is dreamed
-    on its own (:func:`dream_segment`) and crossfaded into the previous one
-    (:func:`~mmdream.ops.segments.overlap_add_stream`), so memory is bounded by a segment, not the clip.
-    ``read(a, b)`` returns ``x[a:b]`` (on the backbone's device, in its dtype); ``level`` is the RMS of all of
-    ``x`` (each step adds ``step_size x level``). Progress: one event per ascent step, ``segments x steps``.
-    """
-    plan = plan_dream_segments(n, level, backbone.sample_rate or 16000, params)
-    tracker = Tracker(len(plan.segments) * params.steps, progress, stage="audio dream")
-
-    def pieces() -> Iterator[torch.Tensor]:
-        for i, (a, b) in enumerate(plan.segments):
-            stage = f"segment {i + 1}/{len(plan.segments)}"
-            yield dream_segment(read(a, b), plan, i, backbone, objective, params,
-                                advance=lambda value, stage=stage: tracker.advance(value, stage=stage))
-
-    for part in overlap_add_stream(pieces(), n, plan.overlap):
-        yield part * params.mix
-
-
-def dream_audio(
-    waveform: torch.Tensor,
-    sample_rate: int,
-    backbone: Backbone,
-    objective: AudioObjective | str | int | None = None,
-    params: AudioDreamParams = AudioDreamParams(),
-    *,
-    progress: ProgressFn | None = None,
-) -> torch.Tensor:
-    """Dreamed ``waveform`` ``(C, n)`` (or ``(n,)``) at ``sample_rate``: same shape, rate, dtype and device.
-
-    The backbone must be on the waveform's device; it runs in its own dtype whatever the waveform's.
-
-    ``objective``: an :class:`~mmdream.objectives.terms.Objective` over the backbone's taps (see :func:`sound_objective`),
-    a class (name or index) to raise, or ``None`` for the backbone's default dream layers. See the module
-    docstring for the method. Progress: one event per ascent step, ``segments x steps`` in all.
-    """
-    objective = check_dream(backbone, objective, params)
-    if not isinstance(sample_rate, int) or isinstance(sample_rate, bool) or sample_rate <= 0:
-        raise ParameterError(f"sample_rate must be a positive integer; got {sample_rate!r}")
-    if waveform.dim() not in (1, 2) or not waveform.is_floating_point() or waveform.shape[-1] == 0:
-        raise ParameterError(
-            f"waveform must be float samples (channels, n) or (n,) with n > 0; got {waveform.dtype} "
-            f"{tuple(waveform.shape)}"
-        )
-    if not bool(torch.isfinite(waveform).all()):
-        raise ParameterError("waveform holds NaN or infinite samples")
-    rate = backbone.sample_rate
-
-    source = waveform if waveform.dim() == 2 else waveform[None]
-    mono = source.detach().mean(dim=0).double().cpu().numpy()
-    weight = next(backbone.module.parameters(), None)  # the network runs in its own dtype (float32 weights)
-    x = torch.from_numpy(np.ascontiguousarray(resample(mono, sample_rate, rate))).to(
-        device=waveform.device, dtype=waveform.dtype if weight is None else weight.dtype)
-    level = float(x.double().square().mean().sqrt())
-    change16 = torch.cat(list(dream_segments(lambda a, b: x[a:b], x.shape[-1], level, backbone, objective, params,
-                                             progress=progress)))
-
-    n = source.shape[-1]
-    back = resample(change16.detach().double().cpu().numpy(), rate, sample_rate)[:n]
-    change = torch.zeros(n, dtype=waveform.dtype, device=waveform.device)
-    change[:back.shape[-1]] = torch.from_numpy(np.ascontiguousarray(back)).to(change)
-    out = fit_level(source.detach(), change, window=max(1, round(0.005 * sample_rate)))
-    return out if waveform.dim() == 2 else out[0]

@@ -29,14 +29,15 @@ style layers of ``||G - G_style||² / ||G_style||²`` (Gram matrices, :func:`mmd
 ``||F - F_content||² / ||F_content||²``.
 
 Any length: the style statistics are accumulated over the *whole* style clip, in chunks of ``segment_s`` (sums of
-``F``, ``F Fᵀ`` and frame counts), so memory is bounded by a chunk; the content is styled in segments of
-``segment_s`` seconds (the Gram matrix of each segment is matched to the style's), each reconstructed to a
-waveform and joined by raised-cosine overlap-add (:func:`mmdream.ops.segments.overlap_add`). The clips are mixed to
-mono at the network's rate; the result is resampled back to the content's rate, copied to each of its channels,
-set to the content's RMS and peak-limited (:func:`mmdream.dream.audio.fit_level`).
+``F``, ``F Fᵀ`` and frame counts), so memory is bounded by a chunk (:func:`style_target`); the content is styled
+in segments of ``segment_s`` seconds (the Gram matrix of each segment is matched to the style's), each
+reconstructed to a waveform (:func:`style_segment`). Mixing the clips to mono at the network's rate, the segments
+(each with its own seed) and their crossfaded join, the way back to the content's rate and channels and its
+loudness are the stages of :mod:`mmdream.pipelines.audio`, whose ``style_audio`` styles a whole clip.
 
->>> out = style_audio(speech, 48000, loop, 44100, AudioStyleParams())                    # random network
->>> out = style_audio(speech, 48000, loop, 44100, AudioStyleParams(network="yamnet"), network=load_backbone("yamnet"))
+>>> net = check_style(speech, 48000, loop, 44100, AudioStyleParams())                    # random network
+>>> target = style_target(style_mono, net, "gram", segment=220500)
+>>> wave, losses = style_segment(content_mono, net, target, AudioStyleParams(), generator=torch.Generator())
 """
 
 from __future__ import annotations
@@ -45,22 +46,19 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mmdream.backbones.base import Backbone
-from mmdream.dream.audio import fit_level, segmenting_checks
+from mmdream.dream.audio import segmenting_checks
 from mmdream.errors import ParameterError, check_options
-from mmdream.media.audio import resample
 from mmdream.objectives.terms import StyleAccumulator, StyleStats, feature_loss, style_distance
 from mmdream.ops.mel import tf_mel_filters
 from mmdream.ops.phase import griffin_lim, stft
-from mmdream.ops.segments import overlap_add, plan_segments
-from mmdream.progress import ProgressFn, Tracker
+from mmdream.ops.segments import plan_segments
 
-__all__ = ["AudioStyleParams", "StyleNetwork", "RandomNetwork", "YamnetNetwork", "style_audio", "style_target",
+__all__ = ["AudioStyleParams", "StyleNetwork", "RandomNetwork", "YamnetNetwork", "check_style", "style_target",
            "style_segment", "build_network", "log_magnitude", "NETWORKS"]
 
 NETWORKS = ("random", "yamnet")
@@ -317,15 +315,6 @@ def style_segment(content: torch.Tensor, net: StyleNetwork, target: StyleStats, 
     return wave, history
 
 
-def _mono_at(wave: torch.Tensor, rate: int, target: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    mono = wave.detach().reshape(-1, wave.shape[-1]).mean(dim=0).double().cpu().numpy()
-    return torch.from_numpy(np.ascontiguousarray(resample(mono, rate, target))).to(device=device, dtype=dtype)
-
-
-def _rms(x: torch.Tensor) -> float:
-    return float(x.double().square().mean().sqrt())
-
-
 def _check_clip(name: str, wave: torch.Tensor, rate: object) -> None:
     if not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0:
         raise ParameterError(f"{name} sample rate must be a positive integer; got {rate!r}")
@@ -336,25 +325,10 @@ def _check_clip(name: str, wave: torch.Tensor, rate: object) -> None:
         raise ParameterError(f"{name} holds NaN or infinite samples")
 
 
-def style_audio(
-    content: torch.Tensor,
-    content_rate: int,
-    style: torch.Tensor,
-    style_rate: int,
-    params: AudioStyleParams = AudioStyleParams(),
-    *,
-    network: Backbone | StyleNetwork | None = None,
-    progress: ProgressFn | None = None,
-    history: list[float] | None = None,
-) -> torch.Tensor:
-    """``content`` ``(C, n)`` (or ``(n,)``) at ``content_rate`` in the style of ``style`` ``(C', m)`` at
-    ``style_rate``: same shape, rate, dtype and device as ``content``.
-
-    ``network``: the YAMNet backbone for ``params.network == "yamnet"`` (or a ready :class:`StyleNetwork`);
-    the random network is built from the params. ``history``: if given, receives each segment's style loss before
-    each step and after the last, one segment after the other. Progress: one event per step, ``segments x steps``.
-    See the module docstring for the method.
-    """
+def check_style(content: torch.Tensor, content_rate: int, style: torch.Tensor, style_rate: int,
+                params: AudioStyleParams, network: Backbone | StyleNetwork | None = None) -> StyleNetwork:
+    """Validate ``params`` and the clips ``(C, n)`` or ``(n,)`` (each at least one STFT frame long); return the
+    feature network: ``network`` if it is a :class:`StyleNetwork`, else the one :func:`build_network` makes."""
     params.validate()
     _check_clip("content", content, content_rate)
     _check_clip("style", style, style_rate)
@@ -366,29 +340,4 @@ def style_audio(
                 f"the {name} clip is {wave.shape[-1] / wave_rate * 1000:.0f} ms long, shorter than one STFT frame "
                 f"({n_fft / rate * 1000:.0f} ms); give a longer {name} clip"
             )
-    net = (network if isinstance(network, StyleNetwork) else build_network(params, network)).to(content.device)
-    x = _mono_at(content, content_rate, rate, torch.float32, content.device)
-    s = _mono_at(style, style_rate, rate, torch.float32, content.device)
-    s = s * (_rms(x) / max(_rms(s), 1e-8))  # texture, not level: the style is heard at the content's loudness
-    segment, overlap = round(params.segment_s * net.rate), round(params.overlap_s * net.rate)
-    target = style_target(s, net, params.stats, segment)
-    plan = plan_segments(x.shape[-1], segment, overlap)
-    tracker = Tracker(len(plan) * params.steps, progress, stage="audio style")
-    pieces = []
-    for i, (a, b) in enumerate(plan):
-        generator = torch.Generator().manual_seed((params.seed * 1_000_003 + i) % 2**63)
-        stage = f"segment {i + 1}/{len(plan)}"
-        piece, losses = style_segment(x[a:b], net, target, params, generator=generator,
-                                      advance=lambda v, stage=stage: tracker.advance(v, stage=stage))
-        pieces.append(piece)
-        if history is not None:
-            history.extend(losses)
-    styled = overlap_add(pieces, x.shape[-1], overlap)
-
-    source = content if content.dim() == 2 else content[None]
-    n = source.shape[-1]
-    back = resample(styled.double().cpu().numpy(), net.rate, content_rate)[:n]
-    out = torch.zeros(n, dtype=source.dtype, device=source.device)
-    out[:back.shape[-1]] = torch.from_numpy(np.ascontiguousarray(back)).to(out)
-    result = fit_level(source.detach(), out - source.detach(), window=max(1, round(0.005 * content_rate)))
-    return result if content.dim() == 2 else result[0]
+    return network if isinstance(network, StyleNetwork) else build_network(params, network)

@@ -12,23 +12,13 @@ import torch
 
 from mmdream.errors import MediaError, ParameterError
 from mmdream.media.video import iter_audio, read_audio
-
-RESAMPLER = "soxr_hq"
-
-
-def resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
-    """``(..., n)`` float32 at ``rate`` -> ``(..., m)`` at ``target`` with librosa (soxr, high quality)."""
-    if rate == target or samples.shape[-1] == 0:
-        return samples if rate == target else samples[..., :0]
-    import librosa
-
-    return librosa.resample(samples, orig_sr=rate, target_sr=target, res_type=RESAMPLER).astype(np.float32, copy=False)
+from mmdream.ops.resample import resample
 
 
 def load_audio(path: str | os.PathLike[str], rate: int | None = None, mono: bool = False) -> tuple[torch.Tensor, int]:
     """Samples ``(channels, n)`` float32 in [-1, 1] and their rate.
 
-    ``rate``: resample to it (librosa ``soxr_hq``); ``None`` keeps the file's own rate. ``mono``: average the channels
+    ``rate``: resample to it (:func:`mmdream.ops.resample.resample`); ``None`` keeps the file's own rate. ``mono``: average the channels
     into one (before resampling), giving ``(1, n)``. Missing or undecodable files, and files
     without an audio stream, raise MediaError.
     """

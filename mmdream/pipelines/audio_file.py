@@ -1,17 +1,18 @@
 """Audio dreams of files of any length in bounded memory: decoded, dreamed and written block by block.
 
-:func:`dream_audio_file` renders what :func:`mmdream.dream.audio.dream_audio` renders from the whole clip in memory
-(the same segments, seeds, crossfades, resampling filter, loudness and limiter, through the same functions) while
-holding one segment and a few blocks, whatever the file's length. It makes passes over the clip:
+:func:`dream_audio_file` renders what :func:`mmdream.pipelines.audio.dream_audio` renders from the whole clip in
+memory (the same stages: segments, seeds, crossfades, resampling filter, loudness and limiter, through the same
+functions) while holding one segment and a few blocks, whatever the file's length. It makes passes over the clip:
 
 1. decode the input (any format, rate and channels PyAV reads) into a float32 scratch file, and mix it to mono
-   and resample it to the network's rate as a stream (soxr with librosa's ``soxr_hq`` filter: bit for bit what
-   ``librosa.resample`` gives on the whole clip) into a second one; sum the squares for the RMS levels;
-2. dream the segments in order (:func:`~mmdream.dream.audio.dream_segments`: crossfaded as they come) and
+   and resample it to the network's rate as a stream (:class:`~mmdream.ops.resample.StreamResampler`: bit for
+   bit what :func:`~mmdream.ops.resample.resample` gives on the whole clip) into a second one; sum the squares
+   for the RMS levels;
+2. dream the segments in order (:func:`~mmdream.pipelines.audio.dream_segments`: crossfaded as they come) and
    resample the change back to the input's rate as a stream, into a third scratch file;
-3. measure the RMS and peak of source + change, one pass per measurement :func:`~mmdream.dream.audio.plan_level`
+3. measure the RMS and peak of source + change, one pass per measurement :func:`~mmdream.ops.loudness.plan_level`
    asks for (one, unless the limiter has work to do), then render blocks with enough context through
-   :func:`~mmdream.dream.audio.apply_level` and write them, atomically (the output appears when complete).
+   :func:`~mmdream.ops.loudness.apply_level` and write them, atomically (the output appears when complete).
 
 Scratch files (4 bytes per sample and channel, plus a third of that: in the temporary folder) are read back with
 positioned reads, not memory maps, so their pages never count as the process's memory.
@@ -28,14 +29,16 @@ from contextlib import ExitStack, contextmanager
 from typing import BinaryIO
 
 import numpy as np
-import soxr
 import torch
 
 from mmdream.backbones.base import Backbone
-from mmdream.dream.audio import AudioDreamParams, AudioObjective, apply_level, check_dream, dream_segments, plan_level
+from mmdream.dream.audio import AudioDreamParams, AudioObjective, check_dream
 from mmdream.errors import MediaError
-from mmdream.media.audio import RESAMPLER, audio_writer, check_audio_suffix, stream_audio
+from mmdream.media.audio import audio_writer, check_audio_suffix, stream_audio
 from mmdream.media.files import check_output, scratch_file
+from mmdream.ops.loudness import apply_level, limiter_window, plan_level
+from mmdream.ops.resample import StreamResampler, resampled_length
+from mmdream.pipelines.audio import dream_segments, mono_mix
 from mmdream.progress import ProgressFn
 
 __all__ = ["dream_audio_file", "BLOCK"]
@@ -89,10 +92,6 @@ def _scratch(width: int) -> Iterator[_Frames]:
         yield _Frames(file, width)
 
 
-def _resampled_length(n: int, rate: int, target: int) -> int:
-    return int(np.ceil(n * (float(target) / rate)))  # librosa.resample's length, float rounding included
-
-
 def dream_audio_file(
     input_path: str | os.PathLike[str],
     output_path: str | os.PathLike[str],
@@ -107,7 +106,7 @@ def dream_audio_file(
     rate and channels; never the input), in memory bounded by a segment whatever the length. Returns the output
     path. ``provenance``: a record text for the file's comment tag (:mod:`mmdream.provenance`).
 
-    ``objective`` and ``params`` as for :func:`~mmdream.dream.audio.dream_audio`, whose result, saved with
+    ``objective`` and ``params`` as for :func:`~mmdream.pipelines.audio.dream_audio`, whose result, saved with
     :func:`~mmdream.media.audio.save_audio`, this writes: the same up to float rounding of the RMS sums (taken
     block by block), identical after 24-bit PCM in the tests. Progress: one event per ascent step. Missing,
     undecodable, empty or non-finite inputs raise MediaError; nothing is written then.
@@ -126,39 +125,36 @@ def dream_audio_file(
         change = stack.enter_context(_scratch(1))  # the dreamed change at rate, times mix
 
         # Pass 1: decode; mix to mono and resample as a stream.
-        down = soxr.ResampleStream(rate, net, 1, dtype="float64", quality=RESAMPLER) if rate != net else None
+        down = StreamResampler(rate, net)
         source_squares = 0.0
         for chunk in chunks:
             if not np.isfinite(chunk).all():
                 raise MediaError(f"{input_path} holds NaN or infinite samples; re-export it as PCM audio")
             source.append(chunk.T)
             source_squares += float(np.square(chunk, dtype=np.float64).sum())
-            mono = torch.from_numpy(chunk).mean(dim=0).double().numpy()
-            x.append(mono if down is None else down.resample_chunk(mono))
+            x.append(down(mono_mix(torch.from_numpy(chunk)).numpy()))
         n = source.n
         if n == 0:
             raise MediaError(f"{input_path} holds no audio samples; give a sound at least a fraction of a second long")
-        if down is not None:
-            x.append(down.resample_chunk(np.zeros(0), last=True))
-        x.fit(_resampled_length(n, rate, net))
+        x.append(down.flush())
+        x.fit(resampled_length(n, rate, net))
         level = math.sqrt(x.sum_squares() / x.n)
 
         # Pass 2: dream the segments in order; the change back at the input's rate, as a stream.
-        up = soxr.ResampleStream(net, rate, 1, dtype="float64", quality=RESAMPLER) if rate != net else None
-        limit = min(n, _resampled_length(x.n, net, rate))
+        up = StreamResampler(net, rate)
+        limit = min(n, resampled_length(x.n, net, rate))
 
         def read(a: int, b: int) -> torch.Tensor:
             return torch.from_numpy(x.read(a, b)[:, 0]).to(device=device, dtype=dtype)
 
         for part in dream_segments(read, x.n, level, backbone, objective, params, progress=progress):
             y = part.detach().double().cpu().numpy()
-            change.append(y if up is None else up.resample_chunk(y), limit)
-        if up is not None:
-            change.append(up.resample_chunk(np.zeros(0), last=True), limit)
+            change.append(up(y), limit)
+        change.append(up.flush(), limit)
         change.fit(n)
 
         # Pass 3: loudness and peaks, measured and rendered block by block.
-        window = max(1, round(0.005 * rate))
+        window = limiter_window(rate)
 
         def blocks(a: float, gains: tuple[float, ...]) -> Iterator[torch.Tensor]:
             context = 2 * window * len(gains)  # how far apply_level looks on each side

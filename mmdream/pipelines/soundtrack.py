@@ -1,14 +1,15 @@
 """A sound dreamed segment by segment, with checkpoints: the unit the Ray layer shards (and the reducer joins).
 
-The audio dream (:mod:`mmdream.dream.audio`) works on the clip mixed to mono at the network's rate (``x``, 16 kHz
-for YAMNet), cut into overlapping segments; each segment's change is found on its own (its own seed) and saved,
-so segments can be dreamed in any order, on any machine, and a rerun skips the finished ones. The join is the
-same as :func:`mmdream.dream.audio.dream_audio`'s: crossfaded overlap-add, ``mix``, back to the source's rate,
-added to every channel, loudness kept and peaks limited. So a sharded dream equals the in-process one.
+The stages of :mod:`mmdream.pipelines.audio`, with a store between dreaming and joining: the clip mixed to mono
+at the network's rate (``x``, 16 kHz for YAMNet) is cut into overlapping segments; each segment's change is found
+on its own (its own seed) and saved, so segments can be dreamed in any order, on any machine, and a rerun skips
+the finished ones. The join is :func:`mmdream.pipelines.audio.dream_audio`'s: crossfaded overlap-add, ``mix``,
+back to the source's rate, added to every channel, loudness kept and peaks limited. So a sharded dream equals the
+in-process one.
 
 >>> plan, x = plan_soundtrack(source, rate, params, backbone.sample_rate)
 >>> store = SegmentStore(work_uri, settings)
->>> for i, (a, b) in enumerate(plan.segments):          # dream_segment: mmdream.dream.audio's
+>>> for i, (a, b) in enumerate(plan.segments):          # dream_segment: mmdream.pipelines.audio's
 ...     store.save(i, dream_segment(x[a:b], plan, i, backbone, objective, params))
 >>> out = join_soundtrack(source, plan, [store.load(i) for i in range(len(plan.segments))], params)
 """
@@ -24,23 +25,29 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmdream.dream.audio import AudioDreamParams, SegmentPlan, fit_level, plan_dream_segments
-from mmdream.errors import ParameterError
-from mmdream.pipelines.film import fingerprint
+from mmdream.dream.audio import AudioDreamParams
 from mmdream.media import storage
-from mmdream.media.audio import load_audio, resample
+from mmdream.media.audio import load_audio
 from mmdream.media.video import read_audio
-from mmdream.ops.segments import overlap_add
+from mmdream.ops.loudness import rms
+from mmdream.pipelines.audio import (
+    SegmentPlan,
+    fit_to_source,
+    from_network_rate,
+    join_segments,
+    plan_dream_segments,
+    to_network_rate,
+)
+from mmdream.pipelines.film import fingerprint
 
 __all__ = ["plan_soundtrack", "join_soundtrack", "SegmentStore", "read_soundtrack", "soundtrack_settings"]
 
 def plan_soundtrack(source: torch.Tensor, rate: int, params: AudioDreamParams, net_rate: int
                     ) -> tuple[SegmentPlan, torch.Tensor]:
     """The plan and the network's input ``x`` ``(n,)`` float32 (``source`` ``(C, n)`` at ``rate``, mixed to mono
-    and resampled to ``net_rate``), as :func:`mmdream.dream.audio.dream_audio` makes them."""
-    mono = source.detach().reshape(-1, source.shape[-1]).mean(dim=0).double().cpu().numpy()
-    x = torch.from_numpy(np.ascontiguousarray(resample(mono, rate, net_rate), dtype=np.float32))
-    return plan_dream_segments(x.shape[-1], float(x.double().square().mean().sqrt()), net_rate, params), x
+    and resampled to ``net_rate``), as :func:`mmdream.pipelines.audio.dream_audio` makes them."""
+    x = to_network_rate(source, rate, net_rate)
+    return plan_dream_segments(x.shape[-1], rms(x), net_rate, params), x
 
 
 def read_soundtrack(path: str | os.PathLike[str], start_s: float = 0.0, duration_s: float | None = None
@@ -65,17 +72,9 @@ def join_soundtrack(source: torch.Tensor, rate: int, plan: SegmentPlan, pieces: 
     """``source`` ``(C, n)`` at ``rate`` plus the joined change of ``pieces`` (in segment order), at the source's
     loudness with no sample beyond full scale; ``(C, n)``. ``gain``: per-frame multipliers of the change and their
     frame rate (the picture sets the sound dream's intensity, :func:`mmdream.schedules.drive.sound_gain`)."""
-    if len(pieces) != len(plan.segments):
-        raise ParameterError(f"{len(pieces)} dreamed segments for a plan of {len(plan.segments)}")
-    change = overlap_add([p.float() for p in pieces], plan.samples, plan.overlap) * params.mix
-    n = source.shape[-1]
-    back = resample(change.double().numpy(), plan.net_rate, rate)[:n]
-    if gain is not None:
-        curve, fps = gain
-        back = back * np.interp(np.arange(back.shape[-1]) * (fps / rate), np.arange(len(curve)), curve)
-    full = torch.zeros(n, dtype=source.dtype)
-    full[:back.shape[-1]] = torch.from_numpy(np.ascontiguousarray(back)).to(source.dtype)
-    return fit_level(source.detach().cpu(), full, window=max(1, round(0.005 * rate)))
+    source = source.detach().cpu()
+    change = join_segments([p.float() for p in pieces], plan, params.mix)
+    return fit_to_source(source, from_network_rate(change, plan.net_rate, rate, source, gain), rate)
 
 
 class SegmentStore:

@@ -29,11 +29,12 @@ import torch
 
 from mmdream.schedules.drive import AVParams, ChromaObjectives, chroma_schedule, drive_schedule
 from mmdream.backbones.base import Backbone
-from mmdream.dream.audio import AudioDreamParams, SegmentPlan, dream_segment
+from mmdream.dream.audio import AudioDreamParams
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import FrameObjectives
 from mmdream.dream.zoom import ZoomParams, ZoomSchedule, channel_stats, dream_start, dream_zoom_frame, zoom_schedule
 from mmdream.errors import MediaError, ParameterError, check_options
+from mmdream.pipelines.audio import SegmentPlan, dream_segment
 from mmdream.pipelines.film import WorkDir, default_work_dir, fingerprint
 from mmdream.media import storage
 from mmdream.media.images import load_image, to_uint8

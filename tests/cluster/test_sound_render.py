@@ -13,11 +13,12 @@ import torch
 from mmdream_cluster.driver import render_job
 from mmdream.schedules.drive import film_drive
 from mmdream.backbones import load_backbone
-from mmdream.dream.audio import dream_audio, sound_objective
+from mmdream.dream.audio import sound_objective
 from mmdream.pipelines.film import plan_film
 from mmdream.jobspec.schema import parse_job
 from mmdream.media.audio import load_audio
 from mmdream.media.video import probe, read_audio
+from mmdream.pipelines.audio import dream_audio
 from mmdream.pipelines.soundtrack import plan_soundtrack
 
 DREAM = {"steps": 2, "warps": 2}

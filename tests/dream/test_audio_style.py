@@ -13,13 +13,15 @@ import torch
 
 from mmdream.pipelines.audio_classify import clip_scores
 from mmdream.backbones.base import Backbone
-from mmdream.dream.audio import rms_db
 from mmdream.dream.audio_style import (
-    AudioStyleParams, RandomNetwork, StyleNetwork, build_network, log_magnitude, style_audio, style_target,
+    AudioStyleParams, RandomNetwork, StyleNetwork, build_network, log_magnitude, style_target,
 )
 from mmdream.errors import ParameterError
-from mmdream.media.audio import load_audio, resample
+from mmdream.media.audio import load_audio
 from mmdream.objectives.terms import feature_loss, gram_loss, gram_matrix, style_distance, w2_loss
+from mmdream.ops.loudness import rms_db
+from mmdream.ops.resample import resample
+from mmdream.pipelines.audio import style_audio
 from mmdream.progress import Progress
 
 # Small but real: 512 random filters (the default is 4096), 24 steps in 3 rounds. A content weight of 0.2 measured

@@ -15,8 +15,10 @@ import soundfile
 import mmdream.pipelines.audio_file
 from mmdream.pipelines.audio_file import dream_audio_file
 from mmdream.backbones.base import Backbone
-from mmdream.dream.audio import PEAK, AudioDreamParams, dream_audio
+from mmdream.dream.audio import AudioDreamParams
 from mmdream.media.audio import load_audio, save_audio
+from mmdream.ops.loudness import PEAK
+from mmdream.pipelines.audio import dream_audio
 
 # Two segments of 1 s sharing 0.25 s on clips of 1.5-2 s; one cheap step of one warp is enough to compare paths.
 TWO_SEGMENTS = AudioDreamParams(steps=1, warps=1, step_size=0.3, segment_s=1.0, overlap_s=0.25)

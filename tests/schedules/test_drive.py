@@ -179,7 +179,7 @@ def test_the_sound_dream_follows_a_gain_curve() -> None:
     import torch
 
     from mmdream.dream.audio import AudioDreamParams
-    from mmdream.dream.audio import SegmentPlan
+    from mmdream.pipelines.audio import SegmentPlan
     from mmdream.pipelines.soundtrack import join_soundtrack
 
     rate, n = 16000, 32000

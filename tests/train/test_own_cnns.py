@@ -60,8 +60,10 @@ def mel_ckpt(animal_sounds: AudioDataset, tmp_path_factory: pytest.TempPathFacto
 def test_mel_cnn_is_a_dreamable_audio_backbone(mel_ckpt: Path, media_dir: Path) -> None:
     """Speech dreamed toward cow in the mel CNN, 20 steps: measured 0.37 -> 0.994 (softmax over the 8 animals;
     sheep 0.99, duck 0.98, pig 0.89)."""
-    from mmdream.dream.audio import AudioDreamParams, dream_audio, sound_objective
-    from mmdream.media.audio import load_audio, resample
+    from mmdream.dream.audio import AudioDreamParams, sound_objective
+    from mmdream.pipelines.audio import dream_audio
+    from mmdream.media.audio import load_audio
+    from mmdream.ops.resample import resample
 
     bb = load_backbone(f"ckpt:{mel_ckpt}")
     assert (bb.modality, bb.sample_rate) == ("audio", 16000)
