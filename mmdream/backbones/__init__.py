@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-import torch
 from torch import nn
 
+from mmdream.backbones import checkpoint
 from mmdream.backbones.base import Backbone, Layer, Preprocess
+from mmdream.backbones.preprocess import caffe_bgr, efficientnet_norm, imagenet_norm, inception_norm, waveform_as_is
 from mmdream.backbones.weights import Download, StateDict, WeightFile, load_into, resolve
 from mmdream.errors import ParameterError, WeightsError
 
@@ -28,40 +29,6 @@ __all__ = ["Backbone", "Layer", "BACKBONES", "load_backbone", "build_backbone", 
            "imagenet_classes", "yamnet_classes", "class_names"]
 
 WeightsDir = str | os.PathLike[str] | None
-
-_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def _channel_vector(values: tuple[float, ...], x: torch.Tensor) -> torch.Tensor:
-    return torch.tensor(values, device=x.device, dtype=x.dtype).view(-1, 1, 1)
-
-
-def caffe_bgr(x: torch.Tensor) -> torch.Tensor:
-    """RGB [0, 1] -> BGR 0-255 minus the Caffe ImageNet mean."""
-    return x.flip(-3) * 255.0 - _channel_vector(_CAFFE_MEAN_BGR, x)
-
-
-def imagenet_norm(x: torch.Tensor) -> torch.Tensor:
-    """RGB [0, 1] -> (x - ImageNet mean) / std."""
-    return (x - _channel_vector(_IMAGENET_MEAN, x)) / _channel_vector(_IMAGENET_STD, x)
-
-
-def inception_norm(x: torch.Tensor) -> torch.Tensor:
-    """RGB [0, 1] -> (x - 0.5) / 0.5, what torchvision's ``transform_input=True`` feeds GoogLeNet/Inception v3."""
-    return (x - 0.5) / 0.5
-
-
-def efficientnet_norm(x: torch.Tensor) -> torch.Tensor:
-    """RGB [0, 1] -> (255 x - 127) / 128 (EfficientNet-Lite's MEAN_RGB 127, STDDEV_RGB 128)."""
-    return (x * 255.0 - 127.0) / 128.0
-
-
-def waveform_as_is(x: torch.Tensor) -> torch.Tensor:
-    """Audio backbones take the waveform itself; their front-end is part of the module."""
-    return x
-
 
 def _features_only(sd: StateDict) -> StateDict:
     """Caffe VGG ports: keep the conv stack; their classifier keys do not follow torchvision's numbering."""
@@ -222,12 +189,32 @@ BACKBONES: dict[str, Callable[[], BackboneSpec]] = {
 }
 
 
+def _checkpoint_spec(path: str) -> BackboneSpec:
+    """The spec of the trained checkpoint ``path`` (local or ``s3://``; one variant, ``trained``), from its sidecar."""
+    from mmdream.backbones import trained
+
+    p = checkpoint.local_checkpoint(path)
+    meta = checkpoint.read_meta(p)
+    arch, classes = meta["architecture"], tuple(meta["classes"])
+    audio = meta["modality"] == "audio"
+    return BackboneSpec(
+        build=lambda _c: trained.build(arch, len(classes), meta["config"]),
+        layers=lambda _c: trained.layers(arch),
+        default_layers=trained.ARCHITECTURES[arch][0],
+        input_size=int(meta["input_size"]),
+        min_side=trained.min_side(arch),
+        variants={"trained": Variant(WeightFile((p.name,)), checkpoint.preprocess_of(meta))},
+        classes=lambda _weights_dir: classes,
+        modality=meta["modality"],
+        sample_rate=int(meta["sample_rate"]) if audio else None,
+        file=p,
+    )
+
+
 def get_spec(name: str) -> BackboneSpec:
     """The spec of a registered backbone, or of a trained checkpoint named ``ckpt:PATH`` (its sidecar is read)."""
-    from mmdream.backbones.checkpoint import PREFIX, checkpoint_spec
-
-    if name.startswith(PREFIX):
-        return checkpoint_spec(name[len(PREFIX):])
+    if name.startswith(checkpoint.PREFIX):
+        return _checkpoint_spec(name[len(checkpoint.PREFIX):])
     if name not in BACKBONES:
         raise ParameterError(f"unknown backbone '{name}'; available: {', '.join(BACKBONES)}, or ckpt:PATH (a "
                              "checkpoint written by `mmdream train`)")

@@ -20,24 +20,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from mmdream.backbones.preprocess import PREPROCESSORS
 from mmdream.errors import MediaError, WeightsError
 
 FORMAT = "mmdream-checkpoint"
 VERSION = 1
 PREFIX = "ckpt:"
-
-
-def centred(x: torch.Tensor) -> torch.Tensor:
-    """RGB [0, 1] -> (x - 0.5) / 0.25: the own image CNNs' input."""
-    return (x - 0.5) / 0.25
-
-
-def preprocessors() -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
-    """Preprocessing by the name a sidecar records."""
-    from mmdream.backbones import caffe_bgr, efficientnet_norm, imagenet_norm, inception_norm, waveform_as_is
-
-    return {"caffe_bgr": caffe_bgr, "efficientnet": efficientnet_norm, "imagenet": imagenet_norm,
-            "inception": inception_norm, "centred": centred, "waveform": waveform_as_is}
 
 
 _IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
@@ -66,7 +54,7 @@ class DatasetNormalised:
         def vec(v: tuple[float, ...]) -> torch.Tensor:
             return torch.tensor(v, dtype=x.dtype, device=x.device).view(-1, 1, 1)
 
-        return preprocessors()[self.base]((x - vec(self.mean)) / vec(self.std) * vec(ref_std) + vec(ref_mean))
+        return PREPROCESSORS[self.base]((x - vec(self.mean)) / vec(self.std) * vec(ref_std) + vec(ref_mean))
 
 
 def preprocess_of(meta: dict[str, Any]) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -74,7 +62,7 @@ def preprocess_of(meta: dict[str, Any]) -> Callable[[torch.Tensor], torch.Tensor
     stats = meta.get("dataset_stats")
     if stats:
         return DatasetNormalised(meta["preprocess"], tuple(stats["mean"]), tuple(stats["std"]))
-    return preprocessors()[meta["preprocess"]]
+    return PREPROCESSORS[meta["preprocess"]]
 
 
 def sidecar_path(path: str | os.PathLike[str]) -> Path:
@@ -130,7 +118,7 @@ def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     if meta.get("architecture") not in ARCHITECTURES:
         raise WeightsError(f"{side}: unknown architecture {meta.get('architecture')!r}; known: "
                            f"{', '.join(ARCHITECTURES)} (written by a newer mmdream?)")
-    if meta.get("preprocess") not in preprocessors():
+    if meta.get("preprocess") not in PREPROCESSORS:
         raise WeightsError(f"{side}: unknown preprocessing {meta.get('preprocess')!r}")
     stats = meta.get("dataset_stats")
     if stats is not None and not (meta["preprocess"] in REFERENCE_STATS and _valid_stats(stats)):
@@ -174,28 +162,3 @@ def _valid_stats(stats: Any) -> bool:
                                             for k in ("mean", "std"))
     return lists and all(isinstance(v, (int, float)) for v in stats["mean"] + stats["std"]) \
         and all(v > 0 for v in stats["std"])
-
-
-def checkpoint_spec(path: str | os.PathLike[str]):  # type: ignore[no-untyped-def]
-    """A :class:`mmdream.backbones.BackboneSpec` for checkpoint ``path`` (local or ``s3://``; one variant,
-    ``trained``)."""
-    from mmdream.backbones import BackboneSpec, Variant
-    from mmdream.backbones import trained
-    from mmdream.backbones.weights import WeightFile
-
-    p = local_checkpoint(path)
-    meta = read_meta(p)
-    arch, classes = meta["architecture"], tuple(meta["classes"])
-    audio = meta["modality"] == "audio"
-    return BackboneSpec(
-        build=lambda _c: trained.build(arch, len(classes), meta["config"]),
-        layers=lambda _c: trained.layers(arch),
-        default_layers=trained.ARCHITECTURES[arch][0],
-        input_size=int(meta["input_size"]),
-        min_side=trained.min_side(arch),
-        variants={"trained": Variant(WeightFile((p.name,)), preprocess_of(meta))},
-        classes=lambda _weights_dir: classes,
-        modality=meta["modality"],
-        sample_rate=int(meta["sample_rate"]) if audio else None,
-        file=p,
-    )
