@@ -46,7 +46,7 @@ class Variant:
 
 
 @dataclass(frozen=True)
-class BackboneSpec:
+class Architecture:
     """A registered architecture: builder, taps and weight variants (the first is the default)."""
 
     build: Callable[[bool], nn.Module]
@@ -65,10 +65,10 @@ class BackboneSpec:
         return next(iter(self.variants))
 
 
-def _vgg(arch: str, caffe: WeightFile, tv: WeightFile) -> BackboneSpec:
+def _vgg(arch: str, caffe: WeightFile, tv: WeightFile) -> Architecture:
     from mmdream.backbones import vgg
 
-    return BackboneSpec(
+    return Architecture(
         build=lambda with_classifier: vgg.VGG(arch, 1000 if with_classifier else None),
         layers=lambda with_classifier: vgg.vgg_layers(arch, with_classifier),
         default_layers=vgg.DEFAULT_LAYERS[arch],
@@ -86,10 +86,10 @@ def _torchvision(name: str, digest_prefix: str, convert: str = "pth") -> Downloa
                     convert=convert)
 
 
-def _googlenet() -> BackboneSpec:
+def _googlenet() -> Architecture:
     from mmdream.backbones import googlenet as g
 
-    return BackboneSpec(
+    return Architecture(
         build=lambda _c: g.GoogLeNet(), layers=lambda _c: g.LAYERS, default_layers=g.DEFAULT_LAYERS,
         input_size=g.INPUT_SIZE, min_side=g.MIN_SIDE,
         variants={"torchvision": Variant(WeightFile(
@@ -98,10 +98,10 @@ def _googlenet() -> BackboneSpec:
     )
 
 
-def _inception_v3() -> BackboneSpec:
+def _inception_v3() -> Architecture:
     from mmdream.backbones import inception as i
 
-    return BackboneSpec(
+    return Architecture(
         build=lambda _c: i.InceptionV3(), layers=lambda _c: i.LAYERS, default_layers=i.DEFAULT_LAYERS,
         input_size=i.INPUT_SIZE, min_side=i.MIN_SIDE,
         variants={"torchvision": Variant(WeightFile(
@@ -120,10 +120,10 @@ EFFICIENTNET_LITE0_WEIGHTS = WeightFile(
 )
 
 
-def _efficientnet_lite0() -> BackboneSpec:
+def _efficientnet_lite0() -> Architecture:
     from mmdream.backbones import efficientnet as e
 
-    return BackboneSpec(
+    return Architecture(
         build=lambda _c: e.EfficientNetLite0(), layers=lambda _c: e.LAYERS, default_layers=e.DEFAULT_LAYERS,
         input_size=e.INPUT_SIZE, variants={"tf": Variant(EFFICIENTNET_LITE0_WEIGHTS, efficientnet_norm)},
     )
@@ -148,10 +148,10 @@ YAMNET_CLASSES = WeightFile(
 )
 
 
-def _yamnet() -> BackboneSpec:
+def _yamnet() -> Architecture:
     from mmdream.backbones import yamnet as y
 
-    return BackboneSpec(
+    return Architecture(
         build=lambda _c: y.YAMNet(), layers=lambda _c: y.LAYERS, default_layers=y.DEFAULT_LAYERS,
         input_size=y.INPUT_SIZE, variants={"audioset": Variant(YAMNET_WEIGHTS, waveform_as_is)},
         classes=yamnet_classes, modality="audio", sample_rate=y.SAMPLE_RATE,
@@ -172,7 +172,7 @@ VGG16_CAFFE_WEIGHTS = WeightFile(
     "2ee7756f7fe0e9e55d61fd1d63ce3e0729e73b2d3cfeb03177cc68a3232da047",
 )
 
-BACKBONES: dict[str, Callable[[], BackboneSpec]] = {
+BACKBONES: dict[str, Callable[[], Architecture]] = {
     "vgg16": lambda: _vgg(
         "vgg16", VGG16_CAFFE_WEIGHTS,
         WeightFile(("vgg16.safetensors", "vgg16-397923af.pth"), (_torchvision("vgg16", "397923af"),)),
@@ -189,7 +189,7 @@ BACKBONES: dict[str, Callable[[], BackboneSpec]] = {
 }
 
 
-def _checkpoint_spec(path: str) -> BackboneSpec:
+def _checkpoint_spec(path: str) -> Architecture:
     """The spec of the trained checkpoint ``path`` (local or ``s3://``; one variant, ``trained``), from its sidecar."""
     from mmdream.backbones import trained
 
@@ -197,7 +197,7 @@ def _checkpoint_spec(path: str) -> BackboneSpec:
     meta = checkpoint.read_meta(p)
     arch, classes = meta["architecture"], tuple(meta["classes"])
     audio = meta["modality"] == "audio"
-    return BackboneSpec(
+    return Architecture(
         build=lambda _c: trained.build(arch, len(classes), meta["config"]),
         layers=lambda _c: trained.layers(arch),
         default_layers=trained.ARCHITECTURES[arch][0],
@@ -211,7 +211,7 @@ def _checkpoint_spec(path: str) -> BackboneSpec:
     )
 
 
-def get_spec(name: str) -> BackboneSpec:
+def get_spec(name: str) -> Architecture:
     """The spec of a registered backbone, or of a trained checkpoint named ``ckpt:PATH`` (its sidecar is read)."""
     if name.startswith(checkpoint.PREFIX):
         return _checkpoint_spec(name[len(checkpoint.PREFIX):])
