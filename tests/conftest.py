@@ -1,5 +1,5 @@
-"""Shared fixtures: the shared weights and media folders (from MMDREAM_WEIGHTS / MMDREAM_MEDIA), loaded backbones,
-a local S3 server."""
+"""Shared fixtures: the shared weights and media folders (from MMDREAM_WEIGHTS / MMDREAM_MEDIA), loaded backbones
+and generators, a tiny image dataset, a local S3 server."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from sharedpaths import shared_folder
 
@@ -54,6 +56,45 @@ def yamnet(weights_dir: Path):  # type: ignore[no-untyped-def]
     from mmdream.backbones import load_backbone
 
     return load_backbone("yamnet", weights_dir=weights_dir)
+
+
+@pytest.fixture(scope="session")
+def faces(weights_dir: Path):  # type: ignore[no-untyped-def]
+    from mmdream.backbones.generators import load_generator
+
+    return load_generator("dcgan_faces64", weights_dir=weights_dir)
+
+
+@pytest.fixture(scope="session")
+def eyes(weights_dir: Path):  # type: ignore[no-untyped-def]
+    from mmdream.backbones.generators import load_generator
+
+    return load_generator("dcgan_eyes128", weights_dir=weights_dir)
+
+
+def _shape_image(kind: str, rng: np.random.Generator, size: int = 40) -> Image.Image:
+    """A filled disc or square of a random colour and place on a random background, ``size``² RGB."""
+    a = np.empty((size, size, 3), np.uint8)
+    a[:] = rng.integers(0, 256, 3)
+    r = int(rng.integers(6, size // 3))
+    cy, cx = rng.integers(r, size - r, 2)
+    yy, xx = np.mgrid[:size, :size]
+    mask = (yy - cy) ** 2 + (xx - cx) ** 2 <= r * r if kind == "disc" else \
+        (abs(yy - cy) <= r) & (abs(xx - cx) <= r)
+    a[mask] = rng.integers(0, 256, 3)
+    return Image.fromarray(a)
+
+
+@pytest.fixture(scope="session")
+def shapes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny GAN dataset: ``shapes/disc/*.png`` and ``shapes/square/*.png``, 6 images each."""
+    root = tmp_path_factory.mktemp("shapes")
+    rng = np.random.default_rng(0)
+    for kind in ("disc", "square"):
+        (root / kind).mkdir()
+        for i in range(6):
+            _shape_image(kind, rng).save(root / kind / f"{i}.png")
+    return root
 
 
 @pytest.fixture

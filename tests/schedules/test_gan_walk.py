@@ -15,6 +15,8 @@ from mmdream.media.audio import load_audio
 from mmdream.media.video import probe, read_frames
 from mmdream.schedules.walk import WalkParams, latent_walk, render_walk, slerp, walk_frames
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # small ops on a shared, busy machine stall with more threads
+
 
 @pytest.fixture(scope="module")
 def amen(media_dir: Path) -> tuple[np.ndarray, int]:

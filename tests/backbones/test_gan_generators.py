@@ -13,6 +13,8 @@ from mmdream.backbones.generators import (GAN_FORMAT, Generator, GeneratorConfig
                                           sample_latents)
 from mmdream.errors import ParameterError, WeightsError
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # small ops on a shared, busy machine stall with more threads
+
 
 def test_faces64_matches_gans_md(faces) -> None:  # type: ignore[no-untyped-def]
     assert (faces.latent_dim, faces.num_classes, faces.size) == (100, 0, 64)

@@ -136,27 +136,3 @@ def test_odd_input(command: str, name: str, odd: tuple[Path, dict[str, tuple[int
         assert size == (max(1, round(w * scale)), max(1, round(h * scale)))
     else:
         assert max(size) == 64
-
-
-@pytest.mark.parametrize("command", ["image", "style", "gan photo"])
-@pytest.mark.parametrize("target", ["/proc/o.png", "input", "folder"])
-def test_unwritable_output(command: str, target: str, tmp_path: Path, media_dir: Path, weights_dir: Path,
-                           capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """An output that cannot be created, is the input, or is a folder: one line before any work, nothing
-    written."""
-    monkeypatch.setenv("MMDREAM_WEIGHTS", str(weights_dir))
-    source = tmp_path / "in.png"
-    Image.fromarray(_ramp(48, 64)).save(source)
-    data = source.read_bytes()
-    (tmp_path / "dir.png").mkdir()
-    out = {"/proc/o.png": "/proc/o.png", "input": str(source), "folder": str(tmp_path / "dir.png")}[target]
-    argv = [a.format(input=source, out=out, style=media_dir / "images" / "style_starry_night.jpg")
-            for a in COMMANDS[command]]
-    before = {p.name for p in tmp_path.iterdir()}
-    code, _, err = _run(argv, capsys)
-    _assert_clean_failure(code, err, tmp_path, before)
-    assert source.read_bytes() == data
-    wanted = {"/proc/o.png": ("cannot be written",), "input": ("is the input", "is an input"),
-              "folder": ("is a folder",)}[target]
-    assert any(w in err for w in wanted), err
-    assert not Path("/proc/o.png").exists()

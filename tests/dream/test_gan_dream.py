@@ -16,6 +16,8 @@ from mmdream.errors import ParameterError
 from mmdream.media.images import load_image
 from mmdream.objectives.terms import build_objective
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # small ops on a shared, busy machine stall with more threads
+
 QUICK = GanDreamParams(steps=20, restarts=2, input_size=128)
 
 
