@@ -30,7 +30,7 @@ from mmdream.schedules.drive import AVParams
 from mmdream.backbones import load_backbone
 from mmdream.dream.image import DreamParams
 from mmdream.dream.zoom import ZoomParams, ZoomStep, move
-from mmdream.pipelines.film import WorkDir
+from mmdream.pipelines.store import FrameStore
 from mmdream.media import storage
 from mmdream.objectives.terms import build_objective
 from mmdream.ops.flow import optical_flow
@@ -92,7 +92,7 @@ def main() -> None:
     start = time.perf_counter()
     records = render_zoom(plan, out, backbone, build_objective(backbone), still, params, av, work_dir=args.work)
     seconds_taken = time.perf_counter() - start
-    work = WorkDir(storage.join(args.work, "frames"), json.loads(storage.read_text(
+    work = FrameStore(storage.join(args.work, "frames"), json.loads(storage.read_text(
         storage.join(args.work, "frames", "settings.json"))))
 
     fps = int(round(plan.fps))

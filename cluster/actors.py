@@ -92,13 +92,14 @@ class DreamActor(NodeActor):
         """Dream ``shard``'s frames ``[first, stop)``, resuming from its checkpoints; return what was done and the
         seconds it spent per phase (``times``: decode, dream, encode; a styled film's all under dream)."""
         from mmdream.dream.style import StyleParams
-        from mmdream.pipelines.film import WorkDir, dream_range, style_range
+        from mmdream.pipelines.film import dream_range, style_range
+        from mmdream.pipelines.store import FrameStore
         from mmdream.media.storage import join
         from mmdream.timing import PhaseTimes
 
         times = PhaseTimes()
         with times.phase("encode"):  # storage: the checkpoint folder's settings are read or written
-            work = WorkDir(join(self.job.work_uri(), shard.name), self.settings)
+            work = FrameStore(join(self.job.work_uri(), shard.name), self.settings)
         if self.job.style is not None:
             spec = self.job.style
             with times.phase("dream"):
@@ -116,7 +117,7 @@ class DreamActor(NodeActor):
         import torch
 
         from mmdream.pipelines.audio import dream_segment
-        from mmdream.pipelines.soundtrack import SegmentStore
+        from mmdream.pipelines.store import SegmentStore
 
         store = SegmentStore(self.job.sound_work_uri(), settings)
         if index not in store.finished():

@@ -11,16 +11,17 @@ import torch
 
 from mmdream_cluster.planner import Shard, frame_sources
 from mmdream.errors import MediaError
-from mmdream.pipelines.film import FilmPlan, WorkDir, write_film
+from mmdream.pipelines.film import FilmPlan, write_film
 from mmdream.jobspec.schema import JobSpec, job_provenance
 from mmdream.media import storage
 from mmdream.media.film_preview import save_film_preview
 from mmdream.media.spectrogram import save_spectrogram_preview, spectrogram_panel
 from mmdream.pipelines.soundtrack import read_soundtrack
+from mmdream.pipelines.store import FrameStore
 
 
-def shard_work(job: JobSpec, shard: Shard, settings: dict[str, Any]) -> WorkDir:
-    return WorkDir(storage.join(job.work_uri(), shard.name), settings)
+def shard_work(job: JobSpec, shard: Shard, settings: dict[str, Any]) -> FrameStore:
+    return FrameStore(storage.join(job.work_uri(), shard.name), settings)
 
 
 def assembled_frames(job: JobSpec, plan: FilmPlan, shards: list[Shard], settings: dict[str, Any]

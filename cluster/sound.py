@@ -1,5 +1,6 @@
 """A job's soundtrack on Ray: read and planned once by the driver, dreamed segment by segment by the actors
-(checkpointed in a :class:`SegmentStore`), joined by the reducer with crossfades (and the picture's gain)."""
+(checkpointed in a :class:`~mmdream.pipelines.store.SegmentStore`), joined by the reducer with crossfades (and the
+picture's gain)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,8 @@ from mmdream.errors import ParameterError
 from mmdream.pipelines.audio import SegmentPlan
 from mmdream.pipelines.film import FilmPlan
 from mmdream.jobspec.schema import JobSpec
-from mmdream.pipelines.soundtrack import (
-    SegmentStore,
-    join_soundtrack,
-    plan_soundtrack,
-    read_soundtrack,
-    soundtrack_settings,
-)
+from mmdream.pipelines.soundtrack import join_soundtrack, plan_soundtrack, read_soundtrack, soundtrack_settings
+from mmdream.pipelines.store import SegmentStore
 
 
 @dataclass(frozen=True)

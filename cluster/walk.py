@@ -27,9 +27,9 @@ from mmdream_cluster.planner import Shard, plan_shards
 from mmdream_cluster.probe import check_cluster
 from mmdream_cluster.scheduler import Task, Watch, run_tasks
 from mmdream_cluster.session import ray_session
-from mmdream.pipelines.film import WorkDir
 from mmdream.jobspec.schema import JobSpec, job_provenance, parse_job
 from mmdream.media import storage
+from mmdream.pipelines.store import FrameStore
 from mmdream.progress import Progress, ProgressFn
 from mmdream.schedules.walk import Walk
 
@@ -113,7 +113,7 @@ class WalkActor(NodeActor):
         from mmdream.media.images import from_uint8
         from mmdream.schedules.walk import walk_frames
 
-        work = WorkDir(storage.join(self.job.work_uri(), shard.name), self.settings)
+        work = FrameStore(storage.join(self.job.work_uri(), shard.name), self.settings)
         finished = work.finished()
         missing = [t for t in range(shard.start, shard.stop) if t not in finished]
         runs = [[t] for t in missing[:1]]
@@ -140,7 +140,7 @@ def render_walk_job(job: JobSpec, input_path: str, address: str | None, shards: 
         check_cluster(job, address, probe=not own_ray)
         digest = save_walk(job, walk)
         settings = walk_settings(job, input_path, digest)
-        works = [WorkDir(storage.join(job.work_uri(), s.name), settings) for s in parts]  # refuses other settings
+        works = [FrameStore(storage.join(job.work_uri(), s.name), settings) for s in parts]  # refuses other settings
         counts = {s.name: len(w.finished()) for s, w in zip(parts, works)}  # one listing per shard to start
         by_name = {s.name: (s, w) for s, w in zip(parts, works)}
         start = time.perf_counter()
@@ -169,7 +169,7 @@ def render_walk_job(job: JobSpec, input_path: str, address: str | None, shards: 
     return out
 
 
-def reduce_walk(job: JobSpec, input_path: str, parts: list[Shard], works: list[WorkDir], walk: Walk,
+def reduce_walk(job: JobSpec, input_path: str, parts: list[Shard], works: list[FrameStore], walk: Walk,
                 music: tuple[np.ndarray, int]) -> Path | str:
     """Encode the shards' frames in order with the input's music (cut to the frames), atomically; then the
     preview: a strip of frames over the music's spectrogram and the walk's speed."""

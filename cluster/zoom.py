@@ -27,11 +27,11 @@ from mmdream_cluster.session import ray_session
 from mmdream.backbones import get_spec
 from mmdream.pipelines.draft import contact_sheet
 from mmdream.dream.zoom import ZoomSchedule
-from mmdream.pipelines.film import WorkDir
 from mmdream.jobspec.schema import JobSpec, job_provenance, parse_job, zoom_job_settings
 from mmdream.media import storage
 from mmdream.media.storage import local_input
 from mmdream.progress import Progress, ProgressFn
+from mmdream.pipelines.store import FrameStore
 from mmdream.pipelines.zoom import ZoomPlan, join_zoom_sound, plan_zoom, plan_zoom_sound, write_zoom, zoom_plan_schedules
 
 __all__ = ["ZoomActor", "render_zoom_job"]
@@ -76,7 +76,7 @@ class ZoomActor(NodeActor):
         from mmdream.pipelines.zoom import dream_zoom_range
 
         assert self.job.zoom is not None
-        work = WorkDir(storage.join(self.job.work_uri(), "frames"), self.settings)
+        work = FrameStore(storage.join(self.job.work_uri(), "frames"), self.settings)
         before = len(work.finished())
         dream_zoom_range(self.plan, work, self.schedule, self.backbone, self.objective, self.job.still_params(),
                          self.job.zoom.zoom_params())
@@ -92,7 +92,7 @@ def render_zoom_job(job: JobSpec, input_path: str, address: str | None, progress
     with ExitStack() as files:
         plan = _plan(job, input_path, files)
         schedule, chroma = zoom_plan_schedules(plan, spec.zoom_params(), job.av_params())  # bad options: now
-        work = WorkDir(storage.join(job.work_uri(), "frames"), zoom_job_settings(job, plan, schedule, chroma))
+        work = FrameStore(storage.join(job.work_uri(), "frames"), zoom_job_settings(job, plan, schedule, chroma))
         sound = None
         if sound_spec is not None:
             record = sound_spec.model_dump(by_alias=True, exclude={"dream"})

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import VideoParams
-from mmdream.pipelines.film import FilmParams, WorkDir, dream_range, plan_film
+from mmdream.pipelines.film import FilmParams, dream_range, plan_film
+from mmdream.pipelines.store import FrameStore
 from mmdream.objectives.terms import build_objective
 from mmdream.timing import PhaseTimes
 
@@ -34,7 +35,7 @@ def test_a_film_range_reports_decode_dream_and_encode(vgg16, media_dir: Path, tm
                                                       one_thread: None) -> None:
     video = media_dir / "video" / "bbb_320x180.mp4"
     plan = plan_film(video, FilmParams(size=64, stop=3))
-    work = WorkDir(tmp_path / "work", {"test": 1})
+    work = FrameStore(tmp_path / "work", {"test": 1})
     times = PhaseTimes()
     start = time.perf_counter()
     dream_range(video, plan, work, 0, 3, vgg16, build_objective(vgg16, layers="relu3_3"),

@@ -9,8 +9,8 @@
 - with a dataset, ``examples/cNNNN_K.png`` (audio: ``.wav`` + ``.png``): the channel's strongest examples,
   ``examples/examples.json`` their record.
 
-Every file is written to a temporary name and renamed; ``settings.json`` (written first) records what the report
-is of. Rerunning the same command in the same folder resumes: batches whose files exist are not rendered again
+The folder is a :class:`~mmdream.pipelines.store.Store`: every file is written to a temporary name and renamed;
+``settings.json`` (written first) records what the report is of. Rerunning the same command in the same folder resumes: batches whose files exist are not rendered again
 (each batch has its own seed, so the result is the same), and ``index.html`` is written last, whole, only when
 everything it links to exists. A folder holding another report or other files is refused.
 """
@@ -18,12 +18,12 @@ everything it links to exists. A folder holding another report or other files is
 from __future__ import annotations
 
 import html
-import json
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,9 +36,9 @@ from mmdream.analysis.visualize import VisParams, channel_means
 from mmdream.backbones.base import Backbone
 from mmdream.errors import MediaError, ParameterError, check_options
 from mmdream.media.audio import load_audio, save_audio
-from mmdream.media.files import atomic_path
 from mmdream.media.images import load_image, save_image
 from mmdream.media.spectrogram import save_spectrogram_preview
+from mmdream.pipelines.store import SETTINGS_FILE, SettingsMismatch, Store
 from mmdream.progress import ProgressFn, Tracker
 
 DEFAULT_CHANNELS = 8  # channels 0..7 unless told: about 3 minutes for VGG16 relu4_3 on one CPU core
@@ -63,11 +63,6 @@ def _name(c: int) -> str:
     return f"c{c:04d}"
 
 
-def _write_json(path: Path, record: object) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(record, indent=1))
-
-
 def spectrogram_thumb(wave: torch.Tensor, rate: int, height: int = THUMB_HEIGHT) -> torch.Tensor:
     """A clip's log-mel spectrogram (:func:`mmdream.media.spectrogram.spectrogram_panel`) as a picture
     ``(3, height, columns)`` in [0, 1], low frequencies at the bottom, magma colours (80 dB range)."""
@@ -81,27 +76,22 @@ def spectrogram_thumb(wave: torch.Tensor, rate: int, height: int = THUMB_HEIGHT)
     return torch.nn.functional.interpolate(pic, size=(height, pic.shape[-1] * 2), mode="nearest")[0]
 
 
-def prepare_folder(out_dir: Path, settings: dict[str, object]) -> None:
-    """Create ``out_dir`` (its parent must exist) and record ``settings``, or check that it already holds a report
-    with the same settings (resuming); refuse a folder with another report or other files."""
+def prepare_folder(out_dir: Path, settings: dict[str, Any]) -> Store:
+    """The report's store in ``out_dir`` (its parent must exist): a new one recording ``settings``, or the report
+    it already holds with the same settings (resuming); refuse a folder with another report or other files."""
     if not out_dir.parent.is_dir():
         raise MediaError(f"folder {out_dir.parent} does not exist; create it first or choose another OUT_DIR")
     if out_dir.exists() and not out_dir.is_dir():
         raise MediaError(f"OUT_DIR {out_dir} is a file; give a folder")
-    record = out_dir / "settings.json"
-    if record.is_file():
-        try:
-            old = json.loads(record.read_text())
-        except (OSError, ValueError):
-            old = None
-        if old != settings:
-            raise ParameterError(f"{out_dir} holds a report made with other settings ({record}); give another "
-                                 "OUT_DIR, or remove that one")
-        return
-    if out_dir.is_dir() and any(out_dir.iterdir()):
+    if not Store.is_bound(out_dir) and out_dir.is_dir() and any(out_dir.iterdir()):
         raise MediaError(f"OUT_DIR {out_dir} is not empty and holds no report; give a new or empty folder")
-    (out_dir / "vis").mkdir(parents=True, exist_ok=True)
-    _write_json(record, settings)
+    try:
+        store = Store(out_dir, settings, "a report")
+    except SettingsMismatch:
+        raise ParameterError(f"{out_dir} holds a report made with other settings ({out_dir / SETTINGS_FILE}); give "
+                             "another OUT_DIR, or remove that one") from None
+    (out_dir / "vis").mkdir(exist_ok=True)
+    return store
 
 
 def build_report(out_dir: str | os.PathLike[str], backbone: Backbone, layer: str, channels: Sequence[int],
@@ -125,15 +115,17 @@ def build_report(out_dir: str | os.PathLike[str], backbone: Backbone, layer: str
     settings = {"backbone": backbone.name, "variant": backbone.variant, "layer": layer, "channels": channels,
                 "params": asdict(params), "report": asdict(report), "dataset": str(dataset) if dataset else None,
                 "note": note}
-    prepare_folder(out, settings)
-    vis = out / "vis"
+    store = prepare_folder(out, settings)
+
+    def vis(c: int, suffix: str) -> str:
+        return store.path(f"vis/{_name(c)}{suffix}")
 
     def finished(chunk: tuple[int, ...]) -> bool:
-        return all((vis / f"{_name(c)}.json").is_file() for c in chunk)
+        return all(store.has(f"vis/{_name(c)}.json") for c in chunk)
 
     todo = [chunk for chunk in chunks(channels, 1 if audio else report.batch) if not finished(chunk)]
-    examples_record = out / "examples" / "examples.json"
-    need_examples = bool(files) and not examples_record.is_file()
+    examples_record = "examples/examples.json"
+    need_examples = bool(files) and not store.has(examples_record)
     steps = params.sound_steps if audio else params.steps
     tracker = Tracker(len(todo) * steps + (len(files) if need_examples else 0), progress, stage="visualise")
     started = time.perf_counter()
@@ -144,21 +136,20 @@ def build_report(out_dir: str | os.PathLike[str], backbone: Backbone, layer: str
         for i, c in enumerate(chunk):
             if audio:
                 rate = backbone.sample_rate or 16000
-                save_audio(vis / f"{_name(c)}.wav", result[i:i + 1], rate)
-                save_spectrogram_preview(vis / f"{_name(c)}.png", [(f"{layer} channel {c}", result[i], rate)])
+                save_audio(vis(c, ".wav"), result[i:i + 1], rate)
+                save_spectrogram_preview(vis(c, ".png"), [(f"{layer} channel {c}", result[i], rate)])
             else:
-                save_image(result[i], vis / f"{_name(c)}.png")
-            _write_json(vis / f"{_name(c)}.json", {"channel": c, "mean_activation": float(means[i, c]),
-                                                   "batch_seconds": seconds, "batch": list(chunk)})
+                save_image(result[i], vis(c, ".png"))
+            store.write_json(f"vis/{_name(c)}.json", {"channel": c, "mean_activation": float(means[i, c]),
+                                                      "batch_seconds": seconds, "batch": list(chunk)}, indent=1)
         started = time.perf_counter()
 
-    stats = {c: json.loads((vis / f"{_name(c)}.json").read_text()) for c in channels}
+    stats = {c: store.read_json(f"vis/{_name(c)}.json") for c in channels}
     if audio:
-        pics = torch.stack([_fit_width(spectrogram_thumb(*load_audio(vis / f"{_name(c)}.wav")), 192)
-                            for c in channels])
+        pics = torch.stack([_fit_width(spectrogram_thumb(*load_audio(vis(c, ".wav"))), 192) for c in channels])
     else:
-        pics = torch.stack([load_image(vis / f"{_name(c)}.png")[0] for c in channels])
-    with atomic_path(out / "atlas.png") as tmp:
+        pics = torch.stack([load_image(vis(c, ".png"))[0] for c in channels])
+    with store.output("atlas.png") as tmp:
         atlas_image(pics, [str(c) for c in channels], columns=4 if audio else 8).save(tmp, format="PNG")
 
     if need_examples:
@@ -178,14 +169,12 @@ def build_report(out_dir: str | os.PathLike[str], backbone: Backbone, layer: str
                     save_image(ex.excerpt, stem.with_suffix(".png"))
                 record[str(c)].append({"score": ex.score, "source": str(ex.source), "where": list(ex.where),
                                        "file": stem.name})
-        _write_json(examples_record, record)
-    examples = json.loads(examples_record.read_text()) if files else None
+        store.write_json(examples_record, record, indent=1)
+    examples = store.read_json(examples_record) if files else None
 
-    index = out / "index.html"
-    with atomic_path(index) as tmp:
-        tmp.write_text(_html(backbone, layer, channels, params, stats, examples, correlation, note, dataset, audio),
-                       encoding="utf-8")
-    return index
+    store.write_bytes("index.html", _html(backbone, layer, channels, params, stats, examples, correlation, note,
+                                          dataset, audio).encode("utf-8"))
+    return out / "index.html"
 
 
 def _fit_width(pic: torch.Tensor, width: int) -> torch.Tensor:

@@ -10,7 +10,6 @@ region and credentials as boto3 reads them (``AWS_DEFAULT_REGION``, ``AWS_ACCESS
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -359,24 +358,3 @@ def upload(path: Location, uri: Location) -> None:
         return
     with local_output(uri) as tmp:
         shutil.copyfile(src, tmp)
-
-
-SETTINGS_FILE = "settings.json"
-
-
-def bind_settings(prefix: Location, settings: dict[str, Any], what: str = "results") -> dict[str, Any]:
-    """Tie the work location ``prefix`` to ``settings`` (JSON-able): record them there on first use, and refuse a
-    location that holds ``what`` made with other settings (ParameterError naming the keys that differ). Returns the
-    settings as stored (tuples become lists)."""
-    settings = json.loads(json.dumps(settings))
-    record = join(prefix, SETTINGS_FILE)
-    if exists(record):
-        stored = json.loads(read_text(record))
-        if stored != settings:
-            differ = sorted(k for k in set(stored) | set(settings) if stored.get(k) != settings.get(k))
-            raise ParameterError(f"work location {prefix} holds {what} made with other settings (differ in: "
-                                 f"{', '.join(differ)}); remove it to start afresh, or use another work location "
-                                 "(--work-dir)")
-    else:
-        write_text(record, json.dumps(settings, indent=1, sort_keys=True))
-    return settings

@@ -1,7 +1,8 @@
 """Dream a film on one machine: decode, dream frame after frame with temporal coherence, encode, keep the sound.
 
-Dreamed frames go to a work directory as lossless PNGs (written atomically) beside a JSON record of each frame;
-the directory records the settings that made them and refuses frames of other settings. Rerunning the same
+Dreamed frames go to a work directory (:class:`mmdream.pipelines.store.FrameStore`) as lossless PNGs (written
+atomically) beside a JSON record of each frame; the directory records the settings that made them and refuses
+frames of other settings. Rerunning the same
 command resumes after the last finished frame and gives the same film as an uninterrupted run, because the state
 a frame passes on is exactly what its PNG holds (see :mod:`mmdream.dream.temporal`).
 """
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -23,19 +23,20 @@ import torch
 
 from mmdream.backbones.base import Backbone
 from mmdream.dream.image import DreamParams
-from mmdream.dream.style import FrameStyle, StyleParams, style_frames
-from mmdream.dream.temporal import FrameInfo, FrameObjectives, TemporalState, VideoParams, dream_frames
+from mmdream.dream.style import StyleParams, style_frames
+from mmdream.dream.temporal import FrameObjectives, TemporalState, VideoParams, dream_frames
 from mmdream.errors import MediaError, ParameterError, check_options
 from mmdream.media.files import check_output
 from mmdream.media import storage
 from mmdream.media.images import from_uint8, save_image, to_uint8
-from mmdream.media.sequence import (BIT_DEPTHS, FrameSequence, decode_frame, encode_frame, is_pattern, is_sequence,
-                                    open_sequence, output_pattern, read_sequence, write_frame)
+from mmdream.media.sequence import (BIT_DEPTHS, FrameSequence, is_pattern, is_sequence, open_sequence, output_pattern,
+                                    read_sequence, write_frame)
 from mmdream.media.video import (VideoInfo, VideoWriter, check_video_suffix, even_size, probe, probe_audio,
                                  read_frames)
 from mmdream.objectives.terms import Objective
 from mmdream.ops.flow import check_flow_size
 from mmdream.ops.pyramid import resize
+from mmdream.pipelines.store import FrameStore
 from mmdream.progress import ProgressFn
 from mmdream.timing import PhaseTimes
 
@@ -154,55 +155,6 @@ def fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return {"bytes": size, "sha256_ends": digest.hexdigest()}
 
 
-class WorkDir:
-    """Finished frames ``NNNNNN.png`` + ``NNNNNN.json`` and the settings that made them, in a local folder or
-    under an ``s3://`` prefix (every write atomic: a temporary name renamed, or one S3 put). Frames are 8-bit
-    PNGs, 16-bit when the settings say ``bit_depth: 16``."""
-
-    def __init__(self, uri: str | os.PathLike[str], settings: dict[str, Any]) -> None:
-        self.uri = str(uri)
-        self.settings = storage.bind_settings(self.uri, settings, "frames")
-        self.bit_depth: int = settings.get("bit_depth", 8)
-
-    @property
-    def levels(self) -> int:
-        """The highest level a stored channel holds (255 or 65535): dreams are rounded to these."""
-        return (1 << self.bit_depth) - 1
-
-    def frame_uri(self, index: int) -> str:
-        return storage.join(self.uri, f"{index:06d}.png")
-
-    def info_uri(self, index: int) -> str:
-        return storage.join(self.uri, f"{index:06d}.json")
-
-    def finished(self) -> set[int]:
-        """Indices of the finished frames (one listing)."""
-        names = set(storage.listdir(self.uri))
-        return {int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit() and f"{n[:-5]}.png" in names}
-
-    def resume_point(self, start: int, stop: int) -> int:
-        """The first index in ``[start, stop)`` not finished (all before it are), or ``stop``."""
-        finished, index = self.finished(), start
-        while index < stop and index in finished:
-            index += 1
-        return index
-
-    def save(self, index: int, dream: torch.Tensor, info: FrameInfo | FrameStyle) -> None:
-        """Write a frame's PNG, then its record (the record marks the frame finished)."""
-        storage.write_bytes(self.frame_uri(index), encode_frame(dream.reshape(-1, *dream.shape[-3:])[0].permute(
-            1, 2, 0).cpu().numpy(), self.bit_depth))
-        storage.write_text(self.info_uri(index), json.dumps(dataclasses.asdict(info)))
-
-    def frame(self, index: int) -> torch.Tensor:
-        """A finished frame ``(3, H, W)`` as saved."""
-        uri = self.frame_uri(index)
-        return torch.from_numpy(decode_frame(storage.read_bytes(uri), uri)).permute(2, 0, 1).contiguous()
-
-    def record(self, index: int) -> dict[str, Any]:
-        """A finished frame's record (:class:`FrameInfo` as a dict)."""
-        return json.loads(storage.read_text(self.info_uri(index)))
-
-
 def default_work_dir(output: str | os.PathLike[str]) -> Path:
     out = Path(output)
     if is_sequence_output(out):  # frames/%05d.png or frames/: a hidden folder beside the frames' folder
@@ -243,7 +195,7 @@ def film_settings(input_path: str | os.PathLike[str], plan: FilmPlan, still: Dre
 def dream_range(
     input_path: str | os.PathLike[str],
     plan: FilmPlan,
-    work: WorkDir,
+    work: FrameStore,
     first: int,
     stop: int,
     backbone: Backbone,
@@ -338,7 +290,7 @@ def dream_film(
     plan = plan_film(input_path, film)
     check_flow_size(plan.width, plan.height, params.flow)  # before anything is written
     spec = objective_spec or {"layers": list(objective.layers), "backbone": backbone.name}
-    work = WorkDir(work_dir or default_work_dir(out), film_settings(input_path, plan, still, params, spec, drive))
+    work = FrameStore(work_dir or default_work_dir(out), film_settings(input_path, plan, still, params, spec, drive))
     dream_range(input_path, plan, work, plan.start, plan.stop, backbone, objective, still, params, drive=drive,
                 progress=progress)
     records = [work.record(i) for i in range(plan.start, plan.stop)]
@@ -361,7 +313,7 @@ def style_settings(input_path: str | os.PathLike[str], plan: FilmPlan, backbone_
             "styles": [hashlib.sha256(s.numpy().tobytes()).hexdigest() for s in styles]}
 
 
-def style_range(input_path: str | os.PathLike[str], plan: FilmPlan, work: WorkDir, first: int, stop: int,
+def style_range(input_path: str | os.PathLike[str], plan: FilmPlan, work: FrameStore, first: int, stop: int,
                 backbone: Backbone, styles: Sequence[torch.Tensor], params: StyleParams, *,
                 style_weights: Sequence[float] | None = None, frame_steps: int = 30, temporal_weight: float = 500.0,
                 progress: ProgressFn | None = None) -> None:
@@ -405,7 +357,7 @@ def style_film(
     plan = plan_film(input_path, film)
     settings = style_settings(input_path, plan, backbone.name, styles, params, style_weights, frame_steps,
                               temporal_weight)
-    work = WorkDir(work_dir or default_work_dir(out), settings)
+    work = FrameStore(work_dir or default_work_dir(out), settings)
     style_range(input_path, plan, work, plan.start, plan.stop, backbone, styles, params,
                 style_weights=style_weights, frame_steps=frame_steps, temporal_weight=temporal_weight,
                 progress=progress)

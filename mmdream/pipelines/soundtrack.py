@@ -8,7 +8,7 @@ back to the source's rate, added to every channel, loudness kept and peaks limit
 in-process one.
 
 >>> plan, x = plan_soundtrack(source, rate, params, backbone.sample_rate)
->>> store = SegmentStore(work_uri, settings)
+>>> store = SegmentStore(work_uri, settings)              # mmdream.pipelines.store's
 >>> for i, (a, b) in enumerate(plan.segments):          # dream_segment: mmdream.pipelines.audio's
 ...     store.save(i, dream_segment(x[a:b], plan, i, backbone, objective, params))
 >>> out = join_soundtrack(source, plan, [store.load(i) for i in range(len(plan.segments))], params)
@@ -17,7 +17,6 @@ in-process one.
 from __future__ import annotations
 
 import dataclasses
-import io
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -26,7 +25,6 @@ import numpy as np
 import torch
 
 from mmdream.dream.audio import AudioDreamParams
-from mmdream.media import storage
 from mmdream.media.audio import load_audio
 from mmdream.media.video import read_audio
 from mmdream.ops.loudness import rms
@@ -40,7 +38,7 @@ from mmdream.pipelines.audio import (
 )
 from mmdream.pipelines.film import fingerprint
 
-__all__ = ["plan_soundtrack", "join_soundtrack", "SegmentStore", "read_soundtrack", "soundtrack_settings"]
+__all__ = ["plan_soundtrack", "join_soundtrack", "read_soundtrack", "soundtrack_settings"]
 
 def plan_soundtrack(source: torch.Tensor, rate: int, params: AudioDreamParams, net_rate: int
                     ) -> tuple[SegmentPlan, torch.Tensor]:
@@ -62,7 +60,8 @@ def read_soundtrack(path: str | os.PathLike[str], start_s: float = 0.0, duration
 
 def soundtrack_settings(path: str | os.PathLike[str], start_s: float, source: torch.Tensor, rate: int,
                         params: AudioDreamParams, objective: dict[str, Any]) -> dict[str, Any]:
-    """What makes a soundtrack's segments what they are (a :class:`SegmentStore` refuses segments of others)."""
+    """What makes a soundtrack's segments what they are (a :class:`~mmdream.pipelines.store.SegmentStore` refuses
+    segments of others)."""
     return {"input": fingerprint(path), "start_s": start_s, "samples": source.shape[-1], "rate": rate,
             "params": dataclasses.asdict(params), "objective": objective}
 
@@ -75,26 +74,3 @@ def join_soundtrack(source: torch.Tensor, rate: int, plan: SegmentPlan, pieces: 
     source = source.detach().cpu()
     change = join_segments([p.float() for p in pieces], plan, params.mix)
     return fit_to_source(source, from_network_rate(change, plan.net_rate, rate, source, gain), rate)
-
-
-class SegmentStore:
-    """Finished segment changes ``NNNNN.npy`` and the settings that made them, in a folder or under an ``s3://``
-    prefix (each write atomic). A store made with other settings is refused, so no stale segment is ever joined."""
-
-    def __init__(self, uri: str, settings: dict[str, Any]) -> None:
-        self.uri = uri
-        self.settings = storage.bind_settings(uri, settings, "sound segments")
-
-    def _uri(self, index: int) -> str:
-        return storage.join(self.uri, f"{index:05d}.npy")
-
-    def finished(self) -> set[int]:
-        return {int(n[:-4]) for n in storage.listdir(self.uri) if n.endswith(".npy") and n[:-4].isdigit()}
-
-    def save(self, index: int, change: torch.Tensor) -> None:
-        buffer = io.BytesIO()
-        np.save(buffer, change.detach().cpu().numpy().astype(np.float32))
-        storage.write_bytes(self._uri(index), buffer.getvalue())
-
-    def load(self, index: int) -> torch.Tensor:
-        return torch.from_numpy(np.load(io.BytesIO(storage.read_bytes(self._uri(index)))))

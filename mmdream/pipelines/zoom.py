@@ -1,8 +1,8 @@
 """Zoom films: from a still (or a film's last frame), frame after frame dreamed from the previous one moved by a
 small zoom / rotation / shift (:mod:`mmdream.dream.zoom`), written as an H.264 film, with a sound that drives it.
 
-Frames go to a work directory (:class:`mmdream.pipelines.film.WorkDir`: lossless PNGs and a JSON record each, bound to the
-settings that made them), so a killed render resumes after its last finished frame and gives the same film: frame
+Frames go to a work directory (:class:`mmdream.pipelines.store.FrameStore`: lossless PNGs and a JSON record each,
+bound to the settings that made them), so a killed render resumes after its last finished frame and gives the same film: frame
 t depends only on frame t-1's PNG, the first frame's PNG (the colour anchor's reference) and the schedule.
 
 With a sound (``audio``, or a film input's soundtrack) its features drive the zoom (:mod:`mmdream.schedules.drive`): the drive
@@ -35,13 +35,14 @@ from mmdream.dream.temporal import FrameObjectives
 from mmdream.dream.zoom import ZoomParams, ZoomSchedule, channel_stats, dream_start, dream_zoom_frame, zoom_schedule
 from mmdream.errors import MediaError, ParameterError, check_options
 from mmdream.pipelines.audio import SegmentPlan, dream_segment
-from mmdream.pipelines.film import WorkDir, default_work_dir, fingerprint
+from mmdream.pipelines.film import default_work_dir, fingerprint
 from mmdream.media import storage
 from mmdream.media.images import load_image, to_uint8
 from mmdream.media.video import VideoWriter, even_size, probe, read_frames
 from mmdream.objectives.terms import Objective
+from mmdream.pipelines.store import FrameStore, SegmentStore
 from mmdream.progress import ProgressFn, Tracker
-from mmdream.pipelines.soundtrack import SegmentStore, join_soundtrack, plan_soundtrack, read_soundtrack, soundtrack_settings
+from mmdream.pipelines.soundtrack import join_soundtrack, plan_soundtrack, read_soundtrack, soundtrack_settings
 
 __all__ = ["ZoomFilmParams", "ZoomPlan", "ZoomFrame", "SoundDream", "IMAGE_SUFFIXES", "plan_zoom", "check_sound",
            "zoom_plan_schedules", "zoom_settings", "dream_zoom_range", "ZoomSound", "plan_zoom_sound", "join_zoom_sound",
@@ -210,7 +211,7 @@ def zoom_settings(plan: ZoomPlan, still: DreamParams, params: ZoomParams, schedu
             "chroma_sha256": None if chroma is None else _digest(chroma)}
 
 
-def dream_zoom_range(plan: ZoomPlan, work: WorkDir, schedule: ZoomSchedule, backbone: Backbone,
+def dream_zoom_range(plan: ZoomPlan, work: FrameStore, schedule: ZoomSchedule, backbone: Backbone,
                      objective: Objective | FrameObjectives, still: DreamParams, params: ZoomParams,
                      stop: int | None = None, progress: ProgressFn | None = None) -> None:
     """Dream frames ``[0, stop)`` (default: all) into ``work``, resuming after the last finished frame; progress
@@ -288,7 +289,7 @@ def dream_zoom_sound(plan: ZoomPlan, sound: SoundDream, uri: str, progress: Prog
     return join_zoom_sound(planned, sound.params)
 
 
-def write_zoom(plan: ZoomPlan, work: WorkDir, output: str | os.PathLike[str],
+def write_zoom(plan: ZoomPlan, work: FrameStore, output: str | os.PathLike[str],
                audio: tuple[np.ndarray, int] | None = None, provenance: str | None = None) -> Path | str:
     """Encode the finished frames as the film ``output`` (a path or ``s3://``; it appears only when complete) with
     ``audio`` (samples ``(C, n)``, rate: a dreamed sound) or else the plan's sound file, cut to the frames;
@@ -318,7 +319,7 @@ def render_zoom(plan: ZoomPlan, output: str | os.PathLike[str], backbone: Backbo
     frame_objective: Objective | FrameObjectives = objective if chroma is None else ChromaObjectives(objective, chroma)
     spec = objective_spec or {"layers": list(objective.layers), "backbone": backbone.name}
     uri = str(work_dir or default_work_dir(output))
-    work = WorkDir(storage.join(uri, "frames"), zoom_settings(plan, still, params, schedule, spec, chroma))
+    work = FrameStore(storage.join(uri, "frames"), zoom_settings(plan, still, params, schedule, spec, chroma))
     dreamed = None if sound is None else dream_zoom_sound(plan, sound, storage.join(uri, "sound"), progress)
     dream_zoom_range(plan, work, schedule, backbone, frame_objective, still, params, progress=progress)
     records = [work.record(t) for t in range(plan.frames)]

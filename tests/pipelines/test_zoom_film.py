@@ -17,7 +17,7 @@ from mmdream.dream.audio import AudioDreamParams, sound_objective
 from mmdream.dream.image import DreamParams
 from mmdream.dream.zoom import ZoomParams
 from mmdream.errors import ParameterError
-from mmdream.pipelines.film import WorkDir
+from mmdream.pipelines.store import FrameStore
 from mmdream.media import storage
 from mmdream.media.video import probe, read_audio, read_frames
 from mmdream.objectives.terms import build_objective
@@ -66,7 +66,7 @@ def test_a_killed_zoom_resumes_to_the_same_frames(photo: Path, tmp_path: Path,
     part = tmp_path / "part"
     schedule, _ = zoom_plan_schedules(plan, FAST, AVParams())
     spec = {"layers": list(objective.layers), "backbone": effnet.name}
-    work = WorkDir(storage.join(str(part), "frames"), zoom_settings(plan, STILL, FAST, schedule, spec))
+    work = FrameStore(storage.join(str(part), "frames"), zoom_settings(plan, STILL, FAST, schedule, spec))
     dream_zoom_range(plan, work, schedule, effnet, objective, STILL, FAST, stop=3)  # killed after frame 2
     assert len(_frames(str(part))) == 3
     render_zoom(plan, tmp_path / "b.mp4", effnet, objective, STILL, FAST, work_dir=part)
