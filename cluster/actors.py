@@ -91,7 +91,6 @@ class DreamActor(NodeActor):
     def dream_shard(self, shard: Shard) -> dict[str, Any]:
         """Dream ``shard``'s frames ``[first, stop)``, resuming from its checkpoints; return what was done and the
         seconds it spent per phase (``times``: decode, dream, encode; a styled film's all under dream)."""
-        from mmdream.dream.style import StyleParams
         from mmdream.pipelines.film import dream_range, style_range
         from mmdream.pipelines.store import FrameStore
         from mmdream.media.storage import join
@@ -104,8 +103,7 @@ class DreamActor(NodeActor):
             spec = self.job.style
             with times.phase("dream"):
                 style_range(self.input, self.plan, work, shard.first, shard.stop, self.backbone, self.styles,
-                            StyleParams(**spec.params.model_dump()), style_weights=spec.weights,
-                            frame_steps=spec.frame_steps, temporal_weight=spec.temporal_weight)
+                            spec.style_params(), spec.film_params(), style_weights=spec.weights)
         else:
             dream_range(self.input, self.plan, work, shard.first, shard.stop, self.backbone, self.objective,
                         self.job.still_params(), self.job.video_params(), drive=self.drive, times=times)

@@ -17,6 +17,7 @@ from mmdream.cli_draft import add_draft_options, draft_params, finish_draft, sta
 from mmdream.cli_jobs import add_compute_options, compute_overrides
 from mmdream.cli_provenance import add_like_option, prepare, record_text
 from mmdream.errors import MmdreamError, ParameterError
+from mmdream.options import help_text
 from mmdream.progress import say
 
 EXIT_USAGE = 2
@@ -46,12 +47,11 @@ def _add_dataclass_options(group: argparse._ArgumentGroup, cls: type, exclude: t
                                help=f"{f.metadata['help']}: luminance (default when given) or histogram")
         elif isinstance(f.default, bool):
             group.add_argument(*flags, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
-                               help=f"{f.metadata['help']} (default: {'on' if f.default else 'off'})")
+                               help=help_text(cls, f.name))
         else:
             group.add_argument(*flags, dest=f.name, type=type(f.default), default=f.default,
                                choices=f.metadata.get("choices"),
-                               metavar=None if "choices" in f.metadata else "N",
-                               help=f"{f.metadata['help']} (default: {f.default})")
+                               metavar=None if "choices" in f.metadata else "N", help=help_text(cls, f.name))
 
 
 def _add_progress_option(parser: argparse.ArgumentParser) -> None:
@@ -301,7 +301,7 @@ def _style_video(args: argparse.Namespace, film) -> int:  # type: ignore[no-unty
     """``mmdream video --style``: style the film's frames (temporal loss, flow-carried init) instead of dreaming."""
     from contextlib import ExitStack
 
-    from mmdream.dream.style import StyleParams
+    from mmdream.dream.style import StyledFilmParams, StyleParams
     from mmdream.pipelines.film import check_film_output, is_sequence_output, style_film
     from mmdream.media.files import check_output
     from mmdream.media.images import load_image
@@ -309,6 +309,7 @@ def _style_video(args: argparse.Namespace, film) -> int:  # type: ignore[no-unty
 
     params = StyleParams(content_weight=args.content_weight, style_weight=args.style_weight, steps=args.style_steps,
                          preserve_colors=args.preserve_colors, seed=args.seed).validate()
+    video = StyledFilmParams(frame_steps=args.style_frame_steps, temporal_weight=args.temporal_loss).validate()
     uris = [u for u in args.style.split(",") if u]
     with _local_io(args.input, args.output) as (input_path, output_path), ExitStack() as stack:
         check_film_output(output_path, input_path)
@@ -317,9 +318,8 @@ def _style_video(args: argparse.Namespace, film) -> int:  # type: ignore[no-unty
         styles = [load_image(stack.enter_context(local_input(u))) for u in uris]
         backbone = _load_backbone(args, "image")
         with _progress(args.progress, "frames", unit="frame") as progress:
-            style_film(input_path, output_path, backbone, styles, params, film, frame_steps=args.style_frame_steps,
-                       temporal_weight=args.temporal_loss, work_dir=args.work_dir, preview=args.preview,
-                       progress=progress, provenance=record_text(args, params=[params, film],
+            style_film(input_path, output_path, backbone, styles, params, film, video, work_dir=args.work_dir,
+                       preview=args.preview, progress=progress, provenance=record_text(args, params=[params, film],
                                                                  networks=[("backbone", backbone)]))
     if args.progress == "json":
         print(json.dumps({"event": "done", "output": args.output}), file=sys.stderr)
@@ -624,12 +624,13 @@ def _dream_command(sub: argparse._SubParsersAction, name: str, help_text: str  #
 
 def build_parser() -> argparse.ArgumentParser:
     from mmdream.schedules.drive import AVParams
-    from mmdream.dream.style import StyleParams
+    from mmdream.dream.style import StyledFilmParams, StyleParams
     from mmdream.backbones import BACKBONES
     from mmdream.dream.audio import AudioDreamParams
     from mmdream.dream.audio_style import AudioStyleParams
     from mmdream.dream.temporal import VideoParams
     from mmdream.media.sequence import BIT_DEPTHS
+    from mmdream.pipelines.film import FilmParams
 
     parser = _Parser(prog="mmdream", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -677,10 +678,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="weight of the content loss")
     st.add_argument("--style-steps", type=_positive_int, default=StyleParams.steps,
                     help=f"optimiser steps per scale for each shot's first frame (default: {StyleParams.steps})")
-    st.add_argument("--style-frame-steps", type=_positive_int, default=30,
-                    help="optimiser steps per frame after a shot's first (default: 30)")
-    st.add_argument("--temporal-loss", type=float, default=500.0,
-                    help="pull of reliable pixels toward the warped previous styled frame (default: 500)")
+    st.add_argument("--style-frame-steps", type=int, default=StyledFilmParams.frame_steps,
+                    help=help_text(StyledFilmParams, "frame_steps"))
+    st.add_argument("--temporal-loss", type=float, default=StyledFilmParams.temporal_weight,
+                    help=help_text(StyledFilmParams, "temporal_weight"))
     p.add_argument("--fps", type=float, default=None,
                    help="output frame rate (default: the input's; 25 for a frame sequence)")
     p.add_argument("--frames", type=_frame_range, default=(0, None), metavar="START:END",
@@ -691,7 +692,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-audio", dest="audio", action="store_false", help="drop the sound")
     p.add_argument("--bit-depth", type=int, choices=BIT_DEPTHS, default=None,
                    help="bits per channel of an output frame sequence's PNGs (default: the input's; 8 for a film)")
-    p.add_argument("--crf", type=int, default=18, help="H.264 quality: 0 lossless .. 51 worst (default: 18)")
+    p.add_argument("--crf", type=int, default=FilmParams.crf, help=help_text(FilmParams, "crf"))
     p.add_argument("--work-dir", default=None, metavar="DIR",
                    help="keep dreamed frames here; rerunning resumes after the last finished frame (default: a "
                         "hidden folder beside the output, removed when the film is written)")

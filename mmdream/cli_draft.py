@@ -10,6 +10,7 @@ import sys
 
 from mmdream.pipelines.draft import DraftParams, DraftPaths, contact_sheet, draft_paths
 from mmdream.media import storage
+from mmdream.options import help_text
 
 __all__ = ["add_draft_options", "draft_params", "start_draft", "finish_draft"]
 
@@ -25,7 +26,7 @@ def add_draft_options(parser: argparse.ArgumentParser) -> None:
                             "render's")
     for f in dataclasses.fields(DraftParams):
         group.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default, metavar="N",
-                           help=f"{f.metadata['help']} (default: {f.default})")
+                           help=help_text(DraftParams, f.name))
 
 
 def draft_params(args: argparse.Namespace) -> DraftParams:

@@ -15,6 +15,7 @@ from contextlib import ExitStack
 
 from mmdream.cli_provenance import add_like_option, record_text
 from mmdream.errors import ParameterError
+from mmdream.options import SEED_LIMIT
 
 CKPT_HELP = ("generator: dcgan_faces64 or dcgan_eyes128 (shared weights, found like backbone weights), or the "
              ".safetensors checkpoint `mmdream gan train` wrote")
@@ -58,7 +59,7 @@ def _generator(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _check_seed(seed: int) -> None:
-    if not 0 <= seed < 2**62:
+    if not 0 <= seed < SEED_LIMIT:
         raise ParameterError(f"--seed {seed} is invalid: give a non-negative integer")
 
 
@@ -167,23 +168,19 @@ def cmd_gan_walk(args: argparse.Namespace) -> int:
     from mmdream.media.audio import load_audio
     from mmdream.media.files import check_output
     from mmdream.media.video import check_video_suffix
-    from mmdream.schedules.walk import WalkParams, latent_walk, render_walk
+    from mmdream.schedules.walk import WalkFilmParams, WalkParams, latent_walk, render_walk
 
     params = _params_from_args(WalkParams, args)
+    film = _params_from_args(WalkFilmParams, args)
     check_video_suffix(args.output)
     out = check_output(args.output, args.audio)
-    _check_seed(args.seed)
-    if not 1.0 <= args.fps <= 120.0:
-        raise ParameterError(f"--fps {args.fps} is invalid: give 1 to 120 frames per second")
-    if not 16 <= args.size <= 2048:
-        raise ParameterError(f"--size {args.size} is invalid: give 16 to 2048 pixels")
     samples, rate = load_audio(args.audio, mono=True)
     g = _generator(args)
-    walk = latent_walk(samples[0].numpy(), rate, args.fps, params, args.seed, latent_dim=g.latent_dim,
+    walk = latent_walk(samples[0].numpy(), rate, film.fps, params, film.seed, latent_dim=g.latent_dim,
                        num_classes=g.num_classes, class_index=_gen_class(g, args.gen_class))
-    print(f"walking {len(walk.latents)} frames at {args.fps:g} fps, {args.size}² -> {args.shown}", file=sys.stderr)
+    print(f"walking {len(walk.latents)} frames at {film.fps:g} fps, {film.size}² -> {args.shown}", file=sys.stderr)
     with _progress(args.progress, "frames", unit="frame") as progress:
-        render_walk(g, walk, out, args.fps, args.audio, size=args.size, crf=args.crf, progress=progress,
+        render_walk(g, walk, out, args.audio, film, progress=progress,
                     provenance=record_text(args, params=[params], networks=[("generator", g)], seed=args.seed))
     _done(args, output=args.shown, frames=len(walk.latents))
     return 0
@@ -195,7 +192,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         _positive_int
     from mmdream.dream.gan import GanDreamParams
     from mmdream.train.gan import GANParams
-    from mmdream.schedules.walk import WalkParams
+    from mmdream.schedules.walk import WalkFilmParams, WalkParams
 
     p = sub.add_parser("gan", help="GAN dreams: mmdream gan train|sample|dream|walk ...",
                        description="Train a DCGAN on an image folder, sample it, dream through it (its latent is "
@@ -281,10 +278,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     with_generator(k)
     k.add_argument("output", help="output film (.mp4, .mkv, .mov; a path or s3:// URI)")
     k.add_argument("--audio", required=True, help="the music (any audio or video file with sound)")
-    k.add_argument("--fps", type=float, default=25.0, help="frame rate (default: 25)")
-    k.add_argument("--size", type=int, default=256, help="frame side in pixels, smoothly upscaled (default: 256)")
-    k.add_argument("--crf", type=int, default=18, help="H.264 quality: 0 lossless .. 51 worst (default: 18)")
-    k.add_argument("--seed", type=int, default=0, help="random seed of the key latents (default: 0)")
+    _add_dataclass_options(k.add_argument_group("walk film options"), WalkFilmParams)
     _add_progress_option(k)
     add_like_option(k)
     _add_dataclass_options(k.add_argument_group("walk options"), WalkParams)

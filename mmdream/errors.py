@@ -16,9 +16,3 @@ class MediaError(MmdreamError):
 class WeightsError(MmdreamError):
     """Pretrained weights are missing, corrupt, or do not fit the module."""
 
-
-def check_options(options: object, checks: list[tuple[bool, str, str]]) -> None:
-    """Raise a ParameterError for the first ``(ok, name, what it must be)`` check that failed, naming the option."""
-    for ok, name, want in checks:
-        if not ok:
-            raise ParameterError(f"{name}={getattr(options, name)!r} is invalid: it must be {want}")

@@ -21,7 +21,7 @@ import html
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,8 @@ from mmdream.objectives.visualization import check_channels
 from mmdream.analysis.param import DEFAULT_COLOR_CORRELATION, measure_color_correlation
 from mmdream.analysis.visualize import VisParams, channel_means
 from mmdream.backbones.base import Backbone
-from mmdream.errors import MediaError, ParameterError, check_options
+from mmdream.errors import MediaError, ParameterError
+from mmdream.options import Options, option
 from mmdream.media.audio import load_audio, save_audio
 from mmdream.media.images import load_image, save_image
 from mmdream.media.spectrogram import save_spectrogram_preview
@@ -46,17 +47,12 @@ THUMB_HEIGHT = 96  # rows of a spectrogram thumbnail (mel bands stretched)
 
 
 @dataclass(frozen=True)
-class ReportParams:
+class ReportParams(Options):
     """How much a report shows: channels rendered per batch, dataset examples per channel."""
 
-    batch: int = field(default=4, metadata={"help": "channels visualised together in one batch (images; sounds "
-                                                    "go one at a time)"})
-    examples: int = field(default=4, metadata={"help": "dataset examples shown per channel (with --dataset)"})
-
-    def validate(self) -> ReportParams:
-        check_options(self, [(1 <= self.batch <= 256, "batch", "an integer from 1 to 256"),
-                             (1 <= self.examples <= 64, "examples", "an integer from 1 to 64")])
-        return self
+    batch: int = option(4, "channels visualised together in one batch (images; sounds go one at a time)", ge=1,
+                        le=256)
+    examples: int = option(4, "dataset examples shown per channel (with --dataset)", ge=1, le=64)
 
 
 def _name(c: int) -> str:

@@ -15,9 +15,9 @@ evaluated under random time and pitch warps) applied to quiet white noise, then 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
@@ -26,7 +26,8 @@ from torch import nn
 from mmdream.analysis.param import FourierImage
 from mmdream.ops.transforms import random_transform
 from mmdream.backbones.base import Backbone
-from mmdream.errors import ParameterError, check_options
+from mmdream.errors import ParameterError
+from mmdream.options import Options, option, seed_option
 from mmdream.progress import ProgressFn, Tracker
 
 Advance = Callable[[float], None]
@@ -42,39 +43,27 @@ class VisObjective(Protocol):
 
 
 @dataclass(frozen=True)
-class VisParams:
+class VisParams(Options):
     """Options of a feature visualisation; the defaults suit a CPU (128 px, 128 steps; sounds 2 s, 32 steps)."""
 
-    size: int = field(default=128, metadata={"help": "side of the square visualisation, pixels"})
-    steps: int = field(default=128, metadata={"help": "optimisation steps (Adam) of a picture"})
-    lr: float = field(default=0.05, metadata={"help": "Adam learning rate on the Fourier coefficients"})
-    decay_power: float = field(default=1.0, metadata={"help": "frequency decay of the Fourier parametrisation "
-                                                              "(higher: smoother pictures)"})
-    pad: int = field(default=12, metadata={"help": "grey padding added before the random transformations, px"})
-    jitter: int = field(default=8, metadata={"help": "maximal random shift per step, pixels"})
-    scale: float = field(default=0.1, metadata={"help": "random zoom per step within 1 ± this"})
-    angle: float = field(default=10.0, metadata={"help": "random rotation per step within ± this, degrees"})
-    seconds: float = field(default=2.0, metadata={"help": "audio backbones: length of the visualised sound, s"})
-    sound_steps: int = field(default=32, metadata={"help": "audio backbones: mel-domain ascent steps of a sound "
-                                                           "(each evaluates 8 warped copies)"})
-    seed: int = field(default=0, metadata={"help": "random seed: same seed, same result"})
+    size: int = option(128, "side of the square visualisation, pixels", ge=16, le=2048)
+    steps: int = option(128, "optimisation steps (Adam) of a picture", ge=1, le=10_000)
+    lr: float = option(0.05, "Adam learning rate on the Fourier coefficients", gt=0.0, le=1.0)
+    decay_power: float = option(1.0, "frequency decay of the Fourier parametrisation (higher: smoother pictures)",
+                                ge=0.0, le=4.0)
+    pad: int = option(12, "grey padding added before the random transformations, px", ge=0)
+    jitter: int = option(8, "maximal random shift per step, pixels", ge=0)
+    scale: float = option(0.1, "random zoom per step within 1 ± this", ge=0.0, lt=1.0)
+    angle: float = option(10.0, "random rotation per step within ± this, degrees", ge=0.0, le=180.0, unit="degrees")
+    seconds: float = option(2.0, "audio backbones: length of the visualised sound, s", ge=0.5, le=30.0,
+                            unit="seconds")
+    sound_steps: int = option(32, "audio backbones: mel-domain ascent steps of a sound (each evaluates 8 warped "
+                                  "copies)", ge=1, le=10_000)
+    seed: int = seed_option("random seed: same seed, same result")
 
-    def validate(self) -> VisParams:
-        """Raise ParameterError naming the first bad option; return self."""
-        check_options(self, [
-            (16 <= self.size <= 2048, "size", "an integer from 16 to 2048"),
-            (1 <= self.steps <= 10_000, "steps", "an integer from 1 to 10000"),
-            (0.0 < self.lr <= 1.0, "lr", "a number above 0 and at most 1"),
-            (0.0 <= self.decay_power <= 4.0, "decay_power", "a number from 0 to 4"),
-            (0 <= self.pad <= self.size, "pad", "from 0 to the size"),
-            (0 <= self.jitter <= self.size // 2, "jitter", "from 0 to half the size"),
-            (0.0 <= self.scale < 1.0, "scale", "at least 0 and below 1"),
-            (0.0 <= self.angle <= 180.0, "angle", "from 0 to 180 degrees"),
-            (0.5 <= self.seconds <= 30.0, "seconds", "from 0.5 to 30 seconds"),
-            (1 <= self.sound_steps <= 10_000, "sound_steps", "an integer from 1 to 10000"),
-            (0 <= self.seed < 2**62, "seed", "a non-negative integer"),
-        ])
-        return self
+    def cross_checks(self) -> Iterable[tuple[bool, str, str]]:
+        return [(self.pad <= self.size, "pad", "from 0 to the size"),
+                (self.jitter <= self.size // 2, "jitter", "from 0 to half the size")]
 
 
 def _weights_of(backbone: Backbone) -> torch.Tensor:

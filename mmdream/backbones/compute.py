@@ -9,29 +9,25 @@ the granted GPU ids (``ray.get_gpu_ids()`` on an actor).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from mmdream.backbones.base import Backbone
-from mmdream.errors import ParameterError, check_options
+from mmdream.errors import ParameterError
+from mmdream.options import Options, option
 
 PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
-class ComputeParams:
+class ComputeParams(Options):
     """How an image backbone computes. Both are off by default until measured (``bench/gpu.py``)."""
 
-    precision: str = field(default="fp32", metadata={
-        "help": "arithmetic of the image backbone's forward pass: fp32, or bf16 autocast (gradients and pixels "
-                "stay float32)", "choices": PRECISIONS})
-    channels_last: bool = field(default=False, metadata={
-        "help": "run the image backbone in channels-last memory layout (faster convolutions on recent GPUs)"})
-
-    def validate(self) -> ComputeParams:
-        check_options(self, [(self.precision in PRECISIONS, "precision", f"one of {', '.join(PRECISIONS)}")])
-        return self
+    precision: str = option("fp32", "arithmetic of the image backbone's forward pass: fp32, or bf16 autocast "
+                                    "(gradients and pixels stay float32)", choices=PRECISIONS)
+    channels_last: bool = option(False, "run the image backbone in channels-last memory layout (faster "
+                                        "convolutions on recent GPUs)")
 
 
 @dataclass(frozen=True)

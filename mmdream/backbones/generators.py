@@ -24,6 +24,7 @@ from torch import nn
 from mmdream.backbones.checkpoint import sidecar_path
 from mmdream.backbones.weights import Download, StateDict, WeightFile, read_state_dict, resolve
 from mmdream.errors import ParameterError, WeightsError
+from mmdream.options import Options, option
 
 __all__ = ["GeneratorConfig", "Generator", "GENERATORS", "load_generator", "check_state", "GAN_FORMAT",
            "read_gan_meta", "config_record",
@@ -34,22 +35,15 @@ SIZES = (32, 64, 128, 256)
 
 
 @dataclass(frozen=True)
-class GeneratorConfig:
+class GeneratorConfig(Options):
     """Shape of a DCGAN generator. ``ngf``: channels of the last hidden block (doubling toward the input);
     ``dropout``: a Dropout after the first block (the eye generator has one; inactive in eval)."""
 
-    latent_dim: int = 100
-    num_classes: int = 0
-    ngf: int = 64
-    size: int = 64
-    dropout: float = 0.0
-
-    def validate(self) -> GeneratorConfig:
-        if not (1 <= self.latent_dim <= 4096 and 0 <= self.num_classes <= 4096 and 1 <= self.ngf <= 1024
-                and self.size in SIZES and 0.0 <= self.dropout < 1.0):
-            raise ParameterError(f"invalid generator shape {self}: latent_dim 1..4096, num_classes 0..4096, "
-                                 f"ngf 1..1024, size one of {SIZES}")
-        return self
+    latent_dim: int = option(100, "size of the latent vector z", ge=1, le=4096)
+    num_classes: int = option(0, "classes of a class-conditional generator (0: unconditional)", ge=0, le=4096)
+    ngf: int = option(64, "channels of the last hidden block", ge=1, le=1024)
+    size: int = option(64, "side of the generated images in pixels", choices=SIZES)
+    dropout: float = option(0.0, "share dropped by the Dropout after the first block", ge=0.0, lt=1.0)
 
 
 class Generator(nn.Module):

@@ -35,17 +35,18 @@ way back to the source's rate and the loudness are the stages of :mod:`mmdream.p
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
 
 from mmdream.backbones.base import Backbone
-from mmdream.errors import ParameterError, check_options
+from mmdream.errors import ParameterError
 from mmdream.objectives.terms import ChannelSpec, GuideTerm, LayerTerm, Objective, channel_term, parse_layers
 from mmdream.ops.audio import band_mask, keep_peaks, vocoder_shift, warp
+from mmdream.options import Options, option, seed_option
 from mmdream.ops.phase import griffin_lim, istft, stft
 
 __all__ = ["AudioDreamParams", "AudioObjective", "SoundClassTerm", "sound_objective", "check_dream", "dream_change",
@@ -72,83 +73,56 @@ class AudioObjective(Protocol):
 
 
 @dataclass(frozen=True)
-class AudioDreamParams:
+class AudioDreamParams(Options):
     """Every option of an audio dream, with defaults that give an audible, robust dream unasked.
 
     ``step_size``: RMS of each step's change as a fraction of the source's RMS (the gradient is normalised to unit
     RMS), so the dream's strength does not depend on the input's level. ``mix`` scales the final change.
     """
 
-    steps: int = field(default=32, metadata={"help": "gradient-ascent steps per segment"})
-    step_size: float = field(default=0.08, metadata={
-        "aliases": ("--strength",),
-        "help": "RMS of each step's change, as a fraction of the source's RMS: the dream's strength (the mel domain "
-                "keeps only its peaks of each step: about 0.03 gives the wave domain the same loudness of change)"})
-    domain: str = field(default="mel", metadata={"help": "what the ascent changes: the magnitude spectrogram of "
-                                                          "the change, kept to its peaks (mel: tonal), or the "
-                                                          "waveform (wave: noise-like)", "choices": DOMAINS})
-    peaks: int = field(default=24, metadata={"help": "mel domain: spectral peaks of the change kept in each 64 ms "
-                                                     "frame (fewer: more tonal; 0: all 513 bins)"})
-    phase: str = field(default="partials", metadata={
-        "help": "mel domain: phase of the change: steady partials at the bins' centre frequencies, the source's "
-                "phase, or Griffin-Lim after the ascent (starting from the partials)", "choices": PHASES})
-    octaves: int = field(default=1, metadata={"help": "mel domain: coarse-to-fine passes over time-frequency (the "
-                                                      "gradient averaged over 2^k x 2^k cells, k = octaves-1 .. 0)"})
-    time_jitter_ms: float = field(default=20.0, metadata={"help": "maximal random circular time shift per warp, "
-                                                                  "milliseconds (0: none)"})
-    pitch_jitter: float = field(default=0.7, metadata={"help": "maximal random pitch shift per warp, semitones "
-                                                               "(0: none)"})
-    vocoder_share: float = field(default=1.0, metadata={"help": "share of the warps whose pitch shift is a "
-                                                                "phase vocoder's (keeps the duration, smears phase) "
-                                                                "rather than a resampling"})
-    warps: int = field(default=8, metadata={"help": "random warps (time and pitch shifts) whose objectives are "
-                                                    "averaged at each step, evaluated as one batch"})
-    momentum: float = field(default=0.8, metadata={"help": "momentum of the normalised gradient: steps keep this "
-                                                         "share of the previous direction (0: none)"})
-    mix: float = field(default=1.0, metadata={"help": "how much of the dreamed change is added to the source "
-                                                      "(0: the source unchanged)"})
-    fmin: float = field(default=0.0, metadata={"help": "lowest frequency of the change, Hz"})
-    fmax: float = field(default=7500.0, metadata={"help": "highest frequency of the change, Hz (at most half the "
-                                                          "network's rate: 8000 for yamnet)"})
-    segment_s: float = field(default=10.0, metadata={
-        "aliases": ("--segment",), "help": "dream long clips in segments of this many seconds (bounds memory)"})
-    overlap_s: float = field(default=1.0, metadata={
-        "aliases": ("--overlap",), "help": "crossfaded overlap between segments, seconds"})
-    seed: int = field(default=0, metadata={"help": "random seed: same seed, same input, same output"})
+    steps: int = option(32, "gradient-ascent steps per segment", ge=0, le=10_000)
+    step_size: float = option(0.08, "RMS of each step's change, as a fraction of the source's RMS: the dream's "
+                                    "strength (the mel domain keeps only its peaks of each step: about 0.03 gives "
+                                    "the wave domain the same loudness of change)", gt=0.0, le=1.0,
+                              aliases=("--strength",))
+    domain: str = option("mel", "what the ascent changes: the magnitude spectrogram of the change, kept to its peaks "
+                                "(mel: tonal), or the waveform (wave: noise-like)", choices=DOMAINS)
+    peaks: int = option(24, "mel domain: spectral peaks of the change kept in each 64 ms frame (fewer: more tonal; "
+                            "0: all 513 bins)", ge=0, le=MEL_FFT // 2 + 1)
+    phase: str = option("partials", "mel domain: phase of the change: steady partials at the bins' centre "
+                                    "frequencies, the source's phase, or Griffin-Lim after the ascent (starting "
+                                    "from the partials)", choices=PHASES)
+    octaves: int = option(1, "mel domain: coarse-to-fine passes over time-frequency (the gradient averaged over "
+                             "2^k x 2^k cells, k = octaves-1 .. 0)", ge=1, le=6)
+    time_jitter_ms: float = option(20.0, "maximal random circular time shift per warp, milliseconds (0: none)",
+                                   ge=0.0, le=2000.0, unit="milliseconds")
+    pitch_jitter: float = option(0.7, "maximal random pitch shift per warp, semitones (0: none)", ge=0.0, le=3.0,
+                                 unit="semitones")
+    vocoder_share: float = option(1.0, "share of the warps whose pitch shift is a phase vocoder's (keeps the "
+                                       "duration, smears phase) rather than a resampling", ge=0.0, le=1.0)
+    warps: int = option(8, "random warps (time and pitch shifts) whose objectives are averaged at each step, "
+                           "evaluated as one batch", ge=1, le=64)
+    momentum: float = option(0.8, "momentum of the normalised gradient: steps keep this share of the previous "
+                                  "direction (0: none)", ge=0.0, lt=1.0)
+    mix: float = option(1.0, "how much of the dreamed change is added to the source (0: the source unchanged)",
+                        ge=0.0, le=4.0)
+    fmin: float = option(0.0, "lowest frequency of the change, Hz", ge=0.0, unit="Hz")
+    fmax: float = option(7500.0, "highest frequency of the change, Hz (at most half the network's rate: 8000 for "
+                                 "yamnet)", le=24_000.0, unit="Hz")
+    segment_s: float = option(10.0, "dream long clips in segments of this many seconds (bounds memory)", ge=1.0,
+                              le=600.0, unit="seconds", aliases=("--segment",))
+    overlap_s: float = option(1.0, "crossfaded overlap between segments, seconds", ge=0.0, unit="seconds",
+                              aliases=("--overlap",))
+    seed: int = seed_option("random seed: same seed, same input, same output")
 
-    def validate(self) -> AudioDreamParams:
-        """Raise ParameterError naming the first bad option; return self."""
-        checks = [
-            (isinstance(self.steps, int) and 0 <= self.steps <= 10_000, "steps", "an integer from 0 to 10000"),
-            (0.0 < self.step_size <= 1.0, "step_size", "a number above 0 and at most 1"),
-            (self.domain in DOMAINS, "domain", f"one of {', '.join(DOMAINS)}"),
-            (isinstance(self.peaks, int) and 0 <= self.peaks <= MEL_FFT // 2 + 1, "peaks",
-             f"an integer from 0 to {MEL_FFT // 2 + 1}"),
-            (self.phase in PHASES, "phase", f"one of {', '.join(PHASES)}"),
-            (isinstance(self.octaves, int) and 1 <= self.octaves <= 6, "octaves", "an integer from 1 to 6"),
-            (0.0 <= self.time_jitter_ms <= 2000.0, "time_jitter_ms", "from 0 to 2000 milliseconds"),
-            (0.0 <= self.pitch_jitter <= 3.0, "pitch_jitter", "from 0 to 3 semitones"),
-            (0.0 <= self.vocoder_share <= 1.0, "vocoder_share", "a number from 0 to 1"),
-            (isinstance(self.warps, int) and 1 <= self.warps <= 64, "warps", "an integer from 1 to 64"),
-            (0.0 <= self.momentum < 1.0, "momentum", "at least 0 and below 1"),
-            (0.0 <= self.mix <= 4.0, "mix", "a number from 0 to 4"),
-            (0.0 <= self.fmin < self.fmax, "fmin", "at least 0 and below fmax"),
-            (self.fmin < self.fmax <= 24_000.0, "fmax", "above fmin and at most 24000 Hz"),
-            *segmenting_checks(self),
-        ]
-        check_options(self, checks)
-        return self
+    def cross_checks(self) -> Iterable[tuple[bool, str, str]]:
+        return [(self.fmin < self.fmax, "fmin", "below fmax"), *segmenting_checks(self)]
 
 
 def segmenting_checks(params: Any) -> list[tuple[bool, str, str]]:
-    """The ``check_options`` rows of the options every segmented sound algorithm has: ``segment_s``,
-    ``overlap_s`` and ``seed``."""
-    return [
-        (1.0 <= params.segment_s <= 600.0, "segment_s", "from 1 to 600 seconds"),
-        (0.0 <= params.overlap_s <= params.segment_s / 2, "overlap_s", "at least 0 and at most half of segment_s"),
-        (isinstance(params.seed, int) and not isinstance(params.seed, bool) and 0 <= params.seed < 2**62, "seed",
-         "a non-negative integer"),
-    ]
+    """The cross check of the options every segmented sound algorithm has (``segment_s``, ``overlap_s``): an
+    overlap of at most half a segment."""
+    return [(params.overlap_s <= params.segment_s / 2, "overlap_s", "at most half the segment length")]
 
 
 @dataclass(frozen=True)

@@ -43,17 +43,18 @@ loudness are the stages of :mod:`mmdream.pipelines.audio`, whose ``style_audio``
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from mmdream.backbones.base import Backbone
-from mmdream.dream.audio import segmenting_checks
-from mmdream.errors import ParameterError, check_options
+from mmdream.dream.audio import AudioDreamParams, segmenting_checks
+from mmdream.errors import ParameterError
 from mmdream.objectives.terms import StyleAccumulator, StyleStats, feature_loss, style_distance
+from mmdream.options import Options, option, option_of, seed_option
 from mmdream.ops.mel import tf_mel_filters
 from mmdream.ops.phase import griffin_lim, stft
 from mmdream.ops.segments import plan_segments
@@ -73,62 +74,40 @@ _EPS = 1e-12
 
 
 @dataclass(frozen=True)
-class AudioStyleParams:
+class AudioStyleParams(Options):
     """Every option of an audio style transfer; the defaults give a clearly styled, recognisable result."""
 
-    network: str = field(default="random", metadata={
-        "help": "feature network: random (Ulyanov's shallow-wide random filters on the log spectrogram) or "
-                "yamnet (YAMNet's layers on its log-mel)", "choices": NETWORKS})
-    steps: int = field(default=60, metadata={"help": "optimisation steps (Adam) per segment"})
-    learning_rate: float = field(default=0.1, metadata={"help": "Adam step size on the log1p-magnitude "
-                                                                 "spectrogram"})
-    style_weight: float = field(default=1.0, metadata={"help": "weight of the (relative) style loss"})
-    content_weight: float = field(default=0.15, metadata={"help": "weight of the (relative) content loss "
-                                                                 "(0: style only)"})
-    stats: str = field(default="gram", metadata={"help": "style statistics: gram (Gram matrices) or w2 (mean and "
-                                                         "covariance, 2-Wasserstein)", "choices": STATS})
-    init: str = field(default="content", metadata={"help": "start from the content's spectrogram or from noise",
-                                                   "choices": INITS})
-    phase: str = field(default="content", metadata={"help": "Griffin-Lim starts from the content's phase or from "
-                                                            "random phases", "choices": PHASES})
-    rounds: int = field(default=3, metadata={"help": "optimise, reconstruct (Griffin-Lim) and re-analyse this many "
-                                                   "times: later rounds start from a spectrogram a waveform has"})
-    griffin_lim_iters: int = field(default=64, metadata={"help": "fast Griffin-Lim iterations per round"})
-    filters: int = field(default=4096, metadata={"help": "random network: number of filters"})
-    kernel: int = field(default=11, metadata={"help": "random network: filter length, STFT frames"})
-    style_layers: str = field(default="layer2,layer4,layer6", metadata={
-        "help": "yamnet: layers whose statistics are matched (comma list)"})
-    content_layer: str = field(default="layer10", metadata={"help": "yamnet: layer whose features are kept"})
-    segment_s: float = field(default=10.0, metadata={"help": "process long content in segments of this many "
-                                                             "seconds, and gather the style clip's statistics in "
-                                                             "chunks of it (bounds memory)"})
-    overlap_s: float = field(default=1.0, metadata={"help": "crossfaded overlap between segments, seconds"})
-    seed: int = field(default=0, metadata={"help": "random seed (random network's filters, noise, phases)"})
+    network: str = option("random", "feature network: random (Ulyanov's shallow-wide random filters on the log "
+                                    "spectrogram) or yamnet (YAMNet's layers on its log-mel)", choices=NETWORKS)
+    steps: int = option(60, "optimisation steps (Adam) per segment", ge=0, le=10_000)
+    learning_rate: float = option(0.1, "Adam step size on the log1p-magnitude spectrogram", gt=0.0, le=10.0)
+    style_weight: float = option(1.0, "weight of the (relative) style loss", ge=0.0, le=1_000_000.0)
+    content_weight: float = option(0.15, "weight of the (relative) content loss (0: style only)", ge=0.0,
+                                   le=1_000_000.0)
+    stats: str = option("gram", "style statistics: gram (Gram matrices) or w2 (mean and covariance, "
+                                "2-Wasserstein)", choices=STATS)
+    init: str = option("content", "start from the content's spectrogram or from noise", choices=INITS)
+    phase: str = option("content", "Griffin-Lim starts from the content's phase or from random phases",
+                        choices=PHASES)
+    rounds: int = option(3, "optimise, reconstruct (Griffin-Lim) and re-analyse this many times: later rounds "
+                            "start from a spectrogram a waveform has", ge=1)
+    griffin_lim_iters: int = option(64, "fast Griffin-Lim iterations per round", ge=0, le=1000)
+    filters: int = option(4096, "random network: number of filters", ge=1, le=16384)
+    kernel: int = option(11, "random network: filter length, STFT frames (odd)", ge=1, le=255)
+    style_layers: str = option("layer2,layer4,layer6", "yamnet: layers whose statistics are matched (comma list)")
+    content_layer: str = option("layer10", "yamnet: layer whose features are kept")
+    segment_s: float = option_of(AudioDreamParams, "segment_s", help="process long content in segments of this "
+                                 "many seconds, and gather the style clip's statistics in chunks of it (bounds "
+                                 "memory)")
+    overlap_s: float = option_of(AudioDreamParams, "overlap_s")
+    seed: int = seed_option("random seed (random network's filters, noise, phases)")
 
-    def validate(self) -> AudioStyleParams:
-        """Raise ParameterError naming the first bad option; return self."""
-        checks = [
-            (self.network in NETWORKS, "network", f"one of {', '.join(NETWORKS)}"),
-            (isinstance(self.steps, int) and 0 <= self.steps <= 10_000, "steps", "an integer from 0 to 10000"),
-            (0.0 < self.learning_rate <= 10.0, "learning_rate", "above 0 and at most 10"),
-            (0.0 <= self.style_weight <= 1e6, "style_weight", "from 0 to 1e6"),
-            (0.0 <= self.content_weight <= 1e6, "content_weight", "from 0 to 1e6"),
-            (self.stats in STATS, "stats", f"one of {', '.join(STATS)}"),
-            (self.init in INITS, "init", f"one of {', '.join(INITS)}"),
-            (self.phase in PHASES, "phase", f"one of {', '.join(PHASES)}"),
-            (isinstance(self.rounds, int) and 1 <= self.rounds <= max(self.steps, 1), "rounds",
-             "an integer from 1 to steps"),
-            (isinstance(self.griffin_lim_iters, int) and 0 <= self.griffin_lim_iters <= 1000, "griffin_lim_iters",
-             "an integer from 0 to 1000"),
-            (isinstance(self.filters, int) and 1 <= self.filters <= 16384, "filters", "an integer from 1 to 16384"),
-            (isinstance(self.kernel, int) and 1 <= self.kernel <= 255 and self.kernel % 2 == 1, "kernel",
-             "an odd integer from 1 to 255"),
-            (bool(_names(self.style_layers)), "style_layers", "a comma list of layer names"),
-            (bool(self.content_layer.strip()), "content_layer", "a layer name"),
-            *segmenting_checks(self),
-        ]
-        check_options(self, checks)
-        return self
+    def cross_checks(self) -> Iterable[tuple[bool, str, str]]:
+        return [(self.rounds <= max(self.steps, 1), "rounds", "an integer from 1 to steps"),
+                (self.kernel % 2 == 1, "kernel", "an odd integer from 1 to 255"),
+                (bool(_names(self.style_layers)), "style_layers", "a comma list of layer names"),
+                (bool(self.content_layer.strip()), "content_layer", "a layer name"),
+                *segmenting_checks(self)]
 
 
 def _names(text: str) -> tuple[str, ...]:

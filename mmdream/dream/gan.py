@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,8 +27,9 @@ import torch.nn.functional as F
 
 from mmdream.backbones.base import Backbone
 from mmdream.backbones.generators import Generator
-from mmdream.errors import ParameterError, check_options
+from mmdream.errors import ParameterError
 from mmdream.objectives.terms import Objective
+from mmdream.options import Options, option, seed_option
 from mmdream.ops.pyramid import resize
 from mmdream.progress import ProgressFn, Tracker
 
@@ -39,45 +40,26 @@ __all__ = ["GanDreamParams", "GanDream", "RangeCheck", "dream_latent", "dream_ph
 
 
 @dataclass(frozen=True)
-class GanDreamParams:
+class GanDreamParams(Options):
     """Every option of a dream through a generator."""
 
-    steps: int = field(default=120, metadata={"help": "optimisation steps of the latent"})
-    restarts: int = field(default=4, metadata={"help": "independent random starts (one batch); the best is kept"})
-    lr: float = field(default=0.05, metadata={"help": "learning rate of the latent (Adam)"})
-    prior: float = field(default=1.0, metadata={"help": "weight of the latent prior (|z| / sqrt(dim) - 1)²: keeps "
-                                                        "the dream in the generator's range"})
-    truncation: float = field(default=3.0, metadata={"help": "clamp every latent value to ±this (0: no clamp)"})
-    input_size: int = field(default=0, metadata={"help": "side at which the backbone sees G(z), pixels (0: the "
-                                                         "backbone's own, 224 for ImageNet nets)"})
-    jitter: float = field(default=0.06, metadata={"help": "random shift of G(z) per step, as a share of its side"})
-    scale: float = field(default=0.1, metadata={"help": "random zoom of G(z) per step, up to ±this share"})
-    project_steps: int = field(default=150, metadata={"help": "steps that project a photo (or an image to check) "
-                                                              "into the latent"})
-    feature_weight: float = field(default=0.0, metadata={"help": "photo projection: weight of the backbone "
-                                                                 "feature distance beside the pixel error"})
-    blend: float = field(default=1.0, metadata={"help": "photo dream: share of the photo's detail the generator "
-                                                        "cannot draw that is added back (0: the generator's image "
-                                                        "alone)"})
-    seed: int = field(default=0, metadata={"help": "random seed: same seed, same dream"})
-
-    def validate(self) -> GanDreamParams:
-        """Raise ParameterError naming the first bad option; return self."""
-        check_options(self, [
-            (1 <= self.steps <= 100_000, "steps", "an integer from 1 to 100000"),
-            (1 <= self.restarts <= 256, "restarts", "an integer from 1 to 256"),
-            (0.0 < self.lr <= 10.0, "lr", "a number above 0 and at most 10"),
-            (0.0 <= self.prior <= 1e4, "prior", "from 0 to 10000"),
-            (self.truncation == 0 or 0.5 <= self.truncation <= 100, "truncation", "0 (off) or 0.5 to 100"),
-            (self.input_size == 0 or 16 <= self.input_size <= 2048, "input_size", "0 or 16 to 2048 pixels"),
-            (0.0 <= self.jitter <= 0.5, "jitter", "from 0 to 0.5"),
-            (0.0 <= self.scale <= 0.5, "scale", "from 0 to 0.5"),
-            (1 <= self.project_steps <= 100_000, "project_steps", "an integer from 1 to 100000"),
-            (0.0 <= self.feature_weight <= 1e4, "feature_weight", "from 0 to 10000"),
-            (0.0 <= self.blend <= 1.0, "blend", "from 0 to 1"),
-            (isinstance(self.seed, int) and self.seed >= 0, "seed", "a non-negative integer"),
-        ])
-        return self
+    steps: int = option(120, "optimisation steps of the latent", ge=1, le=100_000)
+    restarts: int = option(4, "independent random starts (one batch); the best is kept", ge=1, le=256)
+    lr: float = option(0.05, "learning rate of the latent (Adam)", gt=0.0, le=10.0)
+    prior: float = option(1.0, "weight of the latent prior (|z| / sqrt(dim) - 1)²: keeps the dream in the "
+                               "generator's range", ge=0.0, le=10_000.0)
+    truncation: float = option(3.0, "clamp every latent value to ±this (0: no clamp)", ge=0.5, le=100.0, off=0.0)
+    input_size: int = option(0, "side at which the backbone sees G(z), pixels (0: the backbone's own, 224 for "
+                                "ImageNet nets)", ge=16, le=2048, off=0, unit="pixels")
+    jitter: float = option(0.06, "random shift of G(z) per step, as a share of its side", ge=0.0, le=0.5)
+    scale: float = option(0.1, "random zoom of G(z) per step, up to ±this share", ge=0.0, le=0.5)
+    project_steps: int = option(150, "steps that project a photo (or an image to check) into the latent", ge=1,
+                                le=100_000)
+    feature_weight: float = option(0.0, "photo projection: weight of the backbone feature distance beside the pixel "
+                                        "error", ge=0.0, le=10_000.0)
+    blend: float = option(1.0, "photo dream: share of the photo's detail the generator cannot draw that is added "
+                               "back (0: the generator's image alone)", ge=0.0, le=1.0)
+    seed: int = seed_option("random seed: same seed, same dream")
 
 
 @dataclass(frozen=True)

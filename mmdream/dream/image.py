@@ -5,15 +5,16 @@ Pixels are RGB in [0, 1], shape ``(N, 3, H, W)``; the backbone does its own prep
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from functools import partial
 
 import torch
 
 from mmdream.backbones.base import Backbone
-from mmdream.errors import ParameterError, check_options
+from mmdream.errors import ParameterError
 from mmdream.objectives.terms import Objective
+from mmdream.options import Options, option, seed_option
 from mmdream.ops.transforms import random_view
 from mmdream.ops.color import preserve_colors
 from mmdream.ops.pyramid import normalize_gradient, octave_sizes, resize
@@ -26,7 +27,7 @@ ROBUST_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
-class DreamParams:
+class DreamParams(Options):
     """Every option of an image dream, with the defaults that give a good dream unasked.
 
     ``step_size`` is in pixel units of [0, 1] per step for a normalised gradient. ``jitter``: maximal random roll
@@ -34,50 +35,30 @@ class DreamParams:
     overlap between tiles in pixels.
     """
 
-    steps: int = field(default=10, metadata={"help": "ascent steps per octave"})
-    octaves: int = field(default=4, metadata={"help": "number of octaves (image scales), smallest first"})
-    octave_scale: float = field(default=1.4, metadata={"help": "size ratio between successive octaves"})
-    step_size: float = field(default=0.005, metadata={"help": "pixel change per step ([0, 1] units) of the "
-                                                               "normalised gradient: the dream's strength"})
-    jitter: int = field(default=32, metadata={"help": "maximal random shift in pixels per step"})
-    grad_norm: str = field(default="laplacian", metadata={"help": "gradient normalisation", "choices": GRAD_NORMS})
-    laplacian_levels: int = field(default=4, metadata={"help": "levels of the Laplacian gradient normalisation"})
-    tile: int = field(default=1024, metadata={"help": "evaluate images larger than this in tiles of this size "
-                                                      "(0: never tile); bounds memory"})
-    tile_overlap: int = field(default=64, metadata={"help": "blended overlap between tiles, pixels"})
-    preserve_colors: str = field(default="none", metadata={"help": "keep the input's colours",
-                                                           "choices": COLOR_MODES})
-    robust: str = field(default="auto", metadata={
-        "help": "transformation robustness: every step evaluates a randomly zoomed, turned and cropped view at the "
-                "classifier's input size, so the dream holds under any resize and crop (auto: for class and theme "
-                "objectives; on; off)", "choices": ROBUST_MODES})
-    robust_scale: float = field(default=0.25, metadata={"help": "robust views: random zoom within 1 ± this"})
-    robust_angle: float = field(default=8.0, metadata={"help": "robust views: random turn within ± this, degrees"})
-    robust_gain: float = field(default=1.5, metadata={"help": "robust views: step size multiplier (a view moves only "
-                                                               "the pixels it sees, and views pull different ways)"})
-    seed: int = field(default=0, metadata={"help": "random seed: same seed, same input, same output"})
+    steps: int = option(10, "ascent steps per octave", ge=1, le=10_000)
+    octaves: int = option(4, "number of octaves (image scales), smallest first", ge=1, le=12)
+    octave_scale: float = option(1.4, "size ratio between successive octaves", gt=1.0, le=4.0)
+    step_size: float = option(0.005, "pixel change per step ([0, 1] units) of the normalised gradient: the dream's "
+                                     "strength", gt=0.0, le=1.0)
+    jitter: int = option(32, "maximal random shift in pixels per step", ge=0, le=512)
+    grad_norm: str = option("laplacian", "gradient normalisation", choices=GRAD_NORMS)
+    laplacian_levels: int = option(4, "levels of the Laplacian gradient normalisation", ge=1, le=8)
+    tile: int = option(1024, "evaluate images larger than this in tiles of this size (0: never tile); bounds memory",
+                       ge=64, le=8192, off=0, unit="pixels")
+    tile_overlap: int = option(64, "blended overlap between tiles, pixels", ge=0)
+    preserve_colors: str = option("none", "keep the input's colours", choices=COLOR_MODES)
+    robust: str = option("auto", "transformation robustness: every step evaluates a randomly zoomed, turned and "
+                                 "cropped view at the classifier's input size, so the dream holds under any resize "
+                                 "and crop (auto: for class and theme objectives; on; off)", choices=ROBUST_MODES)
+    robust_scale: float = option(0.25, "robust views: random zoom within 1 ± this", ge=0.0, lt=1.0)
+    robust_angle: float = option(8.0, "robust views: random turn within ± this, degrees", ge=0.0, le=45.0,
+                                 unit="degrees")
+    robust_gain: float = option(1.5, "robust views: step size multiplier (a view moves only the pixels it sees, and "
+                                     "views pull different ways)", gt=0.0, le=10.0)
+    seed: int = seed_option("random seed: same seed, same input, same output")
 
-    def validate(self) -> DreamParams:
-        """Raise ParameterError naming the first bad option; return self."""
-        checks = [
-            (1 <= self.steps <= 10_000, "steps", "an integer from 1 to 10000"),
-            (1 <= self.octaves <= 12, "octaves", "an integer from 1 to 12"),
-            (1.0 < self.octave_scale <= 4.0, "octave_scale", "a number above 1 and at most 4"),
-            (0.0 < self.step_size <= 1.0, "step_size", "a number above 0 and at most 1"),
-            (0 <= self.jitter <= 512, "jitter", "an integer from 0 to 512"),
-            (self.grad_norm in GRAD_NORMS, "grad_norm", f"one of {', '.join(GRAD_NORMS)}"),
-            (1 <= self.laplacian_levels <= 8, "laplacian_levels", "an integer from 1 to 8"),
-            (self.tile == 0 or 64 <= self.tile <= 8192, "tile", "0 (no tiling) or 64 to 8192 pixels"),
-            (0 <= self.tile_overlap < max(self.tile, 1) // 2 or self.tile == 0, "tile_overlap",
-             "at least 0 and under half the tile"),
-            (self.preserve_colors in COLOR_MODES, "preserve_colors", f"one of {', '.join(COLOR_MODES)}"),
-            (self.robust in ROBUST_MODES, "robust", f"one of {', '.join(ROBUST_MODES)}"),
-            (0.0 <= self.robust_scale < 1.0, "robust_scale", "at least 0 and below 1"),
-            (0.0 <= self.robust_angle <= 45.0, "robust_angle", "from 0 to 45 degrees"),
-            (0.0 < self.robust_gain <= 10.0, "robust_gain", "a number above 0 and at most 10"),
-        ]
-        check_options(self, checks)
-        return self
+    def cross_checks(self) -> Iterable[tuple[bool, str, str]]:
+        return [(self.tile == 0 or self.tile_overlap < self.tile // 2, "tile_overlap", "under half the tile")]
 
 
 def robust_views(params: DreamParams, objective: Objective) -> bool:

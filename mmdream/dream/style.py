@@ -24,22 +24,23 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from mmdream.backbones.base import Backbone
-from mmdream.errors import ParameterError, check_options
+from mmdream.errors import ParameterError
 from mmdream.objectives.terms import StyleAccumulator, StyleStats, feature_loss, parse_layers, style_distance
 from mmdream.dream.image import COLOR_MODES
 from mmdream.dream.temporal import quantize
+from mmdream.options import Options, option, seed_option
 from mmdream.ops.color import preserve_colors
 from mmdream.ops.flow import motion, warp
 from mmdream.ops.pyramid import resize
 from mmdream.ops.tiling import tiled_gradient
 from mmdream.progress import ProgressFn, Tracker
 
-__all__ = ["StyleParams", "FrameStyle", "style_targets", "style_image", "style_frames",
+__all__ = ["StyleParams", "StyledFilmParams", "FrameStyle", "style_targets", "style_image", "style_frames",
            "style_gradient", "style_losses"]
 
 LOSSES = ("gram", "w2")
@@ -50,53 +51,37 @@ MIN_SIDE = 32  # coarse scales whose shorter side would be smaller are skipped (
 
 
 @dataclass(frozen=True)
-class StyleParams:
+class StyleParams(Options):
     """Every option of a style transfer, with defaults that give a clearly stylised, recognisable picture."""
 
-    content_layers: str = field(default="relu4_2", metadata={"help": "layers whose features keep the content"})
-    style_layers: str = field(default="relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
-                              metadata={"help": "layers whose statistics carry the style"})
-    content_weight: float = field(default=1.0, metadata={"help": "weight of the content loss"})
-    style_weight: float = field(default=10.0, metadata={"help": "weight of the style loss"})
-    tv_weight: float = field(default=0.0, metadata={"help": "weight of the total-variation loss (smoothness)"})
-    loss: str = field(default="gram", metadata={"help": "style statistics: Gram matrices or Gaussian W2",
-                                                "choices": LOSSES})
-    size: int = field(default=512, metadata={"help": "longer side of the result, pixels"})
-    scales: int = field(default=3, metadata={"help": "coarse-to-fine sizes, each √2 larger, ending at --size"})
-    steps: int = field(default=100, metadata={"help": "optimiser steps per scale"})
-    optimizer: str = field(default="adam", metadata={"help": "pixel optimiser", "choices": OPTIMIZERS})
-    lr: float = field(default=0.02, metadata={"help": "Adam's step size in [0, 1] pixel units (L-BFGS: 1)"})
-    init: str = field(default="content", metadata={"help": "start from the content, the (first) style, or noise",
-                                                   "choices": INITS})
-    style_scale: float = field(default=1.0, metadata={"help": "size the styles are seen at, relative to the "
-                                                              "result's size"})
-    average: float = field(default=0.9, metadata={"help": "iterate averaging: the result is this exponential "
-                                                          "moving average of the iterates (0: the last iterate)"})
-    preserve_colors: str = field(default="none", metadata={"help": "keep the content's colours",
-                                                           "choices": COLOR_MODES})
-    tile: int = field(default=0, metadata={"help": "optimise in tiles of this size when larger (0: never)"})
-    seed: int = field(default=0, metadata={"help": "random seed (noise init)"})
+    content_layers: str = option("relu4_2", "layers whose features keep the content")
+    style_layers: str = option("relu1_1,relu2_1,relu3_1,relu4_1,relu5_1", "layers whose statistics carry the style")
+    content_weight: float = option(1.0, "weight of the content loss", ge=0.0)
+    style_weight: float = option(10.0, "weight of the style loss", ge=0.0)
+    tv_weight: float = option(0.0, "weight of the total-variation loss (smoothness)", ge=0.0)
+    loss: str = option("gram", "style statistics: Gram matrices or Gaussian W2", choices=LOSSES)
+    size: int = option(512, "longer side of the result, pixels", ge=32, le=8192, unit="pixels")
+    scales: int = option(3, "coarse-to-fine sizes, each √2 larger, ending at --size", ge=1, le=8)
+    steps: int = option(100, "optimiser steps per scale", ge=0, le=10_000)
+    optimizer: str = option("adam", "pixel optimiser", choices=OPTIMIZERS)
+    lr: float = option(0.02, "Adam's step size in [0, 1] pixel units (L-BFGS: 1)", gt=0.0, le=10.0)
+    init: str = option("content", "start from the content, the (first) style, or noise", choices=INITS)
+    style_scale: float = option(1.0, "size the styles are seen at, relative to the result's size", ge=0.1, le=4.0)
+    average: float = option(0.9, "iterate averaging: the result is this exponential moving average of the "
+                                 "iterates (0: the last iterate)", ge=0.0, lt=1.0)
+    preserve_colors: str = option("none", "keep the content's colours", choices=COLOR_MODES)
+    tile: int = option(0, "optimise in tiles of this size when larger (0: never)", ge=128, le=4096, off=0,
+                       unit="pixels")
+    seed: int = seed_option("random seed (noise init)")
 
-    def validate(self) -> StyleParams:
-        """Raise ParameterError naming the first bad option; return self."""
-        checks = [
-            (self.content_weight >= 0, "content_weight", "at least 0"),
-            (self.style_weight >= 0, "style_weight", "at least 0"),
-            (self.tv_weight >= 0, "tv_weight", "at least 0"),
-            (self.loss in LOSSES, "loss", f"one of {', '.join(LOSSES)}"),
-            (32 <= self.size <= 8192, "size", "32 to 8192 pixels"),
-            (1 <= self.scales <= 8, "scales", "an integer from 1 to 8"),
-            (0 <= self.steps <= 10_000, "steps", "an integer from 0 to 10000"),
-            (self.optimizer in OPTIMIZERS, "optimizer", f"one of {', '.join(OPTIMIZERS)}"),
-            (0 < self.lr <= 10, "lr", "above 0 and at most 10"),
-            (self.init in INITS, "init", f"one of {', '.join(INITS)}"),
-            (0.1 <= self.style_scale <= 4, "style_scale", "from 0.1 to 4"),
-            (0 <= self.average < 1, "average", "at least 0 and below 1"),
-            (self.preserve_colors in COLOR_MODES, "preserve_colors", f"one of {', '.join(COLOR_MODES)}"),
-            (self.tile == 0 or 128 <= self.tile <= 4096, "tile", "0 or 128 to 4096 pixels"),
-        ]
-        check_options(self, checks)
-        return self
+
+@dataclass(frozen=True)
+class StyledFilmParams(Options):
+    """Options of a styled film beyond the still ones (:class:`StyleParams` styles each shot's first frame)."""
+
+    frame_steps: int = option(30, "optimiser steps per frame after a shot's first", ge=1, le=10_000)
+    temporal_weight: float = option(500.0, "pull of reliable pixels toward the warped previous styled frame "
+                                           "(temporal loss)", ge=0.0)
 
 
 def _names(spec: str, backbone: Backbone) -> tuple[str, ...]:
@@ -285,9 +270,8 @@ def style_frames(
     styles: Sequence[torch.Tensor],
     backbone: Backbone,
     params: StyleParams = StyleParams(),
+    video: StyledFilmParams = StyledFilmParams(),
     *,
-    frame_steps: int = 30,
-    temporal_weight: float = 500.0,
     frame_lr: float | None = None,
     style_weights: Sequence[float] | None = None,
     flow: str = "dis",
@@ -298,13 +282,12 @@ def style_frames(
 ) -> Iterator[tuple[torch.Tensor, FrameStyle]]:
     """Style a film's frames ``(3, H, W)`` (at their own size; indices ``start, start + 1, ...``): the first frame
     (and each after a scene cut) as a still with ``params``; every later one from the previous result warped by the
-    flow where it is reliable (the content elsewhere), ``frame_steps`` small steps (Adam at ``frame_lr``, default a
-    quarter of ``params.lr``: a correction, not a repaint) at full size with a temporal loss of ``temporal_weight``
-    on reliable pixels. ``state``: the previous frame's source and styled frame when resuming.
+    flow where it is reliable (the content elsewhere), ``video.frame_steps`` small steps (Adam at ``frame_lr``,
+    default a quarter of ``params.lr``: a correction, not a repaint) at full size with a temporal loss of
+    ``video.temporal_weight`` on reliable pixels. ``state``: the previous frame's source and styled frame when resuming.
     Yields ``(frame (3, H, W), FrameStyle)``; progress counts frames of ``total``."""
     params.validate()
-    if frame_steps < 0 or temporal_weight < 0:
-        raise ParameterError("frame_steps and temporal_weight must be at least 0")
+    video.validate()
     targets: StyleStats | None = None
     tracker = Tracker(total, progress, stage="frames")
     prev_source, prev_styled = state if state is not None else (None, None)
@@ -325,8 +308,8 @@ def style_frames(
             mask = mot.mask[None, None]
             init = mask * warped + (1 - mask) * content
             small = dataclasses.replace(params, lr=params.lr / 4 if frame_lr is None else frame_lr)
-            styled = _optimise(init, content, targets, backbone, small, frame_steps, Tracker(0, None), "frame",
-                               anchor=(warped, mask), temporal_weight=temporal_weight)
+            styled = _optimise(init, content, targets, backbone, small, video.frame_steps, Tracker(0, None), "frame",
+                               anchor=(warped, mask), temporal_weight=video.temporal_weight)
             styled = preserve_colors(styled, content, params.preserve_colors)
             reliable = mot.reliable
         styled = quantize(styled)  # what a frame file holds: a resumed film equals an uninterrupted one

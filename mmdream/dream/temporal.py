@@ -18,62 +18,45 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import torch
 
 from mmdream.backbones.base import Backbone
 from mmdream.dream.image import DreamParams, dream_image, dream_step
-from mmdream.errors import ParameterError, check_options
+from mmdream.errors import ParameterError
 from mmdream.objectives.terms import Objective
 from mmdream.ops.flow import FLOW_METHODS, motion, warp
+from mmdream.options import Options, option
 from mmdream.progress import ProgressFn, Tracker
 
 
 @dataclass(frozen=True)
-class VideoParams:
+class VideoParams(Options):
     """Options of a film dream beyond the still-image ones (:class:`DreamParams` dreams each shot's first frame)."""
 
-    frame_steps: int = field(default=2, metadata={"help": "ascent steps per frame after a shot's first frame "
-                                                           "(warm start from the previous dream)"})
-    frame_step_size: float = field(default=0.003, metadata={"help": "pixel change per warm-start step ([0, 1] "
-                                                                     "units); the new detail per frame"})
-    blend: float = field(default=0.98, metadata={"help": "share of the previous frame's dream carried along the "
-                                                          "flow where it is reliable (0: independent frames)"})
-    temporal_weight: float = field(default=0.2, metadata={"help": "pull per step toward the warped previous dream "
-                                                                   "on reliable pixels (temporal loss; 0: off)"})
-    flow: str = field(default="dis", metadata={"help": "optical flow between source frames",
-                                               "choices": FLOW_METHODS})
-    hold_strength: bool = field(default=True, metadata={"help": "hold the dream's strength at the level of the "
-                                                                 "shot's first frame (no fading, no growth)"})
-    cut_reliable: float = field(default=0.35, metadata={"help": "scene cut when fewer pixels than this share have "
-                                                                 "a consistent flow"})
-    cut_error: float = field(default=0.12, metadata={"help": "scene cut when the flow-compensated difference of "
-                                                              "reliable pixels exceeds this ([0, 1] units)"})
-    still_tolerance: float = field(default=3.0, metadata={"help": "where the flow is unreliable, pixels whose source "
-                                                                   "changed by at most this (0-255 scale) keep their "
-                                                                   "detail in place (flat colour, still camera)"})
-    min_strength: float = field(default=9.0, metadata={"help": "a shot whose first dream is fainter than this mean "
-                                                                "|dream - source| (0-255 scale) has its detail "
-                                                                "amplified to it, so every film's dream is visible "
-                                                                "(0: off)"})
-
-    def validate(self) -> VideoParams:
-        """Raise ParameterError naming the first bad option; return self."""
-        checks = [
-            (0 <= self.frame_steps <= 1000, "frame_steps", "an integer from 0 to 1000"),
-            (0.0 < self.frame_step_size <= 1.0, "frame_step_size", "a number above 0 and at most 1"),
-            (0.0 <= self.blend <= 1.0, "blend", "a number from 0 to 1"),
-            (0.0 <= self.temporal_weight <= 1.0, "temporal_weight", "a number from 0 to 1"),
-            (self.flow in FLOW_METHODS, "flow", f"one of {', '.join(FLOW_METHODS)}"),
-            (0.0 <= self.cut_reliable <= 1.0, "cut_reliable", "a number from 0 to 1"),
-            (0.0 < self.cut_error <= 1.0, "cut_error", "a number above 0 and at most 1"),
-            (0.0 <= self.still_tolerance <= 255.0, "still_tolerance", "a number from 0 to 255"),
-            (0.0 <= self.min_strength <= 64.0, "min_strength", "a number from 0 to 64 (0-255 scale)"),
-        ]
-        check_options(self, checks)
-        return self
+    frame_steps: int = option(2, "ascent steps per frame after a shot's first frame (warm start from the previous "
+                                 "dream)", ge=0, le=1000)
+    frame_step_size: float = option(0.003, "pixel change per warm-start step ([0, 1] units); the new detail per "
+                                           "frame", gt=0.0, le=1.0)
+    blend: float = option(0.98, "share of the previous frame's dream carried along the flow where it is reliable (0: "
+                                "independent frames)", ge=0.0, le=1.0)
+    temporal_weight: float = option(0.2, "pull per step toward the warped previous dream on reliable pixels "
+                                         "(temporal loss; 0: off)", ge=0.0, le=1.0)
+    flow: str = option("dis", "optical flow between source frames", choices=FLOW_METHODS)
+    hold_strength: bool = option(True, "hold the dream's strength at the level of the shot's first frame (no "
+                                       "fading, no growth)")
+    cut_reliable: float = option(0.35, "scene cut when fewer pixels than this share have a consistent flow", ge=0.0,
+                                 le=1.0)
+    cut_error: float = option(0.12, "scene cut when the flow-compensated difference of reliable pixels exceeds this "
+                                    "([0, 1] units)", gt=0.0, le=1.0)
+    still_tolerance: float = option(3.0, "where the flow is unreliable, pixels whose source changed by at most this "
+                                         "(0-255 scale) keep their detail in place (flat colour, still camera)",
+                                    ge=0.0, le=255.0)
+    min_strength: float = option(9.0, "a shot whose first dream is fainter than this mean |dream - source| (0-255 "
+                                      "scale) has its detail amplified to it, so every film's dream is visible (0: "
+                                      "off)", ge=0.0, le=64.0, unit="(0-255 scale)")
 
 
 @runtime_checkable

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -31,47 +31,32 @@ import torch.nn.functional as F
 from mmdream.backbones.base import Backbone
 from mmdream.dream.image import DreamParams, dream_image
 from mmdream.dream.temporal import quantize
-from mmdream.errors import ParameterError, check_options
+from mmdream.errors import ParameterError
 from mmdream.objectives.terms import Objective
+from mmdream.options import Options, option
 
 __all__ = ["ZoomParams", "ZoomStep", "ZoomSchedule", "zoom_schedule", "move", "channel_stats", "anchor",
            "soft_clip", "dream_start", "dream_zoom_frame"]
 
 
 @dataclass(frozen=True)
-class ZoomParams:
+class ZoomParams(Options):
     """How each frame moves and how much it dreams (rates per second, so a film at another frame rate moves alike)."""
 
-    zoom: float = field(default=1.25, metadata={"help": "scale per second (above 1 zooms in, below 1 out)"})
-    rotate: float = field(default=0.0, metadata={"help": "rotation per second, degrees (clockwise)"})
-    shift_x: float = field(default=0.0, metadata={"help": "shift per second, share of the width (content moves "
-                                                          "right for positive values)"})
-    shift_y: float = field(default=0.0, metadata={"help": "shift per second, share of the height (content moves "
-                                                          "down for positive values)"})
-    frame_steps: int = field(default=3, metadata={"help": "ascent steps per octave on each frame after the first"})
-    frame_octaves: int = field(default=2, metadata={"help": "octaves dreamed on each frame after the first"})
-    frame_step_size: float = field(default=0.005, metadata={"help": "pixel change per step on frames after the "
-                                                                     "first: the zoom's dream strength"})
-    anchor: float = field(default=1.0, metadata={"help": "pull of each channel's mean and std toward the first "
-                                                         "frame's, per frame (0: off; the zoom then runs away)"})
-    knee: float = field(default=0.85, metadata={"help": "soft clip: values above KNEE (and below 1 - KNEE) are "
-                                                        "compressed smoothly toward 1 (0) instead of clipping (1: "
-                                                        "hard clip only)"})
-
-    def validate(self) -> ZoomParams:
-        """Raise ParameterError naming the first bad option; return self."""
-        check_options(self, [
-            (0.2 <= self.zoom <= 5.0, "zoom", "a scale per second from 0.2 to 5 (1: no zoom)"),
-            (-360.0 <= self.rotate <= 360.0, "rotate", "degrees per second from -360 to 360"),
-            (-1.0 <= self.shift_x <= 1.0, "shift_x", "a share of the width per second from -1 to 1"),
-            (-1.0 <= self.shift_y <= 1.0, "shift_y", "a share of the height per second from -1 to 1"),
-            (0 <= self.frame_steps <= 1000, "frame_steps", "an integer from 0 to 1000"),
-            (1 <= self.frame_octaves <= 12, "frame_octaves", "an integer from 1 to 12"),
-            (0.0 < self.frame_step_size <= 1.0, "frame_step_size", "a number above 0 and at most 1"),
-            (0.0 <= self.anchor <= 1.0, "anchor", "a number from 0 to 1"),
-            (0.5 < self.knee <= 1.0, "knee", "a number above 0.5 and at most 1"),
-        ])
-        return self
+    zoom: float = option(1.25, "scale per second (above 1 zooms in, below 1 out)", ge=0.2, le=5.0)
+    rotate: float = option(0.0, "rotation per second, degrees (clockwise)", ge=-360.0, le=360.0, unit="degrees")
+    shift_x: float = option(0.0, "shift per second, share of the width (content moves right for positive values)",
+                            ge=-1.0, le=1.0)
+    shift_y: float = option(0.0, "shift per second, share of the height (content moves down for positive values)",
+                            ge=-1.0, le=1.0)
+    frame_steps: int = option(3, "ascent steps per octave on each frame after the first", ge=0, le=1000)
+    frame_octaves: int = option(2, "octaves dreamed on each frame after the first", ge=1, le=12)
+    frame_step_size: float = option(0.005, "pixel change per step on frames after the first: the zoom's dream "
+                                           "strength", gt=0.0, le=1.0)
+    anchor: float = option(1.0, "pull of each channel's mean and std toward the first frame's, per frame (0: off; "
+                                "the zoom then runs away)", ge=0.0, le=1.0)
+    knee: float = option(0.85, "soft clip: values above KNEE (and below 1 - KNEE) are compressed smoothly toward 1 "
+                               "(0) instead of clipping (1: hard clip only)", gt=0.5, le=1.0)
 
 
 @dataclass(frozen=True)

@@ -37,13 +37,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from mmdream.schedules.drive import AVParams
 from mmdream.backbones.compute import ComputeParams
-from mmdream.schedules.walk import WalkParams
+from mmdream.schedules.walk import WalkFilmParams, WalkParams
 from mmdream.dream.zoom import ZoomParams, ZoomSchedule
 from mmdream.pipelines.zoom import ZoomFilmParams, ZoomPlan, zoom_settings
 from mmdream.backbones import weights_path
 from mmdream.backbones.base import Backbone
 from mmdream.dream.audio import AudioDreamParams
-from mmdream.dream.style import StyleParams
+from mmdream.dream.style import StyledFilmParams, StyleParams
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import VideoParams
 from mmdream.errors import MmdreamError, ParameterError
@@ -51,28 +51,39 @@ from mmdream.pipelines.film import FilmParams, FilmPlan, film_settings, style_se
 from mmdream.media.audio import AUDIO_FORMATS
 from mmdream.media.sequence import is_pattern
 from mmdream.objectives.terms import Objective, build_objective
+from mmdream.options import check_value, declaration, validate
 from mmdream.provenance import NamedWeights, dumps, make_record
 from mmdream.objectives.themes import Theme, image_objective, resolve_theme, sound_objective_of
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
-def _model_of(cls: type, exclude: tuple[str, ...] = ()) -> type[BaseModel]:
-    """A pydantic model with the fields, types and defaults of the frozen dataclass ``cls`` (but ``exclude``),
-    validated by it."""
+def _model_of(cls: type, exclude: tuple[str, ...] = (), base: type[BaseModel] | None = None,
+              name: str | None = None) -> type[BaseModel]:
+    """A pydantic model with the fields, types, defaults and help of the params dataclass ``cls`` (but
+    ``exclude``), validated by its declarations (:func:`mmdream.options.validate`); ``base``: a model whose own
+    fields it adds to (flat)."""
     hints = typing.get_type_hints(cls)
-    fields: dict[str, Any] = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(cls)
-                              if f.name not in exclude}
+    names = {f.name for f in dataclasses.fields(cls) if f.name not in exclude}
+    fields: dict[str, Any] = {f.name: (hints[f.name], Field(default=f.default, description=f.metadata.get("help")))
+                              for f in dataclasses.fields(cls) if f.name in names}
 
     def check(self: BaseModel) -> BaseModel:
-        try:
-            cls(**self.model_dump()).validate()
-        except ParameterError as exc:
-            raise ValueError(str(exc)) from None
+        _check(cls(**self.model_dump(include=names)))
         return self
 
-    return create_model(f"{cls.__name__}Spec", __config__=_STRICT,
+    config: dict[str, Any] = {"__config__": _STRICT} if base is None else {"__base__": base, "__doc__": base.__doc__}
+    return create_model(name or f"{cls.__name__}Spec", **config,
                         __validators__={"check": model_validator(mode="after")(check)}, **fields)
+
+
+def _check(params: Any, names: dict[str, str] | None = None) -> None:
+    """:func:`mmdream.options.validate` for pydantic: its ParameterError as a ValueError (``names``: the spec's
+    keys by field name)."""
+    try:
+        validate(params, names=names)
+    except ParameterError as exc:
+        raise ValueError(str(exc)) from None
 
 
 DreamSpec = _model_of(DreamParams)
@@ -133,43 +144,53 @@ class ThemeSpec(BaseModel):
     sound: list[int | str] | None = None
 
 
-class StyleSpec(BaseModel):
+class _StyleSection(BaseModel):
     """Style the film's frames instead of dreaming them (:mod:`mmdream.dream.style`): style images (paths or
-    s3://), their blend weights, the still options, and the film's per-frame steps and temporal loss."""
+    s3://), their blend weights, the still options, and the film's per-frame steps and temporal loss
+    (:class:`StyledFilmParams`)."""
 
     model_config = _STRICT
     images: list[str] = Field(min_length=1)
     weights: list[float] | None = None
     params: StyleParamsSpec = StyleParamsSpec()  # type: ignore[valid-type]
-    frame_steps: int = Field(default=30, ge=1, le=10_000)
-    temporal_weight: float = Field(default=500.0, ge=0)
 
     @model_validator(mode="after")
-    def _weights_fit(self) -> StyleSpec:
+    def _weights_fit(self) -> _StyleSection:
         if self.weights is not None and len(self.weights) != len(self.images):
             raise ValueError(f"weights: {len(self.weights)} weights for {len(self.images)} style images")
         return self
 
+    def style_params(self) -> StyleParams:
+        return StyleParams(**self.params.model_dump())
 
-class WalkSpec(BaseModel):
+    def film_params(self) -> StyledFilmParams:
+        return StyledFilmParams(**self.model_dump(include={f.name for f in dataclasses.fields(StyledFilmParams)}))
+
+
+StyleSpec = _model_of(StyledFilmParams, base=_StyleSection, name="StyleSpec")
+
+
+class _WalkSection(BaseModel):
     """A latent walk to music instead of a dreamed film (:mod:`mmdream.schedules.walk`): the job's input is the music, the
     frames are ``generator``'s images along a walk whose speed follows the music's onsets (or loudness) and whose
-    drift follows its chroma. Frames depend on their latents alone, so shards agree with a 1-shard render exactly
-    (no warm-up or crossfade)."""
+    drift follows its chroma; its rate, size, quality and seed are :class:`WalkFilmParams`'. Frames depend on their
+    latents alone, so shards agree with a 1-shard render exactly (no warm-up or crossfade)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     generator: str = Field(description="a shared generator (dcgan_faces64, dcgan_eyes128) or a `gan train` "
                                        "checkpoint (.safetensors, local or s3://)")
     class_: str | None = Field(default=None, alias="class", description="conditional generators: hold this class "
                                                                         "(default: seeded classes along the path)")
-    fps: float = Field(default=25.0, ge=1, le=120)
-    size: int = Field(default=256, ge=16, le=2048, description="frame side in pixels (smoothly upscaled)")
-    crf: int = Field(default=18, ge=0, le=51)
-    seed: int = Field(default=0, ge=0, lt=2**62)
     params: WalkParamsSpec = WalkParamsSpec()  # type: ignore[valid-type]
 
     def walk_params(self) -> WalkParams:
         return WalkParams(**self.params.model_dump())
+
+    def film_params(self) -> WalkFilmParams:
+        return WalkFilmParams(**self.model_dump(include={f.name for f in dataclasses.fields(WalkFilmParams)}))
+
+
+WalkSpec = _model_of(WalkFilmParams, base=_WalkSection, name="WalkSpec")
 
 
 class ZoomSpec(BaseModel):
@@ -179,11 +200,18 @@ class ZoomSpec(BaseModel):
     section). The frames are a chain, so one actor renders them in order while others dream the sound's segments."""
 
     model_config = _STRICT
-    size: int | None = Field(default=None, ge=16, le=8192, description="longer side in pixels (default: the "
-                                                                        "input's)")
+    size: int | None = Field(default=None, description=declaration(FilmParams, "size").metadata["help"])
     audio: str | None = None
     film: ZoomFilmSpec = ZoomFilmSpec()  # type: ignore[valid-type]
     params: ZoomParamsSpec = ZoomParamsSpec()  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _size_fits(self) -> ZoomSpec:
+        try:
+            check_value(FilmParams, "size", self.size)
+        except ParameterError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
     def film_params(self) -> ZoomFilmParams:
         return ZoomFilmParams(**self.film.model_dump())
@@ -201,9 +229,6 @@ class AudioSpec(BaseModel):
     dream: AudioDreamSpec = AudioDreamSpec()  # type: ignore[valid-type]
 
 
-_AUDIO_DEFAULTS = AudioDreamParams()
-
-
 class ShardingSpec(BaseModel):
     """How a job is split among actors.
 
@@ -212,23 +237,25 @@ class ShardingSpec(BaseModel):
     dissolve that hides the seam), the others are dropped. The defaults (24 and 24) come from ``bench/seams.py``:
     seam flicker 0.94x the flicker inside shards (1.12x with a 12-frame dissolve), frames 10/255 from a 1-shard
     render's on average (13.7 without warm-up). The sound is cut into segments of ``audio_segment_s``
-    seconds that overlap by ``audio_overlap_s`` and are joined by crossfades.
+    seconds that overlap by ``audio_overlap_s`` and are joined by crossfades (:class:`AudioDreamParams`'
+    ``segment_s`` and ``overlap_s``).
     """
 
     model_config = _STRICT
     frames_per_shard: int = Field(default=250, ge=1, le=100_000)
     warmup: int = Field(default=24, ge=0, le=1000)
     crossfade: int = Field(default=24, ge=0, le=1000)
-    audio_segment_s: float = Field(default=_AUDIO_DEFAULTS.segment_s, ge=1, le=600)
-    audio_overlap_s: float = Field(default=_AUDIO_DEFAULTS.overlap_s, ge=0, le=300)
+    audio_segment_s: float = Field(default=AudioDreamParams.segment_s,
+                                   description=declaration(AudioDreamParams, "segment_s").metadata["help"])
+    audio_overlap_s: float = Field(default=AudioDreamParams.overlap_s,
+                                   description=declaration(AudioDreamParams, "overlap_s").metadata["help"])
 
     @model_validator(mode="after")
     def _fade_within_warmup(self) -> ShardingSpec:
         if self.crossfade > self.warmup:
             raise ValueError(f"crossfade ({self.crossfade}) must not exceed warmup ({self.warmup})")
-        if self.audio_overlap_s > self.audio_segment_s / 2:
-            raise ValueError(f"audio_overlap_s ({self.audio_overlap_s}) must be at most half of audio_segment_s "
-                             f"({self.audio_segment_s})")
+        _check(AudioDreamParams(segment_s=self.audio_segment_s, overlap_s=self.audio_overlap_s),
+               {"segment_s": "audio_segment_s", "overlap_s": "audio_overlap_s"})
         return self
 
 
@@ -261,8 +288,8 @@ class JobSpec(BaseModel):
     audio: AudioSpec | None = None
     av: AVSpec = AVSpec()  # type: ignore[valid-type]
     theme: str | ThemeSpec | None = None
-    style: StyleSpec | None = None
-    walk: WalkSpec | None = None
+    style: StyleSpec | None = None  # type: ignore[valid-type]
+    walk: WalkSpec | None = None  # type: ignore[valid-type]
     zoom: ZoomSpec | None = None
     shared_filesystem: bool = Field(default=False, description="the local paths of the job (input, work, style "
                                     "images) name the same files on every Ray node (e.g. an NFS mount): allows "
@@ -536,9 +563,8 @@ def film_job_settings(job: JobSpec, input_path: str, plan: FilmPlan, schedules: 
     :func:`mmdream.pipelines.film.style_settings` for a styled film), with its per-frame ``schedules`` (``drive``,
     ``chroma``: lists by frame index, or None) fingerprinted."""
     if job.style is not None:
-        settings = style_settings(input_path, plan, job.backbone.name, load_styles(job),
-                                  StyleParams(**job.style.params.model_dump()), job.style.weights,
-                                  job.style.frame_steps, job.style.temporal_weight)
+        settings = style_settings(input_path, plan, job.backbone.name, load_styles(job), job.style.style_params(),
+                                  job.style.weights, job.style.film_params())
     else:
         record = objective_record(job.objective, job.backbone, max(plan.width, plan.height), job.theme_value())
         if schedules.get("chroma") is not None:

@@ -30,6 +30,7 @@ from av.video.reformatter import VideoReformatter
 from mmdream.errors import MediaError, ParameterError
 from mmdream.media.files import atomic_path, check_output, scratch_file
 from mmdream.media.provenance import COMMENT_TAG
+from mmdream.options import Options, option
 
 PathLike = str | os.PathLike[str]
 
@@ -648,6 +649,13 @@ def _x264_cpu_options() -> dict[str, str]:
     return {"x264-params": "asm=AVX2"} if re.search(r"^flags\s*:.*\bavx512f\b", cpuinfo, re.M) else {}
 
 
+@dataclass(frozen=True)
+class EncodeParams(Options):
+    """How films are encoded (H.264): the one declaration of ``crf`` that film, zoom and walk settings share."""
+
+    crf: int = option(18, "H.264 quality: 0 lossless .. 51 worst", ge=0, le=51)
+
+
 class VideoWriter:
     """Encode RGB frames as H.264 (libx264, yuv420p, CRF) into .mp4, .mkv or .mov, atomically.
 
@@ -657,15 +665,14 @@ class VideoWriter:
     ``provenance``: a record text for the container's comment tag (:mod:`mmdream.media.provenance`).
     """
 
-    def __init__(self, path: PathLike, *, fps: float, crf: int = 18, preset: str = "medium",
+    def __init__(self, path: PathLike, *, fps: float, crf: int = EncodeParams.crf, preset: str = "medium",
                  audio_from: PathLike | None = None, audio_start_s: float = 0.0,
                  audio: tuple[np.ndarray, int] | None = None, provenance: str | None = None) -> None:
         inputs = [] if audio_from is None else [audio_from]
         self.path = check_output(path, *inputs)
         self._format = _container_format(self.path)
         self._fps = _as_rate(fps)
-        if isinstance(crf, bool) or not isinstance(crf, int) or not 0 <= crf <= 51:
-            raise ParameterError(f"crf must be a whole number in [0, 51] (lower is better); got {crf!r}")
+        EncodeParams(crf).validate()
         if preset not in _PRESETS:
             raise ParameterError(f"unknown x264 preset {preset!r}; available: {', '.join(_PRESETS)}")
         self._crf, self._preset = crf, preset

@@ -15,12 +15,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from mmdream.errors import ParameterError, check_options
+from mmdream.errors import ParameterError
 from mmdream.pipelines.film import FilmParams, plan_film
 from mmdream.jobspec.schema import JobSpec, parse_job
 from mmdream.media import storage
@@ -28,25 +28,18 @@ from mmdream.media.images import from_uint8, save_image
 from mmdream.backbones.generators import image_grid
 from mmdream.media.video import read_frames, probe
 from mmdream.ops.pyramid import resize
+from mmdream.options import Options, option
 from mmdream.pipelines.zoom import plan_zoom
 
 __all__ = ["DraftParams", "DraftPaths", "draft_paths", "draft_size", "draft_film", "draft_job", "contact_sheet"]
 
 
 @dataclass(frozen=True)
-class DraftParams:
+class DraftParams(Options):
     """How much lighter a draft is than the full render."""
 
-    draft_every: int = field(default=4, metadata={"help": "with --draft: dream every Nth frame"})
-    draft_scale: float = field(default=0.5, metadata={"help": "with --draft: frame size relative to the full "
-                                                              "render's"})
-
-    def validate(self) -> DraftParams:
-        check_options(self, [
-            (1 <= self.draft_every <= 1000, "draft_every", "an integer from 1 to 1000"),
-            (0.05 <= self.draft_scale <= 1.0, "draft_scale", "a number from 0.05 to 1"),
-        ])
-        return self
+    draft_every: int = option(4, "with --draft: dream every Nth frame", ge=1, le=1000)
+    draft_scale: float = option(0.5, "with --draft: frame size relative to the full render's", ge=0.05, le=1.0)
 
     def size(self, full: int) -> int:
         """The draft's longer side for a full render's ``full`` pixels (at least 32)."""

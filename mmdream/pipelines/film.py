@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,17 +23,18 @@ import torch
 
 from mmdream.backbones.base import Backbone
 from mmdream.dream.image import DreamParams
-from mmdream.dream.style import StyleParams, style_frames
+from mmdream.dream.style import StyleParams, StyledFilmParams, style_frames
 from mmdream.dream.temporal import FrameObjectives, TemporalState, VideoParams, dream_frames
-from mmdream.errors import MediaError, ParameterError, check_options
+from mmdream.errors import MediaError, ParameterError
 from mmdream.media.files import check_output
 from mmdream.media import storage
 from mmdream.media.images import from_uint8, save_image, to_uint8
 from mmdream.media.sequence import (BIT_DEPTHS, FrameSequence, is_pattern, is_sequence, open_sequence, output_pattern,
                                     read_sequence, write_frame)
-from mmdream.media.video import (VideoInfo, VideoWriter, check_video_suffix, even_size, probe, probe_audio,
-                                 read_frames)
+from mmdream.media.video import (EncodeParams, VideoInfo, VideoWriter, check_video_suffix, even_size, probe,
+                                 probe_audio, read_frames)
 from mmdream.objectives.terms import Objective
+from mmdream.options import Options, option, option_of
 from mmdream.ops.flow import check_flow_size
 from mmdream.ops.pyramid import resize
 from mmdream.pipelines.store import FrameStore
@@ -42,30 +43,25 @@ from mmdream.timing import PhaseTimes
 
 
 @dataclass(frozen=True)
-class FilmParams:
+class FilmParams(Options):
     """What to take from the input film and how to write the output."""
 
-    size: int | None = None  # longer side of the dreamed frames in pixels (None: the input's size)
-    fps: float | None = None  # output frame rate (None: the input's)
-    start: int = 0  # first frame (at the output rate)
-    stop: int | None = None  # one past the last frame (None: to the end)
-    keep_audio: bool = True
-    crf: int = 18
-    audio_file: str | None = None  # the film's sound from this file (a frame sequence's, or replacing the input's)
-    bit_depth: int | None = None  # bits of an output frame sequence's PNGs, 8 or 16 (None: the input's)
+    size: int | None = option(None, "longer side of the dreamed frames (default: the input's size)", ge=16, le=8192,
+                              unit="pixels")
+    fps: float | None = option(None, "output frame rate (default: the input's; 25 for a frame sequence)", gt=0.0,
+                               le=240.0)
+    start: int = option(0, "first frame, at the output rate (--frames START:END)", ge=0)
+    stop: int | None = option(None, "one past the last frame (default: to the end; --frames START:END)")
+    keep_audio: bool = option(True, "keep the film's sound (the input's, or audio_file's)")
+    crf: int = option_of(EncodeParams, "crf")
+    audio_file: str | None = option(None, "the film's sound from this file (a frame sequence's, or replacing the "
+                                          "input's)")
+    bit_depth: int | None = option(None, "bits per channel of an output frame sequence's PNGs (default: the "
+                                         "input's; 8 for a film)", choices=BIT_DEPTHS)
 
-    def validate(self) -> FilmParams:
-        checks = [
-            (self.size is None or 16 <= self.size <= 8192, "size", "16 to 8192 pixels (the longer side)"),
-            (self.fps is None or 0 < self.fps <= 240, "fps", "above 0 and at most 240"),
-            (self.start >= 0, "start", "a frame number from 0 (--frames START:END)"),
-            (self.stop is None or self.stop > self.start, "stop", "above start (--frames START:END)"),
-            (0 <= self.crf <= 51, "crf", "an integer from 0 (lossless) to 51"),
-            (self.bit_depth in (None, *BIT_DEPTHS), "bit_depth", "8 or 16 (bits per channel of output PNGs)"),
-            (self.keep_audio or self.audio_file is None, "audio_file", "left out when the sound is dropped"),
-        ]
-        check_options(self, checks)
-        return self
+    def cross_checks(self) -> Iterable[tuple[bool, str, str]]:
+        return [(self.stop is None or self.stop > self.start, "stop", "above start (--frames START:END)"),
+                (self.keep_audio or self.audio_file is None, "audio_file", "left out when the sound is dropped")]
 
 
 DEFAULT_SEQUENCE_FPS = 25.0  # the rate of a frame sequence's film when no fps is given
@@ -305,17 +301,17 @@ def dream_film(
 
 def style_settings(input_path: str | os.PathLike[str], plan: FilmPlan, backbone_name: str,
                    styles: Sequence[torch.Tensor], params: StyleParams, style_weights: Sequence[float] | None,
-                   frame_steps: int, temporal_weight: float) -> dict[str, Any]:
+                   video: StyledFilmParams) -> dict[str, Any]:
     """What makes a styled film's frames what they are; a work directory refuses frames of other settings."""
     return {"input": fingerprint(input_path), "width": plan.width, "height": plan.height, "fps": plan.fps,
-            "style": dataclasses.asdict(params), "backbone": backbone_name, "frame_steps": frame_steps,
-            "temporal_weight": temporal_weight, "style_weights": list(style_weights or []),
+            "style": dataclasses.asdict(params), "backbone": backbone_name, **dataclasses.asdict(video),
+            "style_weights": list(style_weights or []),
             "styles": [hashlib.sha256(s.numpy().tobytes()).hexdigest() for s in styles]}
 
 
 def style_range(input_path: str | os.PathLike[str], plan: FilmPlan, work: FrameStore, first: int, stop: int,
-                backbone: Backbone, styles: Sequence[torch.Tensor], params: StyleParams, *,
-                style_weights: Sequence[float] | None = None, frame_steps: int = 30, temporal_weight: float = 500.0,
+                backbone: Backbone, styles: Sequence[torch.Tensor], params: StyleParams,
+                video: StyledFilmParams = StyledFilmParams(), *, style_weights: Sequence[float] | None = None,
                 progress: ProgressFn | None = None) -> None:
     """Style frames ``[first, stop)`` into ``work`` (frame ``first`` begins a shot), resuming after the last
     finished frame (:func:`mmdream.dream.style.style_frames`)."""
@@ -329,9 +325,8 @@ def style_range(input_path: str | os.PathLike[str], plan: FilmPlan, work: FrameS
                  work.frame(resume - 1).to(device))
     frames = (f.to(device) for f in source_frames(input_path, plan, resume, stop))
     styles = [s.to(device) for s in styles]
-    for styled, info in style_frames(frames, styles, backbone, params, frame_steps=frame_steps,
-                                     temporal_weight=temporal_weight, style_weights=style_weights, start=resume,
-                                     state=state, total=stop - first, progress=progress):
+    for styled, info in style_frames(frames, styles, backbone, params, video, style_weights=style_weights,
+                                     start=resume, state=state, total=stop - first, progress=progress):
         work.save(info.index, styled[None], info)
 
 
@@ -342,10 +337,9 @@ def style_film(
     styles: Sequence[torch.Tensor],
     params: StyleParams,
     film: FilmParams = FilmParams(),
+    video: StyledFilmParams = StyledFilmParams(),
     *,
     style_weights: Sequence[float] | None = None,
-    frame_steps: int = 30,
-    temporal_weight: float = 500.0,
     work_dir: str | os.PathLike[str] | None = None,
     preview: str | os.PathLike[str] | None = None,
     progress: ProgressFn | None = None,
@@ -355,12 +349,10 @@ def style_film(
     :func:`dream_film`), keeping the sound; ``provenance``: the record text the film carries."""
     out = check_film_output(output, input_path)
     plan = plan_film(input_path, film)
-    settings = style_settings(input_path, plan, backbone.name, styles, params, style_weights, frame_steps,
-                              temporal_weight)
+    settings = style_settings(input_path, plan, backbone.name, styles, params, style_weights, video)
     work = FrameStore(work_dir or default_work_dir(out), settings)
-    style_range(input_path, plan, work, plan.start, plan.stop, backbone, styles, params,
-                style_weights=style_weights, frame_steps=frame_steps, temporal_weight=temporal_weight,
-                progress=progress)
+    style_range(input_path, plan, work, plan.start, plan.stop, backbone, styles, params, video,
+                style_weights=style_weights, progress=progress)
     write_film(input_path, plan, (work.frame(i) for i in range(plan.start, plan.stop)), out, film,
                provenance=provenance)
     if preview is not None:

@@ -20,7 +20,7 @@ import dataclasses
 import hashlib
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +33,14 @@ from mmdream.dream.audio import AudioDreamParams
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import FrameObjectives
 from mmdream.dream.zoom import ZoomParams, ZoomSchedule, channel_stats, dream_start, dream_zoom_frame, zoom_schedule
-from mmdream.errors import MediaError, ParameterError, check_options
+from mmdream.errors import MediaError, ParameterError
 from mmdream.pipelines.audio import SegmentPlan, dream_segment
-from mmdream.pipelines.film import default_work_dir, fingerprint
+from mmdream.pipelines.film import FilmParams, default_work_dir, fingerprint
 from mmdream.media import storage
 from mmdream.media.images import load_image, to_uint8
-from mmdream.media.video import VideoWriter, even_size, probe, read_frames
+from mmdream.media.video import EncodeParams, VideoWriter, even_size, probe, read_frames
 from mmdream.objectives.terms import Objective
+from mmdream.options import Options, check_value, option, option_of
 from mmdream.pipelines.store import FrameStore, SegmentStore
 from mmdream.progress import ProgressFn, Tracker
 from mmdream.pipelines.soundtrack import join_soundtrack, plan_soundtrack, read_soundtrack, soundtrack_settings
@@ -53,21 +54,13 @@ SILENT_SECONDS = 10.0  # a zoom without a sound and without --seconds lasts this
 
 
 @dataclass(frozen=True)
-class ZoomFilmParams:
+class ZoomFilmParams(Options):
     """The zoom film's length, rate and encoding."""
 
-    seconds: float = field(default=0.0, metadata={"help": f"length in seconds (0: the sound's length, or "
-                                                          f"{SILENT_SECONDS:g} s without a sound)"})
-    fps: float = field(default=25.0, metadata={"help": "frame rate"})
-    crf: int = field(default=18, metadata={"help": "H.264 quality: 0 lossless .. 51 worst"})
-
-    def validate(self) -> ZoomFilmParams:
-        check_options(self, [
-            (0.0 <= self.seconds <= 36_000.0, "seconds", "from 0 (the sound's length) to 36000"),
-            (1.0 <= self.fps <= 120.0, "fps", "from 1 to 120 frames per second"),
-            (0 <= self.crf <= 51, "crf", "an integer from 0 (lossless) to 51"),
-        ])
-        return self
+    seconds: float = option(0.0, f"length in seconds (0: the sound's length, or {SILENT_SECONDS:g} s without a "
+                                 "sound)", ge=0.0, le=36_000.0)
+    fps: float = option(25.0, "frame rate", ge=1.0, le=120.0)
+    crf: int = option_of(EncodeParams, "crf")
 
 
 @dataclass(frozen=True)
@@ -150,8 +143,7 @@ def plan_zoom(input_path: str | os.PathLike[str], film: ZoomFilmParams, size: in
     """Read the start frame and the sound (``audio``, else a film input's soundtrack, else none) and fix the frame
     count: ``film.seconds``, or the sound's length, or :data:`SILENT_SECONDS`."""
     film.validate()
-    if size is not None and not 16 <= size <= 8192:
-        raise ParameterError(f"--size {size} is invalid: give the longer side in pixels, 16 to 8192")
+    check_value(FilmParams, "size", size)
     source = str(input_path)
     start = _start_frame(source, size)
     sound_path = str(audio) if audio is not None else None

@@ -27,16 +27,17 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mmdream.errors import ParameterError, check_options
+from mmdream.errors import ParameterError
 from mmdream.pipelines.film import FilmPlan, source_frames
 from mmdream.media.video import read_audio
 from mmdream.objectives.terms import ChannelGroupsTerm, LayerTerm, Objective
+from mmdream.options import Options, option
 from mmdream.ops.flow import optical_flow
 
 __all__ = ["AVParams", "FEATURES", "PICTURE_FEATURES", "frame_features", "frame_rms", "separate", "envelope",
@@ -55,51 +56,32 @@ _LEAD = 0.25
 
 
 @dataclass(frozen=True)
-class AVParams:
+class AVParams(Options):
     """How the soundtrack drives the picture's dream."""
 
-    drive: str = field(default="none", metadata={"help": "audio feature of the soundtrack that drives each "
-                                                          "frame's dream strength (rms: loudness; onset: attacks; "
-                                                          "centroid: brightness; percussive: the drums' attacks, "
-                                                          "harmonic: the loudness of the tones, both from a "
-                                                          "harmonic/percussive separation; none: an even strength)",
-                                                  "choices": FEATURES})
-    drive_low: float = field(default=0.3, metadata={"help": "relative dream strength at the feature's quietest "
-                                                             "(5th percentile)"})
-    drive_high: float = field(default=1.0, metadata={"help": "relative dream strength at the feature's loudest "
-                                                              "(99th percentile); the curve is then scaled to mean 1"})
-    attack_s: float = field(default=0.0, metadata={"help": "drive envelope rise time, seconds (how fast the "
-                                                            "dream follows a louder sound; 0: within the frame)"})
-    release_s: float = field(default=0.0, metadata={"help": "drive envelope fall time, seconds (how slowly it "
-                                                             "lets go; 0: within the frame)"})
-    max_change: float = field(default=0.08, metadata={"help": "flicker budget: the drive's mean change from frame "
-                                                               "to frame (relative strength) at most this; a faster "
-                                                               "curve pulses less deeply (same shape)"})
-    channels_follow: str = field(default="none", metadata={"help": "what chooses the channels the picture "
-                                                                   "dreams, frame by frame (chroma: the pitch "
-                                                                   "classes of the sound's harmonic part weight 12 "
-                                                                   "channel groups of each dream layer; none: all "
-                                                                   "alike)",
-                                                           "choices": ("none", "chroma")})
-    sound_follows: str = field(default="none", metadata={"help": "picture feature that sets the sound dream's "
-                                                                 "intensity over time (motion: the optical flow's "
-                                                                 "energy; none: even)",
-                                                         "choices": PICTURE_FEATURES})
+    drive: str = option("none", "audio feature of the soundtrack that drives each frame's dream strength (rms: "
+                                "loudness; onset: attacks; centroid: brightness; percussive: the drums' attacks, "
+                                "harmonic: the loudness of the tones, both from a harmonic/percussive separation; "
+                                "none: an even strength)", choices=FEATURES)
+    drive_low: float = option(0.3, "relative dream strength at the feature's quietest (5th percentile)", ge=0.0,
+                              le=10.0)
+    drive_high: float = option(1.0, "relative dream strength at the feature's loudest (99th percentile); the curve "
+                                    "is then scaled to mean 1", le=10.0)
+    attack_s: float = option(0.0, "drive envelope rise time, seconds (how fast the dream follows a louder sound; 0: "
+                                  "within the frame)", ge=0.0, le=10.0, unit="seconds")
+    release_s: float = option(0.0, "drive envelope fall time, seconds (how slowly it lets go; 0: within the frame)",
+                              ge=0.0, le=10.0, unit="seconds")
+    max_change: float = option(0.08, "flicker budget: the drive's mean change from frame to frame (relative "
+                                     "strength) at most this; a faster curve pulses less deeply (same shape)",
+                               gt=0.0, le=10.0)
+    channels_follow: str = option("none", "what chooses the channels the picture dreams, frame by frame (chroma: "
+                                          "the pitch classes of the sound's harmonic part weight 12 channel groups "
+                                          "of each dream layer; none: all alike)", choices=("none", "chroma"))
+    sound_follows: str = option("none", "picture feature that sets the sound dream's intensity over time (motion: "
+                                        "the optical flow's energy; none: even)", choices=PICTURE_FEATURES)
 
-    def validate(self) -> AVParams:
-        """Raise ParameterError naming the first bad option; return self."""
-        checks = [
-            (self.drive in FEATURES, "drive", f"one of {', '.join(FEATURES)}"),
-            (0.0 <= self.drive_low <= 10.0, "drive_low", "a number from 0 to 10"),
-            (self.drive_low <= self.drive_high <= 10.0, "drive_high", "at least drive_low and at most 10"),
-            (0.0 <= self.attack_s <= 10.0, "attack_s", "from 0 to 10 seconds"),
-            (0.0 <= self.release_s <= 10.0, "release_s", "from 0 to 10 seconds"),
-            (0.0 < self.max_change <= 10.0, "max_change", "above 0 and at most 10"),
-            (self.sound_follows in PICTURE_FEATURES, "sound_follows", f"one of {', '.join(PICTURE_FEATURES)}"),
-            (self.channels_follow in ("none", "chroma"), "channels_follow", "none or chroma"),
-        ]
-        check_options(self, checks)
-        return self
+    def cross_checks(self) -> Iterable[tuple[bool, str, str]]:
+        return [(self.drive_low <= self.drive_high, "drive_high", "at least drive_low")]
 
 
 def _per_frame(values: np.ndarray, rate: int, fps: float, frames: int, how: str) -> np.ndarray:

@@ -11,7 +11,7 @@ Everything is a pure function of (audio, rate, fps, params, seed): the same inpu
 film's frames can be rendered in shards by time (``render_walk(..., start=a, stop=b)``) and agree exactly.
 
 >>> walk = latent_walk(mono, 44100, 25.0, WalkParams(), seed=0, latent_dim=100)   # walk.latents: (T, 100)
->>> render_walk(generator, walk, "walk.mp4", 25.0, "music.wav", size=256)
+>>> render_walk(generator, walk, "walk.mp4", "music.wav", WalkFilmParams(fps=25.0, size=256))
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -27,39 +27,39 @@ import torch.nn.functional as F
 
 from mmdream.schedules.drive import envelope, frame_features
 from mmdream.backbones.generators import Generator
-from mmdream.errors import MediaError, ParameterError, check_options
+from mmdream.errors import MediaError, ParameterError
+from mmdream.media.video import EncodeParams, VideoWriter
+from mmdream.options import Options, option, option_of, seed_option
 from mmdream.progress import ProgressFn, Tracker
 
-__all__ = ["WalkParams", "Walk", "FOLLOW", "latent_walk", "slerp", "walk_frames", "render_walk"]
+__all__ = ["WalkParams", "WalkFilmParams", "Walk", "FOLLOW", "latent_walk", "slerp", "walk_frames", "render_walk"]
 
 FOLLOW = ("onset", "rms")
 SILENCE = 1e-4  # peak amplitude (-80 dBFS) below which a sound counts as silent
 
 
 @dataclass(frozen=True)
-class WalkParams:
+class WalkParams(Options):
     """How the music moves the latent."""
 
-    speed: float = field(default=0.5, metadata={"help": "key latents passed per second on average"})
-    follow: str = field(default="onset", metadata={"help": "audio feature the walk's speed follows (onset "
-                                                           "strength or rms loudness)", "choices": FOLLOW})
-    low: float = field(default=0.05, metadata={"help": "speed at the feature's quietest, relative to its loudest"})
-    attack_s: float = field(default=0.0, metadata={"help": "speed envelope rise time, seconds"})
-    release_s: float = field(default=0.04, metadata={"help": "speed envelope fall time, seconds"})
-    chroma: float = field(default=0.5, metadata={"help": "strength of the chroma-steered drift beside the path "
-                                                         "(0: the bare path)"})
+    speed: float = option(0.5, "key latents passed per second on average", gt=0.0, le=100.0)
+    follow: str = option("onset", "audio feature the walk's speed follows (onset strength or rms loudness)",
+                         choices=FOLLOW)
+    low: float = option(0.05, "speed at the feature's quietest, relative to its loudest", ge=0.0, le=1.0)
+    attack_s: float = option(0.0, "speed envelope rise time, seconds", ge=0.0, le=10.0, unit="seconds")
+    release_s: float = option(0.04, "speed envelope fall time, seconds", ge=0.0, le=10.0, unit="seconds")
+    chroma: float = option(0.5, "strength of the chroma-steered drift beside the path (0: the bare path)", ge=0.0,
+                           le=10.0)
 
-    def validate(self) -> WalkParams:
-        """Raise ParameterError naming the first bad option; return self."""
-        check_options(self, [
-            (0.0 < self.speed <= 100.0, "speed", "a number above 0 and at most 100"),
-            (self.follow in FOLLOW, "follow", f"one of {', '.join(FOLLOW)}"),
-            (0.0 <= self.low <= 1.0, "low", "from 0 to 1"),
-            (0.0 <= self.attack_s <= 10.0, "attack_s", "from 0 to 10 seconds"),
-            (0.0 <= self.release_s <= 10.0, "release_s", "from 0 to 10 seconds"),
-            (0.0 <= self.chroma <= 10.0, "chroma", "from 0 to 10"),
-        ])
-        return self
+
+@dataclass(frozen=True)
+class WalkFilmParams(Options):
+    """The walk film's rate, frame size and encoding, and the seed of its key latents."""
+
+    fps: float = option(25.0, "frame rate", ge=1.0, le=120.0)
+    size: int = option(256, "frame side in pixels, smoothly upscaled", ge=16, le=2048)
+    crf: int = option_of(EncodeParams, "crf")
+    seed: int = seed_option("random seed of the key latents: same seed and music, same walk")
 
 
 @dataclass(frozen=True)
@@ -181,18 +181,17 @@ def walk_frames(generator: Generator, walk: Walk, size: int = 256, start: int = 
         yield from pixels
 
 
-def render_walk(generator: Generator, walk: Walk, output_path: str | os.PathLike[str], fps: float,
-                audio_path: str | os.PathLike[str] | None, *, size: int = 256, crf: int = 18, start: int = 0,
+def render_walk(generator: Generator, walk: Walk, output_path: str | os.PathLike[str],
+                audio_path: str | os.PathLike[str] | None, film: WalkFilmParams = WalkFilmParams(), *, start: int = 0,
                 stop: int | None = None, progress: ProgressFn | None = None, provenance: str | None = None) -> None:
-    """Write frames ``start``..``stop - 1`` of the walk as an H.264 film at ``fps`` with the sound of
-    ``audio_path`` from the first frame's time on (cut to the frames), atomically; ``provenance``: the record
-    text the film carries."""
-    from mmdream.media.video import VideoWriter
-
+    """Write frames ``start``..``stop - 1`` of the walk as an H.264 film at ``film.fps`` (``film.size`` square,
+    ``film.crf``) with the sound of ``audio_path`` from the first frame's time on (cut to the frames), atomically;
+    ``provenance``: the record text the film carries."""
+    film.validate()
     stop = len(walk) if stop is None else stop
     tracker = Tracker(stop - start, progress, stage="frames")
-    with VideoWriter(output_path, fps=fps, crf=crf, audio_from=audio_path, audio_start_s=start / fps,
+    with VideoWriter(output_path, fps=film.fps, crf=film.crf, audio_from=audio_path, audio_start_s=start / film.fps,
                      provenance=provenance) as writer:
-        for frame in walk_frames(generator, walk, size, start, stop):
+        for frame in walk_frames(generator, walk, film.size, start, stop):
             writer.write(frame)
             tracker.advance()

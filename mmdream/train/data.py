@@ -26,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from mmdream.errors import MediaError, ParameterError, check_options
+from mmdream.errors import MediaError, ParameterError
+from mmdream.options import Options, option
 
 __all__ = ["ImageDataset", "AudioDataset", "ImageAugment", "AudioAugment", "stratified_split", "stratified_folds",
            "prepare_image", "augment_image", "prepare_clip", "augment_clip", "IMAGE_SUFFIXES", "AUDIO_SUFFIXES",
@@ -222,36 +223,25 @@ def class_counts(labels: Sequence[int], n_classes: int) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class ImageAugment:
+class ImageAugment(Options):
     """Light image augmentation for training (each draw is seeded by the training run)."""
 
-    flip: bool = field(default=True, metadata={"help": "random horizontal flips"})
-    crop: float = field(default=0.75, metadata={"help": "random square crops keep at least this share of the side "
-                                                        "(1: no crops)"})
-    jitter: float = field(default=0.2, metadata={"help": "colour jitter: brightness, contrast and saturation vary "
-                                                         "by up to this factor (0: none)"})
-
-    def validate(self) -> ImageAugment:
-        check_options(self, [(0.3 <= self.crop <= 1.0, "crop", "from 0.3 to 1"),
-                             (0.0 <= self.jitter <= 0.9, "jitter", "from 0 to 0.9")])
-        return self
+    flip: bool = option(True, "random horizontal flips")
+    crop: float = option(0.75, "random square crops keep at least this share of the side (1: no crops)", ge=0.3,
+                         le=1.0)
+    jitter: float = option(0.2, "colour jitter: brightness, contrast and saturation vary by up to this factor (0: "
+                                "none)", ge=0.0, le=0.9)
 
 
 @dataclass(frozen=True)
-class AudioAugment:
+class AudioAugment(Options):
     """Light audio augmentation: random excerpt (time shift), gain and noise, seeded by the training run."""
 
-    clip_s: float = field(default=1.0, metadata={"help": "length of the training excerpts, seconds (shorter "
-                                                         "clips are zero-padded at a random offset)"})
-    gain_db: float = field(default=6.0, metadata={"help": "random gain of up to +- this many dB"})
-    noise_db: float = field(default=-30.0, metadata={"help": "white noise this many dB below the clip's RMS, at "
-                                                             "a random level down to 20 dB less (-120: none)"})
-
-    def validate(self) -> AudioAugment:
-        check_options(self, [(0.1 <= self.clip_s <= 30.0, "clip_s", "from 0.1 to 30 seconds"),
-                             (0.0 <= self.gain_db <= 24.0, "gain_db", "from 0 to 24 dB"),
-                             (-120.0 <= self.noise_db <= 0.0, "noise_db", "from -120 to 0 dB")])
-        return self
+    clip_s: float = option(1.0, "length of the training excerpts, seconds (shorter clips are zero-padded at a "
+                                "random offset)", ge=0.1, le=30.0, unit="seconds")
+    gain_db: float = option(6.0, "random gain of up to +- this many dB", ge=0.0, le=24.0, unit="dB")
+    noise_db: float = option(-30.0, "white noise this many dB below the clip's RMS, at a random level down to 20 dB "
+                                    "less (-120: none)", ge=-120.0, le=0.0, unit="dB")
 
 
 def _square(image: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,8 @@ from torch import nn
 
 from mmdream.backbones import trained
 from mmdream.backbones.checkpoint import DatasetNormalised, preprocess_of, save_checkpoint
-from mmdream.errors import ParameterError, check_options
+from mmdream.errors import ParameterError
+from mmdream.options import Options, option, seed_option
 from mmdream.progress import ProgressFn, Tracker
 from mmdream.train.data import (AudioAugment, AudioDataset, ImageAugment, ImageDataset, augment_clip, augment_image,
                                 class_counts, prepare_clip, prepare_image, stratified_folds, stratified_split)
@@ -68,60 +69,39 @@ AUDIO_BASES: dict[str, _Base] = {"mel-small": _Base(None, "mel_cnn", "waveform",
 
 
 @dataclass(frozen=True)
-class TrainParams:
+class TrainParams(Options):
     """Every option of a training run (images and sounds); defaults suit a few dozen items per class."""
 
-    epochs: int = field(default=40, metadata={"help": "most epochs (early stopping may end sooner)"})
-    batch_size: int = field(default=16, metadata={"help": "items per optimisation step"})
-    lr: float = field(default=0.001, metadata={"help": "learning rate (Adam)"})
-    weight_decay: float = field(default=0.0001, metadata={"help": "weight decay (AdamW)"})
-    freeze_to: str = field(default="", metadata={"help": "freeze the base up to this layer, inclusive (see "
-                                                         "`mmdream layers NAME`; default: all below the new head "
-                                                         "for pretrained bases, nothing for own CNNs)"})
-    unfreeze_after: int = field(default=0, metadata={"help": "after this many epochs, unfreeze the layers above "
-                                                             "--unfreeze-to (0: never)"})
-    unfreeze_to: str = field(default="", metadata={"help": "layer that stays frozen, inclusive, once unfreezing "
-                                                           "starts (default: nothing stays frozen)"})
-    unfreeze_lr: float = field(default=0.1, metadata={"help": "learning rate of unfrozen layers, as a fraction of "
-                                                              "--lr"})
-    holdout: float = field(default=0.2, metadata={"help": "share of each class held out for early stopping "
-                                                          "(stratified; 0: none, train all epochs)"})
-    patience: int = field(default=10, metadata={"help": "stop after this many epochs without a lower held-out loss "
-                                                        "(0: never stop early)"})
-    balance: str = field(default="loss", metadata={"help": "class balancing: weighted loss, balanced sampler or "
-                                                           "none", "choices": BALANCING})
-    size: int = field(default=0, metadata={"help": "images: side of the square input in pixels (0: the base's, "
-                                                   "224; inception_v3: 299; small: 64)"})
-    normalise: str = field(default="base", metadata={
-        "help": "images: the base's normalisation, or the dataset's: standardise with the per-channel mean and std "
-                "of the dataset's images, mapped onto the statistics the base expects (ImageNet's for pretrained "
-                "bases); recorded in the checkpoint", "choices": NORMALISATION})
-    views: int = field(default=8, metadata={"help": "augmented views per item when the head trains on cached "
-                                                    "features"})
-    width: int = field(default=0, metadata={"help": "own CNNs: channels of the first block (0: 32 for small, 16 "
-                                                    "for mel-small)"})
-    seed: int = field(default=0, metadata={"help": "random seed: splits, augmentation, initial weights"})
+    epochs: int = option(40, "most epochs (early stopping may end sooner)", ge=1, le=10_000)
+    batch_size: int = option(16, "items per optimisation step", ge=1, le=4096)
+    lr: float = option(0.001, "learning rate (Adam)", gt=0.0, le=1.0)
+    weight_decay: float = option(0.0001, "weight decay (AdamW)", ge=0.0, le=1.0)
+    freeze_to: str = option("", "freeze the base up to this layer, inclusive (see `mmdream layers NAME`; default: "
+                                "all below the new head for pretrained bases, nothing for own CNNs)")
+    unfreeze_after: int = option(0, "after this many epochs, unfreeze the layers above --unfreeze-to (0: never)",
+                                 ge=0)
+    unfreeze_to: str = option("", "layer that stays frozen, inclusive, once unfreezing starts (default: nothing "
+                                  "stays frozen)")
+    unfreeze_lr: float = option(0.1, "learning rate of unfrozen layers, as a fraction of --lr", gt=0.0, le=1.0)
+    holdout: float = option(0.2, "share of each class held out for early stopping (stratified; 0: none, train all "
+                                 "epochs)", ge=0.0, lt=0.9)
+    patience: int = option(10, "stop after this many epochs without a lower held-out loss (0: never stop early)",
+                           ge=0, le=10_000)
+    balance: str = option("loss", "class balancing: weighted loss, balanced sampler or none", choices=BALANCING)
+    size: int = option(0, "images: side of the square input in pixels (0: the base's, 224; inception_v3: 299; "
+                          "small: 64)", ge=16, le=1024, off=0, unit="pixels")
+    normalise: str = option("base", "images: the base's normalisation, or the dataset's: standardise with the "
+                                    "per-channel mean and std of the dataset's images, mapped onto the statistics "
+                                    "the base expects (ImageNet's for pretrained bases); recorded in the checkpoint",
+                            choices=NORMALISATION)
+    views: int = option(8, "augmented views per item when the head trains on cached features", ge=1, le=256)
+    width: int = option(0, "own CNNs: channels of the first block (0: 32 for small, 16 for mel-small)", ge=0,
+                        le=512)
+    seed: int = seed_option("random seed: splits, augmentation, initial weights")
 
-    def validate(self) -> TrainParams:
-        """Raise ParameterError naming the first bad option; return self."""
-        check_options(self, [
-            (1 <= self.epochs <= 10_000, "epochs", "an integer from 1 to 10000"),
-            (1 <= self.batch_size <= 4096, "batch_size", "an integer from 1 to 4096"),
-            (0.0 < self.lr <= 1.0, "lr", "a number above 0 and at most 1"),
-            (0.0 <= self.weight_decay <= 1.0, "weight_decay", "from 0 to 1"),
-            (0 <= self.unfreeze_after < self.epochs or self.unfreeze_after == 0, "unfreeze_after",
-             "0 (never) or fewer than epochs"),
-            (0.0 < self.unfreeze_lr <= 1.0, "unfreeze_lr", "a number above 0 and at most 1"),
-            (0.0 <= self.holdout < 0.9, "holdout", "at least 0 and below 0.9"),
-            (0 <= self.patience <= 10_000, "patience", "an integer from 0 to 10000"),
-            (self.balance in BALANCING, "balance", f"one of {', '.join(BALANCING)}"),
-            (self.size == 0 or 16 <= self.size <= 1024, "size", "0 (the base's) or 16 to 1024 pixels"),
-            (self.normalise in NORMALISATION, "normalise", f"one of {', '.join(NORMALISATION)}"),
-            (1 <= self.views <= 256, "views", "an integer from 1 to 256"),
-            (0 <= self.width <= 512, "width", "0 (the default) or up to 512"),
-            (isinstance(self.seed, int) and 0 <= self.seed < 2**62, "seed", "a non-negative integer"),
-        ])
-        return self
+    def cross_checks(self) -> Iterable[tuple[bool, str, str]]:
+        return [(self.unfreeze_after == 0 or self.unfreeze_after < self.epochs, "unfreeze_after",
+                 "0 (never) or fewer than epochs")]
 
 
 @dataclass
@@ -205,10 +185,10 @@ def check_training(base: str, params: TrainParams, modality: str = "image") -> N
                              "BatchNorm layer (tap `norm`) learned from the dataset")
     b = bases[base]
     taps = [t.name for t in trained.layers(b.architecture)]
-    for option in ("freeze_to", "unfreeze_to"):
-        layer = getattr(params, option)
+    for name in ("freeze_to", "unfreeze_to"):
+        layer = getattr(params, name)
         if layer and layer not in taps:
-            raise ParameterError(f"unknown layer '{layer}' for {option} of {base}; available: {', '.join(taps)}")
+            raise ParameterError(f"unknown layer '{layer}' for {name} of {base}; available: {', '.join(taps)}")
     frozen_to = params.freeze_to or (trained.ARCHITECTURES[b.architecture][1] if b.pretrained else "")
     if params.unfreeze_to and (not frozen_to or taps.index(params.unfreeze_to) >= taps.index(frozen_to)):
         raise ParameterError(f"unfreeze_to '{params.unfreeze_to}' must come before the frozen part's top "

@@ -39,7 +39,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 from mmdream.backbones.checkpoint import sidecar_path
 from mmdream.backbones.generators import (GAN_FORMAT, Generator, GeneratorConfig, config_record, image_grid,
                                           sample_latents)
-from mmdream.errors import MediaError, ParameterError, WeightsError, check_options
+from mmdream.errors import MediaError, ParameterError, WeightsError
+from mmdream.options import Options, option, seed_option
 from mmdream.media.files import atomic_path
 from mmdream.media.images import save_image
 from mmdream.progress import ProgressFn, Tracker
@@ -53,41 +54,23 @@ GRID = 64  # fixed latents in each sample grid (8 × 8)
 
 
 @dataclass(frozen=True)
-class GANParams:
+class GANParams(Options):
     """Every option of a GAN training run; the defaults train a few thousand 64² images in minutes on a CPU."""
 
-    epochs: int = field(default=20, metadata={"help": "epochs to train (a resumed run continues up to this many)"})
-    batch_size: int = field(default=32, metadata={"help": "images per optimisation step"})
-    size: int = field(default=64, metadata={"help": "side of the generated images in pixels",
-                                            "choices": (32, 64, 128)})
-    latent_dim: int = field(default=100, metadata={"help": "size of the latent vector z"})
-    ngf: int = field(default=32, metadata={"help": "generator width: channels of its last hidden block"})
-    ndf: int = field(default=32, metadata={"help": "discriminator width: channels of its first block"})
-    lr: float = field(default=0.0002, metadata={"help": "learning rate of the generator (Adam)"})
-    lr_d: float = field(default=0.0002, metadata={"help": "learning rate of the discriminator (Adam)"})
-    beta1: float = field(default=0.5, metadata={"help": "Adam's first-moment decay"})
-    beta2: float = field(default=0.999, metadata={"help": "Adam's second-moment decay"})
-    conditional: bool = field(default=False, metadata={"help": "class-conditional GAN: the dataset holds a folder "
-                                                               "per class"})
-    flip: bool = field(default=True, metadata={"help": "random horizontal flips of the training images"})
-    seed: int = field(default=0, metadata={"help": "random seed: initial weights, batches, noise, sample grids"})
-
-    def validate(self) -> GANParams:
-        """Raise ParameterError naming the first bad option; return self."""
-        check_options(self, [
-            (1 <= self.epochs <= 100_000, "epochs", "an integer from 1 to 100000"),
-            (2 <= self.batch_size <= 4096, "batch_size", "an integer from 2 to 4096"),
-            (self.size in (32, 64, 128), "size", "32, 64 or 128"),
-            (1 <= self.latent_dim <= 1024, "latent_dim", "an integer from 1 to 1024"),
-            (4 <= self.ngf <= 512, "ngf", "an integer from 4 to 512"),
-            (4 <= self.ndf <= 512, "ndf", "an integer from 4 to 512"),
-            (0.0 < self.lr <= 0.1, "lr", "a number above 0 and at most 0.1"),
-            (0.0 < self.lr_d <= 0.1, "lr_d", "a number above 0 and at most 0.1"),
-            (0.0 <= self.beta1 < 1.0, "beta1", "at least 0 and below 1"),
-            (0.0 <= self.beta2 < 1.0, "beta2", "at least 0 and below 1"),
-            (isinstance(self.seed, int) and 0 <= self.seed < 2**40, "seed", "a non-negative integer below 2^40"),
-        ])
-        return self
+    epochs: int = option(20, "epochs to train (a resumed run continues up to this many)", ge=1, le=100_000)
+    batch_size: int = option(32, "images per optimisation step", ge=2, le=4096)
+    size: int = option(64, "side of the generated images in pixels", choices=(32, 64, 128))
+    latent_dim: int = option(100, "size of the latent vector z", ge=1, le=1024)
+    ngf: int = option(32, "generator width: channels of its last hidden block", ge=4, le=512)
+    ndf: int = option(32, "discriminator width: channels of its first block", ge=4, le=512)
+    lr: float = option(0.0002, "learning rate of the generator (Adam)", gt=0.0, le=0.1)
+    lr_d: float = option(0.0002, "learning rate of the discriminator (Adam)", gt=0.0, le=0.1)
+    beta1: float = option(0.5, "Adam's first-moment decay", ge=0.0, lt=1.0)
+    beta2: float = option(0.999, "Adam's second-moment decay", ge=0.0, lt=1.0)
+    conditional: bool = option(False, "class-conditional GAN: the dataset holds a folder per class")
+    flip: bool = option(True, "random horizontal flips of the training images")
+    # below 2^40: the per-epoch seeds seed * 1_000_003 + epoch stay 64-bit seeds
+    seed: int = seed_option("random seed: initial weights, batches, noise, sample grids", lt=2**40)
 
 
 _SHAPE_FIELDS = ("size", "latent_dim", "ngf", "ndf", "conditional")  # a resumed run must keep these

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mmdream.eval import metrics
-from mmdream.dream.style import StyleParams, style_frames, style_image, style_losses, style_targets
+from mmdream.dream.style import StyledFilmParams, StyleParams, style_frames, style_image, style_losses, style_targets
 from mmdream.errors import ParameterError
 from mmdream.media.images import load_image
 from mmdream.ops.pyramid import resize
@@ -76,7 +76,7 @@ def test_styled_film_is_steadier_than_styled_frames(vgg16, pictures) -> None:  #
                                                  mode="bicubic", align_corners=False)[0].clamp(0, 1)
     source = [torch.roll(background, shifts=2 * t, dims=-1) for t in range(6)]
     params = StyleParams(size=96, scales=1, steps=30)
-    film = [f for f, _ in style_frames(source, [starry], vgg16, params, frame_steps=10)]
+    film = [f for f, _ in style_frames(source, [starry], vgg16, params, StyledFilmParams(frame_steps=10))]
     alone = [style_image(s[None], [starry], vgg16, dataclasses.replace(params, seed=i))[0]
              for i, s in enumerate(source)]
     assert metrics.flicker(film, source) < 0.7 * metrics.flicker(alone, source)

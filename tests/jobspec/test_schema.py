@@ -37,7 +37,8 @@ def test_defaults_come_from_the_dataclasses() -> None:
     ({"audio": {"dream": {"segment_s": 3}}}, "audio.dream.segment_s: unknown key"),  # set under sharding
     ({"audio": {"dream": {"domain": "fourier"}}}, "domain='fourier' is invalid"),
     ({"audio": {"objective": {"guide": "x.wav"}}}, "audio.objective.guide: unknown key"),
-    ({"sharding": {"audio_segment_s": 2, "audio_overlap_s": 1.5}}, "audio_overlap_s (1.5) must be at most half"),
+    ({"sharding": {"audio_segment_s": 2, "audio_overlap_s": 1.5}}, "audio_overlap_s=1.5 is invalid: it must be at "
+                                                                   "most half the segment length"),
     ({"audio": {}, "film": {"keep_audio": False}}, "the film drops its sound"),
     ({"av": {"drive": "loudness"}}, "drive='loudness' is invalid"),
     ({"av": {"sound_follows": "motion"}}, "av.sound_follows: motion needs a film whose sound is dreamed"),

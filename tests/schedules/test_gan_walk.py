@@ -13,7 +13,7 @@ from mmdream.cli import main as cli
 from mmdream.errors import MediaError, ParameterError
 from mmdream.media.audio import load_audio
 from mmdream.media.video import probe, read_frames
-from mmdream.schedules.walk import WalkParams, latent_walk, render_walk, slerp, walk_frames
+from mmdream.schedules.walk import WalkFilmParams, WalkParams, latent_walk, render_walk, slerp, walk_frames
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small ops on a shared, busy machine stall with more threads
 
@@ -96,7 +96,7 @@ def test_render_walk_has_sound(faces, amen: tuple[np.ndarray, int],  # type: ign
     soundfile.write(wav, audio[: rate], rate)
     walk = latent_walk(audio[: rate], rate, 12.0, seed=0)
     out = tmp_path / "walk.mp4"
-    render_walk(faces, walk, out, 12.0, wav, size=96)
+    render_walk(faces, walk, out, wav, WalkFilmParams(fps=12.0, size=96))
     info = probe(out)
     assert (info.width, info.height, info.frame_count) == (96, 96, 12) and info.audio is not None
     first = next(read_frames(out))
