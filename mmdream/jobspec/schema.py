@@ -1,8 +1,9 @@
 """Job specs: a YAML file validated by a typed schema, the one description of a render for the CLI and the cluster.
 
 The dream sections are generated from the algorithms' own frozen dataclasses (:class:`DreamParams`,
-:class:`VideoParams`, :class:`FilmParams`), so defaults live in one place. Unknown keys and invalid values are
-errors that name the key (``dream.steps: ...``).
+:class:`VideoParams`, :class:`FilmParams`, ...) and checked by their declarations (:mod:`mmdream.options`), so a
+default or a bound is written once. Unknown keys and invalid values are errors that name the key
+(``dream: steps=0 is invalid: ...``).
 
     input: sample:bigbuckbunny.mp4          # a path, s3://bucket/key, or a bundled sample
     output: out/demo.mp4
