@@ -39,10 +39,11 @@ T = TypeVar("T")
 
 def option(default: Any, help: str, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
            lt: float | None = None, choices: Sequence[Any] | None = None, off: Any = None, unit: str = "",
-           aliases: Sequence[str] = ()) -> Any:
+           aliases: Sequence[str] = (), metavar: str = "", const: Any = None) -> Any:
     """A dataclass field declaring an option: ``default``, ``help`` (CLI help, job-spec description), bounds
     (``ge`` >=, ``gt`` >, ``le`` <=, ``lt`` <), ``choices``, ``off`` (a value allowed beside the bounds),
-    ``unit`` (for messages) and extra CLI flags ``aliases``."""
+    ``unit`` (for messages), extra CLI flags ``aliases``, the CLI's ``metavar`` and ``const`` (the value of the
+    option given without one)."""
     metadata: dict[str, Any] = {"help": help}
     for key, value in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt), ("off", off)):
         if value is not None:
@@ -53,6 +54,10 @@ def option(default: Any, help: str, *, ge: float | None = None, gt: float | None
         metadata["unit"] = unit
     if aliases:
         metadata["aliases"] = tuple(aliases)
+    if metavar:
+        metadata["metavar"] = metavar
+    if const is not None:
+        metadata["const"] = const
     return dataclasses.field(default=default, metadata=metadata)
 
 

@@ -46,7 +46,8 @@ class DreamParams(Options):
     tile: int = option(1024, "evaluate images larger than this in tiles of this size (0: never tile); bounds memory",
                        ge=64, le=8192, off=0, unit="pixels")
     tile_overlap: int = option(64, "blended overlap between tiles, pixels", ge=0)
-    preserve_colors: str = option("none", "keep the input's colours", choices=COLOR_MODES)
+    preserve_colors: str = option("none", "keep the input's colours", choices=COLOR_MODES, const="luminance",
+                                  metavar="MODE")
     robust: str = option("auto", "transformation robustness: every step evaluates a randomly zoomed, turned and "
                                  "cropped view at the classifier's input size, so the dream holds under any resize "
                                  "and crop (auto: for class and theme objectives; on; off)", choices=ROBUST_MODES)

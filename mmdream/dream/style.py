@@ -69,7 +69,8 @@ class StyleParams(Options):
     style_scale: float = option(1.0, "size the styles are seen at, relative to the result's size", ge=0.1, le=4.0)
     average: float = option(0.9, "iterate averaging: the result is this exponential moving average of the "
                                  "iterates (0: the last iterate)", ge=0.0, lt=1.0)
-    preserve_colors: str = option("none", "keep the content's colours", choices=COLOR_MODES)
+    preserve_colors: str = option("none", "keep the content's colours", choices=COLOR_MODES, const="luminance",
+                                  metavar="MODE")
     tile: int = option(0, "optimise in tiles of this size when larger (0: never)", ge=128, le=4096, off=0,
                        unit="pixels")
     seed: int = seed_option("random seed (noise init)")

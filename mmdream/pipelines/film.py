@@ -49,7 +49,7 @@ class FilmParams(Options):
     size: int | None = option(None, "longer side of the dreamed frames (default: the input's size)", ge=16, le=8192,
                               unit="pixels")
     fps: float | None = option(None, "output frame rate (default: the input's; 25 for a frame sequence)", gt=0.0,
-                               le=240.0)
+                               le=240.0, metavar="FPS")
     start: int = option(0, "first frame, at the output rate (--frames START:END)", ge=0)
     stop: int | None = option(None, "one past the last frame (default: to the end; --frames START:END)")
     keep_audio: bool = option(True, "keep the film's sound (the input's, or audio_file's)")

@@ -9,7 +9,7 @@ import yaml
 
 from mmdream.backbones.compute import ComputeParams
 from mmdream.cli import build_parser
-from mmdream.cli_jobs import compute_overrides
+from mmdream.cli.render import compute_overrides
 from mmdream.errors import ParameterError
 from mmdream.jobspec.schema import load_job, parse_job
 

@@ -1,17 +1,15 @@
 """``mmdream submit|status|logs|stop|jobs``: job specs on a Ray cluster through the Ray Jobs API
-(:mod:`mmdream_cluster.jobs_api`, imported only when a command runs, so that mmdream works without Ray), and the compute
-options ``render`` passes on to its actors."""
+(:mod:`mmdream_cluster.jobs_api`, imported only when a command runs, so that mmdream works without Ray)."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
 from typing import Any
 
-from mmdream.backbones.compute import ComputeParams
+from mmdream.cli.common import SubParsers
 from mmdream.progress import say
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
@@ -20,24 +18,6 @@ DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 def _add_address(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS", DEFAULT_ADDRESS),
                         help=f"Ray Jobs API of the cluster head (default: $RAY_ADDRESS or {DEFAULT_ADDRESS})")
-
-
-def add_compute_options(parser: argparse.ArgumentParser) -> None:
-    """``--precision`` and ``--channels-last``, overriding the job spec's ``compute`` section when given."""
-    group = parser.add_argument_group("compute (override the job spec's compute section)")
-    for f in dataclasses.fields(ComputeParams):
-        flag = f"--{f.name.replace('_', '-')}"
-        shown = f.default if not isinstance(f.default, bool) else ("on" if f.default else "off")
-        text = f"{f.metadata['help']} (default: the job spec's, else {shown})"
-        if isinstance(f.default, bool):
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=text)
-        else:
-            group.add_argument(flag, dest=f.name, choices=f.metadata.get("choices"), default=None, help=text)
-
-
-def compute_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The job spec overrides (``compute.precision``, ...) of :func:`add_compute_options`' options; None: unset."""
-    return {f"compute.{f.name}": getattr(args, f.name) for f in dataclasses.fields(ComputeParams)}
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -100,7 +80,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: SubParsers) -> None:
     """Add the cluster job commands to ``mmdream``'s sub-commands."""
     p = sub.add_parser("submit", help="submit a job spec to a Ray cluster (Jobs API); prints the job id")
     p.add_argument("job", help="job spec (YAML); its input/output should be s3:// on a multi-node cluster")

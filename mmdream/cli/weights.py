@@ -15,10 +15,9 @@ from pathlib import Path
 
 from mmdream.backbones import catalog
 from mmdream.backbones.weights import RECORD_SUFFIX, WeightFile, record_path, resolve
+from mmdream.cli.common import EXIT_FAILED, SubParsers
 from mmdream.errors import ParameterError
 from mmdream.media import storage
-
-EXIT_FAILED = 1
 
 DESCRIPTION = """Named weights: a backbone's default weights by its name (vgg16), other variants as NAME:VARIANT
 (vgg16:torchvision), the generators (dcgan_faces64, dcgan_eyes128) and class lists (yamnet_classes,
@@ -100,7 +99,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: SubParsers) -> None:
     """Add ``weights`` to the main parser's sub-commands."""
     p = sub.add_parser("weights", help="list, fetch and verify pretrained weights", description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -4,32 +4,33 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from contextlib import ExitStack
 
+from mmdream.cli.common import (SubParsers, add_dataclass_options, add_dream_command, backbone_from_args, local_io,
+                                objective_from_args, params_from_args, progress, report_done)
+from mmdream.cli.draft import add_draft_options, draft_params, finish_draft, start_draft
+from mmdream.cli.provenance import record_text
+from mmdream.dream.zoom import ZoomParams
 from mmdream.errors import ParameterError
+from mmdream.pipelines.zoom import ZoomFilmParams
+from mmdream.schedules.drive import AVParams
 
 __all__ = ["register", "cmd_zoom"]
 
 
 def cmd_zoom(args: argparse.Namespace) -> int:
     """Render a zoom film (or its draft)."""
-    from mmdream.schedules.drive import AVParams
-    from mmdream.cli import _load_backbone, _local_io, _objective_from_args, _params_from_args, _progress
-    from mmdream.cli_provenance import record_text
-    from mmdream.cli_draft import draft_params, finish_draft, start_draft
     from mmdream.dream.audio import AudioDreamParams, sound_objective
     from mmdream.dream.image import DreamParams
-    from mmdream.dream.zoom import ZoomParams
     from mmdream.media.files import check_output
     from mmdream.media.storage import local_input
     from mmdream.media.video import check_video_suffix
-    from mmdream.pipelines.zoom import SoundDream, ZoomFilmParams, check_sound, plan_zoom, render_zoom
+    from mmdream.pipelines.zoom import SoundDream, check_sound, plan_zoom, render_zoom
 
-    still = _params_from_args(DreamParams, args)
-    params = _params_from_args(ZoomParams, args)
-    film = _params_from_args(ZoomFilmParams, args)
+    still = params_from_args(DreamParams, args)
+    params = params_from_args(ZoomParams, args)
+    film = params_from_args(ZoomFilmParams, args)
     av = AVParams(**{f.name: getattr(args, f.name) for f in dataclasses.fields(AVParams) if hasattr(args, f.name)})
     draft = draft_params(args)
     check_video_suffix(args.output)
@@ -37,7 +38,7 @@ def cmd_zoom(args: argparse.Namespace) -> int:
         raise ParameterError("--audio-class / --audio-layer say how to dream the sound; add --dream-audio")
     work_given = args.work_dir is not None
     paths = start_draft(args) if args.draft else None
-    with _local_io(args.input, args.output) as (input_path, output_path), ExitStack() as stack:
+    with local_io(args.input, args.output) as (input_path, output_path), ExitStack() as stack:
         audio = None if args.audio is None else str(stack.enter_context(local_input(args.audio)))
         check_output(output_path, input_path, *([audio] if audio else []))
         plan = plan_zoom(input_path, film, args.size, audio)
@@ -46,8 +47,8 @@ def cmd_zoom(args: argparse.Namespace) -> int:
                                                              fps=draft.fps(film.fps)),
                              draft.size(max(plan.width, plan.height)), audio)
         check_sound(plan, av, dream=args.dream_audio)
-        backbone = _load_backbone(args, "image")
-        objective, spec = _objective_from_args(args, backbone, max(plan.width, plan.height))
+        backbone = backbone_from_args(args, "image")
+        objective, spec = objective_from_args(args, backbone, max(plan.width, plan.height))
         sound, networks = None, [("backbone", backbone)]
         if args.dream_audio and paths is None:  # a draft previews the picture: its sound is carried, not dreamed
             from mmdream.backbones import load_backbone
@@ -61,39 +62,32 @@ def cmd_zoom(args: argparse.Namespace) -> int:
               + (f", to the sound of {plan.sound_path}" if plan.sound_path else "") + f" -> {args.output}",
               file=sys.stderr)
         work_dir = paths.work if paths is not None else args.work_dir
-        with _progress(args.progress, "zoom", unit="frame") as progress:
+        with progress(args.progress, "zoom", unit="frame") as on_frame:
             records = render_zoom(plan, output_path, backbone, objective, still, params, av, objective_spec=spec,
-                                  sound=sound, work_dir=work_dir, progress=progress,
+                                  sound=sound, work_dir=work_dir, progress=on_frame,
                                   provenance=record_text(args, params=[still, params, av, film, draft],
                                                          networks=networks))
     if paths is not None:
         finish_draft(args, paths, work_given, len(records))
-    if args.progress == "json":
-        print(json.dumps({"event": "done", "output": args.output, "frames": len(records)}), file=sys.stderr)
+    report_done(args, output=args.output, frames=len(records))
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``zoom`` to ``sub``."""
-    from mmdream.schedules.drive import AVParams
-    from mmdream.cli import _add_dataclass_options, _dream_command
-    from mmdream.cli_draft import add_draft_options
-    from mmdream.dream.zoom import ZoomParams
-    from mmdream.pipelines.zoom import ZoomFilmParams
-
-    p = _dream_command(sub, "zoom", "an infinite-zoom dream film: each frame a dream of the previous one zoomed, "
+def register(sub: SubParsers) -> None:
+    """Add ``zoom`` to ``mmdream``'s sub-commands."""
+    p = add_dream_command(sub, "zoom", "an infinite-zoom dream film: each frame a dream of the previous one zoomed, "
                                     "rotated and shifted a little: mmdream zoom INPUT OUTPUT.mp4")
     p.add_argument("input", help="start picture (PNG, JPEG, WebP, TIFF) or a film (the zoom starts from its last "
                                  "frame and carries its soundtrack unless --audio is given)")
     p.add_argument("output", help="output film (.mp4, .mkv or .mov; H.264); never the input")
-    _add_dataclass_options(p.add_argument_group("film"), ZoomFilmParams)
-    _add_dataclass_options(p.add_argument_group("motion, per-frame dream and colour anchor (mmdream.dream.zoom; "
+    add_dataclass_options(p.add_argument_group("film"), ZoomFilmParams)
+    add_dataclass_options(p.add_argument_group("motion, per-frame dream and colour anchor (mmdream.dream.zoom; "
                                                 "the first frame is dreamed as a still with the dream options "
                                                 "above)"), ZoomParams)
     snd = p.add_argument_group("sound (mmdream.schedules.drive): the drive multiplies each frame's motion and dream strength")
     snd.add_argument("--audio", default=None, metavar="FILE",
                      help="a sound (any audio or video file) that drives the zoom and that the film carries")
-    _add_dataclass_options(snd, AVParams, exclude=("sound_follows",))
+    add_dataclass_options(snd, AVParams, exclude=("sound_follows",))
     snd.add_argument("--dream-audio", action="store_true",
                      help="dream the sound too (YAMNet; segments checkpointed like the frames)")
     snd.add_argument("--audio-class", default=None, metavar="CLASS",

@@ -13,9 +13,15 @@ import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 
-from mmdream.cli_provenance import add_like_option, record_text
+from mmdream.cli.common import (SubParsers, add_backbone_options, add_dataclass_options, add_progress_option,
+                                backbone_from_args, params_from_args, positive_int, progress, report_done,
+                                weighted_channels)
+from mmdream.cli.provenance import add_like_option, record_text
+from mmdream.dream.gan import GanDreamParams
 from mmdream.errors import ParameterError
 from mmdream.options import SEED_LIMIT
+from mmdream.schedules.walk import WalkFilmParams, WalkParams
+from mmdream.train.gan import GANParams
 
 CKPT_HELP = ("generator: dcgan_faces64 or dcgan_eyes128 (shared weights, found like backbone weights), or the "
              ".safetensors checkpoint `mmdream gan train` wrote")
@@ -47,11 +53,6 @@ def _through_local_files(command: Callable[[argparse.Namespace], int], *inputs: 
     return run
 
 
-def _done(args: argparse.Namespace, **record: object) -> None:
-    if args.progress == "json":
-        print(json.dumps({"event": "done", **record}), file=sys.stderr)
-
-
 def _generator(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from mmdream.backbones.generators import load_generator
 
@@ -72,11 +73,10 @@ def cmd_gan_train(args: argparse.Namespace) -> int:
     """Train a DCGAN on an image folder; resumable."""
     from pathlib import Path
 
-    from mmdream.cli import _params_from_args, _progress
     from mmdream.media.files import check_output
-    from mmdream.train.gan import GANParams, load_gan_images, output_paths, resume_state, train_gan
+    from mmdream.train.gan import load_gan_images, output_paths, resume_state, train_gan
 
-    params = _params_from_args(GANParams, args)
+    params = params_from_args(GANParams, args)
     out = Path(args.out)
     if out.suffix != ".safetensors":
         raise ParameterError(f"--out {out} must end in .safetensors (sidecar, resume state, grids and curves go "
@@ -92,8 +92,8 @@ def cmd_gan_train(args: argparse.Namespace) -> int:
         if args.progress == "json":
             print(json.dumps({"event": "epoch", **record}), file=sys.stderr, flush=True)
 
-    with _progress(args.progress, "training", unit="step") as progress:
-        meta = train_gan(data, params, out, resume=args.resume, progress=progress, on_epoch=on_epoch)
+    with progress(args.progress, "training", unit="step") as on_step:
+        meta = train_gan(data, params, out, resume=args.resume, progress=on_step, on_epoch=on_epoch)
     paths = {k: str(v) for k, v in output_paths(out).items()}
     print(json.dumps({**paths, "epoch": meta["epoch"], "last": meta["history"][-1] if meta["history"] else None},
                      indent=1))
@@ -130,48 +130,46 @@ def cmd_gan_sample(args: argparse.Namespace) -> int:
 
 def cmd_gan_dream(args: argparse.Namespace) -> int:
     """Dream through a generator: optimise its latent so that a backbone's objective rises."""
-    from mmdream.cli import _load_backbone, _params_from_args, _progress
-    from mmdream.dream.gan import GanDreamParams, dream_latent, dream_photo, range_check
+    from mmdream.dream.gan import dream_latent, dream_photo, range_check
     from mmdream.media.files import check_output
     from mmdream.media.images import check_image_suffix, load_image, save_image
     from mmdream.objectives.terms import build_objective
     from mmdream.ops.pyramid import resize
 
-    params = _params_from_args(GanDreamParams, args)
+    params = params_from_args(GanDreamParams, args)
     check_image_suffix(args.output)
     out = check_output(args.output, *([args.photo] if args.photo else []))
     photo = load_image(args.photo) if args.photo else None
     g = _generator(args)
     fixed = _gen_class(g, args.gen_class)
-    backbone = _load_backbone(args, "image")
+    backbone = backbone_from_args(args, "image")
     objective = build_objective(backbone, layers=args.layer, channels=args.channel, class_=args.class_)
-    with _progress(args.progress, "dream") as progress:
+    with progress(args.progress, "dream") as on_step:
         if photo is None:
-            result = dream_latent(g, backbone, objective, params, class_index=fixed, progress=progress)
+            result = dream_latent(g, backbone, objective, params, class_index=fixed, progress=on_step)
             image = resize(result.image, (args.size, args.size)).clamp(0, 1) if args.size != g.size else result.image
         else:
             result, image = dream_photo(g, backbone, objective, photo, params, size=args.size, class_index=fixed,
-                                        progress=progress)
+                                        progress=on_step)
     save_image(image, out, provenance=record_text(args, params=[params],
                                                   networks=[("generator", g), ("backbone", backbone)]))
     record = {"output": args.shown, "objective": round(max(result.values), 5), "restarts": result.values}
     if args.check:
         record["range_check"] = range_check(g, result.image, params, class_index=fixed).record()
     print(json.dumps(record, indent=1))
-    _done(args, output=args.shown)
+    report_done(args, output=args.shown)
     return 0
 
 
 def cmd_gan_walk(args: argparse.Namespace) -> int:
     """A latent walk following the music, rendered as a film with that music."""
-    from mmdream.cli import _params_from_args, _progress
     from mmdream.media.audio import load_audio
     from mmdream.media.files import check_output
     from mmdream.media.video import check_video_suffix
-    from mmdream.schedules.walk import WalkFilmParams, WalkParams, latent_walk, render_walk
+    from mmdream.schedules.walk import latent_walk, render_walk
 
-    params = _params_from_args(WalkParams, args)
-    film = _params_from_args(WalkFilmParams, args)
+    params = params_from_args(WalkParams, args)
+    film = params_from_args(WalkFilmParams, args)
     check_video_suffix(args.output)
     out = check_output(args.output, args.audio)
     samples, rate = load_audio(args.audio, mono=True)
@@ -179,21 +177,15 @@ def cmd_gan_walk(args: argparse.Namespace) -> int:
     walk = latent_walk(samples[0].numpy(), rate, film.fps, params, film.seed, latent_dim=g.latent_dim,
                        num_classes=g.num_classes, class_index=_gen_class(g, args.gen_class))
     print(f"walking {len(walk.latents)} frames at {film.fps:g} fps, {film.size}² -> {args.shown}", file=sys.stderr)
-    with _progress(args.progress, "frames", unit="frame") as progress:
-        render_walk(g, walk, out, args.audio, film, progress=progress,
+    with progress(args.progress, "frames", unit="frame") as on_step:
+        render_walk(g, walk, out, args.audio, film, progress=on_step,
                     provenance=record_text(args, params=[params], networks=[("generator", g)], seed=args.seed))
-    _done(args, output=args.shown, frames=len(walk.latents))
+    report_done(args, output=args.shown, frames=len(walk.latents))
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: SubParsers) -> None:
     """Add ``gan`` with its sub-commands ``train``, ``sample``, ``dream`` and ``walk`` to ``sub``."""
-    from mmdream.cli import _add_backbone_options, _add_dataclass_options, _add_progress_option, _channel_list, \
-        _positive_int
-    from mmdream.dream.gan import GanDreamParams
-    from mmdream.train.gan import GANParams
-    from mmdream.schedules.walk import WalkFilmParams, WalkParams
-
     p = sub.add_parser("gan", help="GAN dreams: mmdream gan train|sample|dream|walk ...",
                        description="Train a DCGAN on an image folder, sample it, dream through it (its latent is "
                                    "optimised so that a backbone's class, layer or channel rises: the generator "
@@ -224,8 +216,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     k.add_argument("--out", required=True, metavar="CKPT", help="checkpoint to write (.safetensors)")
     k.add_argument("--resume", action="store_true", help="continue the run CKPT.resume.safetensors holds, up to "
                                                          "--epochs (same options and dataset)")
-    _add_progress_option(k)
-    _add_dataclass_options(k.add_argument_group("training options"), GANParams)
+    add_progress_option(k)
+    add_dataclass_options(k.add_argument_group("training options"), GANParams)
     k.set_defaults(func=cmd_gan_train)
 
     k = cmds.add_parser("sample", help="a grid of samples: mmdream gan sample CKPT OUT.png --count 16",
@@ -233,8 +225,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                     "(--count 1: one image). Same seed, same output.")
     with_generator(k)
     k.add_argument("output", help="output image (.png, .jpg, .webp, .tif; a path or s3:// URI)")
-    k.add_argument("--count", type=_positive_int, default=16, help="number of samples (default: 16)")
-    k.add_argument("--columns", type=_positive_int, default=None, help="grid columns (default: a square grid)")
+    k.add_argument("--count", type=positive_int, default=16, help="number of samples (default: 16)")
+    k.add_argument("--columns", type=positive_int, default=None, help="grid columns (default: a square grid)")
     k.add_argument("--size", type=int, default=0, help="resize each sample to this side in pixels (default: the "
                                                         "generator's)")
     k.add_argument("--truncation", type=float, default=0.0,
@@ -253,20 +245,20 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                     "generator cannot draw (--blend).")
     with_generator(k)
     k.add_argument("output", help="output image (.png, .jpg, .webp, .tif; a path or s3:// URI)")
-    _add_backbone_options(k, default="efficientnet_lite0")
+    add_backbone_options(k, default="efficientnet_lite0")
     k.add_argument("--class", dest="class_", default=None, metavar="CLASS",
                    help="dream toward a class of the backbone, by index or (part of) its name")
     k.add_argument("--layer", "-l", default=None, metavar="LAYERS",
                    help="layers to amplify instead (default: the backbone's dream layers)")
-    k.add_argument("--channel", type=_channel_list, default=None, metavar="CHANNELS",
+    k.add_argument("--channel", type=weighted_channels, default=None, metavar="CHANNELS",
                    help="channels of the (single) --layer, comma list with optional gains: 12,40:2,7:-1")
     k.add_argument("--photo", default=None, metavar="IMAGE", help="dream this photo through the generator")
-    k.add_argument("--size", type=_positive_int, default=256, help="output side in pixels (default: 256)")
+    k.add_argument("--size", type=positive_int, default=256, help="output side in pixels (default: 256)")
     k.add_argument("--check", action="store_true", help="also report the reconstruction check (is the dream in "
                                                         "the generator's range?)")
-    _add_progress_option(k)
+    add_progress_option(k)
     add_like_option(k)
-    _add_dataclass_options(k.add_argument_group("GAN dream options"), GanDreamParams)
+    add_dataclass_options(k.add_argument_group("GAN dream options"), GanDreamParams)
     common(k, weights=False)
     k.set_defaults(func=_through_local_files(cmd_gan_dream, "photo"))
 
@@ -278,9 +270,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     with_generator(k)
     k.add_argument("output", help="output film (.mp4, .mkv, .mov; a path or s3:// URI)")
     k.add_argument("--audio", required=True, help="the music (any audio or video file with sound)")
-    _add_dataclass_options(k.add_argument_group("walk film options"), WalkFilmParams)
-    _add_progress_option(k)
+    add_dataclass_options(k.add_argument_group("walk film options"), WalkFilmParams)
+    add_progress_option(k)
     add_like_option(k)
-    _add_dataclass_options(k.add_argument_group("walk options"), WalkParams)
+    add_dataclass_options(k.add_argument_group("walk options"), WalkParams)
     common(k)
     k.set_defaults(func=_through_local_files(cmd_gan_walk, "audio"))

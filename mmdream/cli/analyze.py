@@ -6,6 +6,11 @@ import argparse
 import json
 import sys
 
+from mmdream.analysis.report import DEFAULT_CHANNELS, ReportParams
+from mmdream.analysis.visualize import VisParams
+from mmdream.backbones import BACKBONES
+from mmdream.cli.common import (SubParsers, add_dataclass_options, add_progress_option, backbone_from_args,
+                                params_from_args, progress)
 from mmdream.errors import ParameterError
 
 DESCRIPTION = """Feature visualisation of a layer's channels, written as a static HTML report that a browser opens
@@ -17,8 +22,9 @@ Without --channels, the first 8 channels are shown (about 3 minutes for VGG16 re
 the same command in the same OUT_DIR resumes an interrupted report."""
 
 
-def _channel_list(text: str) -> list[int] | str:
-    """``"all"``, or a comma list of channels and ranges: ``0,5,9-12``."""
+def channel_selection(text: str) -> list[int] | str:
+    """Channels to show: ``"all"``, or a comma list of channels and ranges, ``0,5,9-12`` -> ``[0, 5, 9, 10, 11,
+    12]``."""
     if text.strip() == "all":
         return "all"
     out: list[int] = []
@@ -33,13 +39,8 @@ def _channel_list(text: str) -> list[int] | str:
     return out
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: SubParsers) -> None:
     """Add the ``analyze`` command to ``mmdream``'s sub-commands."""
-    from mmdream.analysis.report import DEFAULT_CHANNELS, ReportParams
-    from mmdream.analysis.visualize import VisParams
-    from mmdream.backbones import BACKBONES
-    from mmdream.cli import _add_dataclass_options, _add_progress_option
-
     p = sub.add_parser("analyze", help="feature visualisation of a layer's channels as an offline HTML report: "
                                        "mmdream analyze BACKBONE --layer L OUT_DIR",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--layer", "-l", required=True, help="the layer whose channels to show (see `mmdream layers "
                                                         "NAME`)")
     choose = p.add_mutually_exclusive_group()
-    choose.add_argument("--channels", type=_channel_list, default=None, metavar="LIST|all",
+    choose.add_argument("--channels", type=channel_selection, default=None, metavar="LIST|all",
                         help=f"channels to show: 0,5,9-12 or all (default: the first {DEFAULT_CHANNELS})")
     choose.add_argument("--top-k", type=int, default=None, metavar="K",
                         help=f"with --class: the K channels that contribute most to the class (default with "
@@ -64,9 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--weights", default=None, metavar="DIR",
                    help="folder holding weight files (default: $MMDREAM_WEIGHTS, then the user cache)")
     p.add_argument("--weights-file", default=None, metavar="FILE", help="load this weights file instead")
-    _add_progress_option(p)
-    _add_dataclass_options(p.add_argument_group("visualisation options"), VisParams)
-    _add_dataclass_options(p.add_argument_group("report options"), ReportParams)
+    add_progress_option(p)
+    add_dataclass_options(p.add_argument_group("visualisation options"), VisParams)
+    add_dataclass_options(p.add_argument_group("report options"), ReportParams)
     p.set_defaults(func=cmd_analyze)
 
 
@@ -93,15 +94,13 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
     from mmdream.analysis.atlas import class_channels
     from mmdream.analysis.examples import dataset_files
-    from mmdream.analysis.report import DEFAULT_CHANNELS, ReportParams, build_report
-    from mmdream.analysis.visualize import VisParams
+    from mmdream.analysis.report import build_report
     from mmdream.backbones import get_spec, layers_of
-    from mmdream.cli import _load_backbone, _params_from_args, _progress
     from mmdream.errors import MediaError
     from mmdream.objectives.terms import channel_count
 
-    params = _params_from_args(VisParams, args)
-    report = _params_from_args(ReportParams, args)
+    params = params_from_args(VisParams, args)
+    report = params_from_args(ReportParams, args)
     if args.top_k is not None and args.class_ is None:
         raise ParameterError("--top-k needs --class: the K channels that contribute most to that class")
     if args.top_k is not None and args.top_k < 1:
@@ -115,7 +114,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.layer not in names:
         raise ParameterError(f"unknown layer '{args.layer}' for {args.backbone}; available: {', '.join(names)}")
     files = dataset_files(args.dataset, spec.modality) if args.dataset is not None else []
-    backbone = _load_backbone(args)
+    backbone = backbone_from_args(args)
     count = channel_count(backbone, args.layer)
     if args.class_ is not None:
         k = args.top_k or min(DEFAULT_CHANNELS, count)
@@ -130,9 +129,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     else:
         channels = list(range(min(DEFAULT_CHANNELS, count)))
         note = f"The first {len(channels)} of {count} channels (--channels all for every one)."
-    with _progress(args.progress, "analyze") as progress:
+    with progress(args.progress, "analyze") as on_step:
         index = build_report(out, backbone, args.layer, channels, params, report, dataset=args.dataset, note=note,
-                             progress=progress)
+                             progress=on_step)
     if args.progress == "json":
         print(json.dumps({"event": "done", "output": str(index), "channels": channels}), file=sys.stderr)
     else:
