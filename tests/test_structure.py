@@ -1,8 +1,10 @@
-"""The shape of the code: no import cycle among the project's modules (architecture rule: deferred imports count)."""
+"""The shape of the code: no import cycle among the project's modules (architecture rule: deferred imports count),
+and every package installed."""
 
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,3 +107,14 @@ def test_import_graph_counts_imports_inside_functions() -> None:
 def test_no_import_cycles() -> None:
     found = cycles(import_graph(project_modules()))
     assert not found, "import cycles (deferred imports count): " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_pyproject_installs_every_package() -> None:
+    """The explicit package list of pyproject.toml names every folder with an __init__.py (a missing one, e.g.
+    mmdream.cli, would be left out of the installed wheel)."""
+    setuptools = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {name: ROOT / setuptools.get("package-dir", {}).get(name, name.replace(".", "/"))
+               for name in setuptools["packages"]}
+    packages = {name for name, (_, package) in project_modules().items() if package}
+    assert set(setuptools["packages"]) == packages
+    assert all((folder / "__init__.py").is_file() for folder in folders.values())
