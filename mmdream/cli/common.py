@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
 
 from mmdream.cli.provenance import add_like_option
-from mmdream.errors import ParameterError
+from mmdream.errors import MmdreamError, ParameterError
 from mmdream.options import help_text
 
 EXIT_USAGE = 2  # bad options or input (MmdreamError), as argparse does
@@ -208,3 +208,16 @@ def local_io(input_uri: str, output_uri: str) -> Iterator[tuple[str, str]]:
                 yield str(inp), str(out)
         else:
             yield str(inp), output_uri
+
+
+@contextmanager
+def needs_ray(command: str) -> Iterator[None]:
+    """Around a cluster command's import of :mod:`mmdream_cluster`: where Ray is not installed, one line saying so
+    (exit status 2) instead of a traceback."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "ray":
+            raise
+        raise MmdreamError(f"`mmdream {command}` needs Ray, which is not installed here: pip install "
+                           "'mmdream[cluster]' (every other command works without it)") from None

@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from mmdream.cli.common import SubParsers
+from mmdream.cli.common import SubParsers, needs_ray
 from mmdream.progress import say
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
@@ -27,7 +27,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from mmdream.jobspec.preflight import check_job
 
     check_job(load_job(args.job), local_ray=False, say=say)
-    from mmdream_cluster import jobs_api
+    with needs_ray("submit"):
+        from mmdream_cluster import jobs_api
 
     env = {k: os.environ[k] for k in ("MMDREAM_WEIGHTS", "MMDREAM_S3_ENDPOINT") if os.environ.get(k)}
     job_id = jobs_api.submit(args.job, args.address, env=env)
@@ -36,21 +37,24 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from mmdream_cluster import jobs_api
+    with needs_ray("status"):
+        from mmdream_cluster import jobs_api
 
     print(json.dumps(jobs_api.status(args.job_id, args.address), indent=1))
     return 0
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from mmdream_cluster import jobs_api
+    with needs_ray("logs"):
+        from mmdream_cluster import jobs_api
 
     sys.stdout.write(jobs_api.logs(args.job_id, args.address))
     return 0
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from mmdream_cluster import jobs_api
+    with needs_ray("stop"):
+        from mmdream_cluster import jobs_api
 
     print(json.dumps(jobs_api.stop(args.job_id, args.address)))
     return 0
@@ -65,7 +69,8 @@ def _progress_text(event: dict[str, Any] | None) -> str:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    from mmdream_cluster import jobs_api
+    with needs_ray("jobs"):
+        from mmdream_cluster import jobs_api
 
     jobs = jobs_api.list_jobs(args.address)
     if args.json:

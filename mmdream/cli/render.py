@@ -7,10 +7,12 @@ import argparse
 import dataclasses
 import shlex
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from mmdream.backbones.compute import ComputeParams
-from mmdream.cli.common import EXIT_INTERRUPTED, SubParsers, add_progress_option, positive_int, progress, report_done
+from mmdream.cli.common import (EXIT_INTERRUPTED, SubParsers, add_progress_option, needs_ray, positive_int,
+                                progress, report_done)
 from mmdream.cli.draft import add_draft_options, draft_params, render_draft
 from mmdream.progress import say
 
@@ -42,7 +44,9 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     job = load_job(args.job).with_overrides(**{"input": args.input, "output": args.output,
                                                 "resources.actors": args.workers, **compute_overrides(args)})
-    check_job(job, local_ray=args.address is None, say=say)  # before Ray starts or anything is written
+    check_job(job, local_ray=args.address is None, say=say)  # before Ray is imported or anything is written
+    with needs_ray("render"):
+        from mmdream_cluster.driver import render_job
     if args.draft:
         from mmdream.media.samples import resolve
         from mmdream.pipelines.draft import DraftPaths, draft_job
@@ -53,14 +57,14 @@ def cmd_render(args: argparse.Namespace) -> int:
         def convert(path: str) -> object:
             return draft_job(job, path, draft_params(args), DraftPaths(args.output, "", args.work_dir))
 
-        return render_draft(args, job.input, convert, lambda draft_args, draft: _render(draft_args, draft))
-    return _render(args, job)
+        return render_draft(args, job.input, convert,
+                            lambda draft_args, draft: _render(draft_args, draft, render_job))
+    return _render(args, job, render_job)
 
 
-def _render(args: argparse.Namespace, job) -> int:  # type: ignore[no-untyped-def]
-    """Render the (checked) job on Ray; Ctrl-C stops the actors and keeps the checkpoints."""
-    from mmdream_cluster.driver import render_job
-
+def _render(args: argparse.Namespace, job, render_job: Callable[..., Any]) -> int:  # type: ignore[no-untyped-def]
+    """Render the (checked) job on Ray with ``render_job`` (:func:`mmdream_cluster.driver.render_job`); Ctrl-C
+    stops the actors and keeps the checkpoints."""
     print(f"rendering {job.input} -> {job.output} on {args.address or 'a local Ray'}", file=sys.stderr)
     desc, unit = ("sound segments", "segment") if job.kind == "audio" else ("frames", "frame")
     try:

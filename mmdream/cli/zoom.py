@@ -84,7 +84,8 @@ def register(sub: SubParsers) -> None:
     add_dataclass_options(p.add_argument_group("motion, per-frame dream and colour anchor (mmdream.dream.zoom; "
                                                 "the first frame is dreamed as a still with the dream options "
                                                 "above)"), ZoomParams)
-    snd = p.add_argument_group("sound (mmdream.schedules.drive): the drive multiplies each frame's motion and dream strength")
+    snd = p.add_argument_group("sound (mmdream.schedules.drive): the drive multiplies each frame's motion and dream "
+                               "strength")
     snd.add_argument("--audio", default=None, metavar="FILE",
                      help="a sound (any audio or video file) that drives the zoom and that the film carries")
     add_dataclass_options(snd, AVParams, exclude=("sound_follows",))

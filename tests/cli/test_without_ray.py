@@ -165,8 +165,6 @@ def test_commands_run_without_ray(runs: dict[str, dict]) -> None:
     assert "vgg16" in runs["weights list"]["out"]
 
 
-@pytest.mark.xfail(strict=True, reason="today the cluster commands end in a ModuleNotFoundError traceback, exit 1, "
-                                       "when Ray is missing (issue 16, reported by the tests helper)")
 def test_cluster_commands_without_ray_say_so(runs: dict[str, dict]) -> None:
     """`render`, `submit` and the job commands without Ray: one line saying that they need Ray, exit 2, nothing
     written."""
