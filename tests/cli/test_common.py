@@ -15,7 +15,7 @@ from mmdream.errors import ParameterError
 
 @dataclass(frozen=True)
 class Knobs:
-    steps: int = field(default=10, metadata={"help": "ascent steps", "ge": 1, "le": 100})  # bounds: not the CLI's
+    steps: int = field(default=10, metadata={"help": "ascent steps", "ge": 1, "le": 100})
     rate: float = field(default=0.5, metadata={"help": "step rate", "aliases": ("-r",)})
     mode: str = field(default="fast", metadata={"help": "how", "choices": ("fast", "slow")})
     colours: str = field(default="none", metadata={"help": "keep colours", "choices": ("none", "luma", "hist"),
@@ -48,7 +48,7 @@ def test_every_field_becomes_an_option_with_its_default() -> None:
 
 def test_help_shows_defaults_choices_and_metavars() -> None:
     text = " ".join(parser().format_help().split())
-    assert "--steps N ascent steps (default: 10)" in text
+    assert "--steps N ascent steps (default: 10; an integer from 1 to 100)" in text  # mmdream.options.help_text
     assert "--rate N, -r N step rate (default: 0.5)" in text
     assert "--mode {fast,slow} how (default: fast)" in text
     assert "--colours [MODE] keep colours: luma (default when given) or hist" in text
