@@ -26,6 +26,7 @@ from mmdream_cluster.driver import render_job
 from mmdream.pipelines.audio_classify import clip_scores
 from mmdream.schedules.drive import frame_features
 from mmdream.backbones import load_backbone
+from mmdream.jobspec.plan import compile_plan
 from mmdream.jobspec.schema import load_job
 from mmdream.ops.resample import resample
 from mmdream.media.images import from_uint8
@@ -75,7 +76,7 @@ def main() -> None:
             job = load_job(ROOT / "jobs" / f"{name}.yaml")
             job = job.with_overrides(**{"input": resolve(args.input or job.input), "output": f"{d}/{name}.mp4",
                                         "film.stop": args.frames, "film.size": args.size})
-            out = render_job(job, shards=args.shards)
+            out = render_job(compile_plan(job), shards=args.shards)
             info = probe(out)
             dreams = frames_of(out, (info.width, info.height))
             source = frames_of(job.input, (info.width, info.height))[:len(dreams)]

@@ -47,7 +47,9 @@ from mmdream.schedules.drive import AVParams, film_chroma, film_drive  # noqa: E
 from mmdream.backbones import load_backbone  # noqa: E402
 from mmdream.schedules.drive import ChromaObjectives  # noqa: E402
 from mmdream.pipelines.film import FilmParams, dream_film, plan_film, source_frames  # noqa: E402
-from mmdream.jobspec.schema import build_job_objective, load_job  # noqa: E402
+from mmdream.jobspec.build import build_job_objective  # noqa: E402
+from mmdream.jobspec.plan import compile_plan  # noqa: E402
+from mmdream.jobspec.schema import load_job  # noqa: E402
 from mmdream.media.images import from_uint8  # noqa: E402
 from mmdream.media.video import read_audio, read_frames  # noqa: E402
 
@@ -85,13 +87,14 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 def render(clip_path: Path, job, backbone, objective,  # type: ignore[no-untyped-def]
            out: Path) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Dream the clip as ``job`` says (in process, the CLI's path) and decode dream and source frames."""
-    film, av = job.film_params(), job.av_params()
+    """Dream the clip as ``job`` (a render plan) says (in process, the CLI's path) and decode dream and source
+    frames."""
+    film, av = job.picture.film, job.av
     plan = plan_film(clip_path, film)
     drive = film_drive(clip_path, plan, av)
     chroma = film_chroma(clip_path, plan, av)
     frame_objective = objective if chroma is None else ChromaObjectives(objective, chroma)
-    dream_film(clip_path, out, backbone, frame_objective, job.still_params(), job.video_params(), film,
+    dream_film(clip_path, out, backbone, frame_objective, job.picture.dream, job.picture.video, film,
                objective_spec={"bench": str(out)}, drive=drive)
     dreams = [from_uint8(f)[0] for f in read_frames(out, size=(plan.width, plan.height))]
     source = list(source_frames(clip_path, plan, 0, plan.count))[:len(dreams)]
@@ -152,9 +155,9 @@ def main() -> None:
         for clip in chosen:
             path = build(clip, args.cache)
             for drive in args.drives.split(","):
-                job = base.with_overrides(**{**overrides, "input": str(path), "output": f"{tmp}/o.mp4",
-                                             "av.drive": drive})
-                objective = build_job_objective(job.objective, backbone, max(clip.size), job.theme_value())
+                job = compile_plan(base.with_overrides(**{**overrides, "input": str(path), "output": f"{tmp}/o.mp4",
+                                                          "av.drive": drive}))
+                objective = build_job_objective(job.picture.objective, backbone, max(clip.size), job.theme)
                 t0 = time.perf_counter()
                 out = Path(tmp) / f"{clip.name}-{drive}.mp4"
                 m = measure(clip, path, *render(path, job, backbone, objective, out))
@@ -174,9 +177,9 @@ def curves(chosen: list[Clip], base, overrides: dict, args: argparse.Namespace) 
         samples, rate = read_audio(path)
         y = samples.mean(axis=0)
         for drive in args.drives.split(","):
-            job = base.with_overrides(**{**overrides, "input": str(path), "av.drive": drive})
-            plan = plan_film(path, job.film_params())
-            curve = np.array(film_drive(path, plan, job.av_params()) or np.ones(plan.count))
+            job = compile_plan(base.with_overrides(**{**overrides, "input": str(path), "av.drive": drive}))
+            plan = plan_film(path, job.picture.film)
+            curve = np.array(film_drive(path, plan, job.av) or np.ones(plan.count))
             n = len(curve)
             rms = frame_rms(y, rate, clip.fps, n)
             mark = "*" if clip.split == "tune" else " "

@@ -52,7 +52,9 @@ from mmdream.backbones.base import Backbone  # noqa: E402
 from mmdream.dream.image import DreamParams, dream_image  # noqa: E402
 from mmdream.dream.temporal import VideoParams, dream_frames  # noqa: E402
 from mmdream.pipelines.film import FilmParams, plan_film, source_frames  # noqa: E402
-from mmdream.jobspec.schema import JobSpec, build_job_objective, load_job  # noqa: E402
+from mmdream.jobspec.build import build_job_objective  # noqa: E402
+from mmdream.jobspec.plan import RenderPlan, compile_plan  # noqa: E402
+from mmdream.jobspec.schema import JobSpec, load_job  # noqa: E402
 from mmdream.media.images import load_for_classification, load_image, save_image  # noqa: E402
 from mmdream.media.video import read_audio  # noqa: E402
 from mmdream.objectives.terms import Objective, build_objective  # noqa: E402
@@ -130,13 +132,14 @@ def demo_job(path: Path, size: int, frames: int | None) -> JobSpec:
     return load_job(DEMO).with_overrides(**{"input": str(path), "film.size": size, "film.stop": frames})
 
 
-def dream_clip(job: JobSpec, backbone: Backbone, objective: Objective
+def dream_clip(job: RenderPlan, backbone: Backbone, objective: Objective
                ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[float] | None]:
     """The film job's picture dreamed in process: (source frames, dreams, drive)."""
-    plan = plan_film(job.input, job.film_params())
-    drive = film_drive(job.input, plan, job.av_params())
-    source = list(source_frames(job.input, plan, plan.start, plan.stop))
-    dreams = [d for d, _ in dream_frames(source, backbone, objective, job.still_params(), job.video_params(),
+    path = job.uris.input
+    plan = plan_film(path, job.picture.film)
+    drive = film_drive(path, plan, job.av)
+    source = list(source_frames(path, plan, plan.start, plan.stop))
+    dreams = [d for d, _ in dream_frames(source, backbone, objective, job.picture.dream, job.picture.video,
                                          drive=drive)]
     return source, dreams, drive
 
@@ -153,8 +156,8 @@ def demo_rows(clips: list[str], sizes: list[int], frames: int | None, weights: s
     for size in sizes:
         for name in clips:
             clip, path = clip_named(name)
-            job = demo_job(path, size, frames)
-            objective = build_job_objective(job.objective, net, size, job.theme_value())
+            job = compile_plan(demo_job(path, size, frames))
+            objective = build_job_objective(job.picture.objective, net, size, job.theme)
             t0 = time.perf_counter()
             source, dreams, _ = dream_clip(job, net, objective)
             values = film_measures(dreams, source)
@@ -224,13 +227,13 @@ def ray_rows(clips: list[str], size: int, frames: int, weights: str | None) -> l
         for name in clips:
             clip, path = clip_named(name)
             with tempfile.TemporaryDirectory() as d:
-                job = demo_job(path, size, frames).with_overrides(**{
+                job = compile_plan(demo_job(path, size, frames).with_overrides(**{
                     "output": f"{d}/out.mp4", "work": f"{d}/work", "preview": False,
                     "sharding.frames_per_shard": (frames + 1) // 2, "sharding.warmup": min(24, frames // 4),
-                    "sharding.crossfade": min(24, frames // 4) // 2})
+                    "sharding.crossfade": min(24, frames // 4) // 2}))
                 render_job(job, shards=2)
                 sharded = dreamed(job, 2, job.sharding.warmup, job.sharding.crossfade)
-                objective = build_job_objective(job.objective, net, size, job.theme_value())
+                objective = build_job_objective(job.picture.objective, net, size, job.theme)
                 source, local, _ = dream_clip(job, net, objective)
             deltas = [255 * float((a - b).abs().mean()) for a, b in zip(sharded, local)]
             values = {"delta_mean": statistics.mean(deltas), "delta_max": max(deltas),

@@ -29,16 +29,17 @@ from ray.cluster_utils import Cluster
 from mmdream_cluster.actors import DreamActor
 from mmdream_cluster.planner import Shard, plan_shards
 from mmdream.pipelines.film import plan_film
-from mmdream.jobspec.schema import JobSpec, load_job
+from mmdream.jobspec.plan import RenderPlan, compile_plan
+from mmdream.jobspec.schema import load_job
 from mmdream.media.samples import resolve
 
 PHASES = ("start", "load", "decode", "dream", "encode")
 
 
-def run(job: JobSpec, shards: list[Shard], n: int) -> dict[str, Any]:
+def run(job: RenderPlan, shards: list[Shard], n: int) -> dict[str, Any]:
     """Dream ``shards`` with ``n`` actors, handing a shard to each actor as it frees up; wall time and phases."""
     start = time.perf_counter()
-    actors = [DreamActor.options(num_cpus=1).remote(job.model_dump_json(by_alias=True), 1) for _ in range(n)]
+    actors = [DreamActor.options(num_cpus=1).remote(job, 1) for _ in range(n)]
     asked = {a.info.remote(): a for a in actors}
     infos, ready = [], []  # each actor's info, and when it came back
     while asked:
@@ -104,11 +105,11 @@ def main() -> None:
                           "size": args.size}), flush=True)
         with tempfile.TemporaryDirectory() as d:
             for n in (int(a) for a in args.actors.split(",")):
-                job = base.with_overrides(**{"input": str(input_path), "output": f"{d}/a{n}.mp4", "work": f"{d}/w{n}",
-                                             "film.size": args.size, "film.stop": args.frames,
-                                             "sharding.warmup": args.warmup, "sharding.crossfade": args.warmup,
-                                             "resources.actors": n})
-                plan = plan_film(input_path, job.film_params())
+                job = compile_plan(base.with_overrides(**{
+                    "input": str(input_path), "output": f"{d}/a{n}.mp4", "work": f"{d}/w{n}", "film.size": args.size,
+                    "film.stop": args.frames, "sharding.warmup": args.warmup, "sharding.crossfade": args.warmup,
+                    "resources.actors": n}))
+                plan = plan_film(input_path, job.picture.film)
                 shards = plan_shards(plan.start, plan.stop, job.sharding.frames_per_shard, job.sharding.warmup,
                                      job.sharding.crossfade, args.shards)
                 row = run(job, shards, n)

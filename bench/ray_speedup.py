@@ -18,6 +18,7 @@ import ray
 
 from mmdream_cluster.actors import DreamActor
 from mmdream_cluster.driver import render_job
+from mmdream.jobspec.plan import compile_plan
 from mmdream.jobspec.schema import load_job
 from mmdream.media.samples import resolve
 
@@ -35,7 +36,7 @@ def main() -> None:
     base = base.with_overrides(**{"input": resolve(args.input or base.input), "film.size": args.size,
                                   "film.stop": args.frames})
     t0 = time.perf_counter()
-    actor = DreamActor.remote(base.model_dump_json(by_alias=True))
+    actor = DreamActor.remote(compile_plan(base))
     ray.get(actor.info.remote())
     load_s = time.perf_counter() - t0
     ray.kill(actor)
@@ -45,7 +46,7 @@ def main() -> None:
             job = base.with_overrides(**{"output": f"{d}/a{actors}.mp4", "work": f"{d}/w{actors}",
                                          "resources.actors": actors})
             t0 = time.perf_counter()
-            render_job(job, shards=args.shards)
+            render_job(compile_plan(job), shards=args.shards)
             walls[actors] = time.perf_counter() - t0
     ray.shutdown()
     print(json.dumps({"frames": args.frames, "shards": args.shards, "size": args.size,

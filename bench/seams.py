@@ -33,7 +33,9 @@ from mmdream_cluster.reducer import assembled_frames
 from mmdream.eval import metrics
 from mmdream.schedules.drive import film_chroma, film_drive
 from mmdream.pipelines.film import plan_film, source_frames
-from mmdream.jobspec.schema import JobSpec, film_job_settings, load_job
+from mmdream.jobspec.build import film_job_settings
+from mmdream.jobspec.plan import RenderPlan, compile_plan
+from mmdream.jobspec.schema import load_job
 from mmdream.media.samples import resolve
 
 
@@ -44,14 +46,14 @@ def seam_ratio(diffs: list[float], source_diffs: list[float], seam: set[int], in
     return flicker(seam) / flicker(inside)
 
 
-def dreamed(job: JobSpec, shards: int, warmup: int, fade: int) -> list[torch.Tensor]:
+def dreamed(plan: RenderPlan, shards: int, warmup: int, fade: int) -> list[torch.Tensor]:
     """The film's frames ``(3, H, W)`` as assembled from the job's checkpoints for this warm-up and crossfade."""
-    plan = plan_film(job.input, job.film_params())
-    schedules = {"drive": film_drive(job.input, plan, job.av_params()),
-                 "chroma": film_chroma(job.input, plan, job.av_params())}
-    settings = film_job_settings(job, job.input, plan, schedules)
-    parts = plan_shards(plan.start, plan.stop, job.sharding.frames_per_shard, warmup, fade, shards)
-    return list(assembled_frames(job, plan, parts, settings))
+    source = plan.uris.input
+    film = plan_film(source, plan.picture.film)
+    schedules = {"drive": film_drive(source, film, plan.av), "chroma": film_chroma(source, film, plan.av)}
+    settings = film_job_settings(plan, source, film, schedules)
+    parts = plan_shards(film.start, film.stop, plan.sharding.frames_per_shard, warmup, fade, shards)
+    return list(assembled_frames(plan, film, parts, settings))
 
 
 def main() -> None:
@@ -66,17 +68,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         base = load_job(args.job)
         base = base.with_overrides(input=resolve(args.input or base.input))
-        ref_job = base.with_overrides(output=f"{d}/ref.mp4", work=f"{d}/ref")
+        ref_job = compile_plan(base.with_overrides(output=f"{d}/ref.mp4", work=f"{d}/ref"))
         render_job(ref_job, shards=1)
         ref = dreamed(ref_job, 1, 0, 0)
-        plan = plan_film(base.input, base.film_params())
+        plan = plan_film(base.input, ref_job.picture.film)
         source = list(source_frames(base.input, plan, plan.start, plan.stop))
         ref_strength = statistics.mean(metrics.strengths(ref, source))
         source_diffs = metrics.warped_differences(source, source)  # [t - 1]: transition t-1 -> t
         ref_diffs = metrics.warped_differences(ref, source)
         for w in [int(x) for x in args.warmups.split(",")]:
-            job = base.with_overrides(**{"output": f"{d}/w{w}.mp4", "work": f"{d}/w{w}", "sharding.warmup": w,
-                                         "sharding.crossfade": 0})
+            job = compile_plan(base.with_overrides(**{"output": f"{d}/w{w}.mp4", "work": f"{d}/w{w}",
+                                                      "sharding.warmup": w, "sharding.crossfade": 0}))
             render_job(job, shards=args.shards)
             for fade in sorted({round(w * float(r)) for r in args.fades.split(",")}):
                 out = dreamed(job, args.shards, w, fade)

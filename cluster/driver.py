@@ -22,7 +22,8 @@ from mmdream_cluster.walk import render_walk_job
 from mmdream_cluster.zoom import render_zoom_job
 from mmdream.schedules.drive import film_chroma, film_drive
 from mmdream.pipelines.film import plan_film
-from mmdream.jobspec.schema import JobSpec, film_job_settings, job_provenance
+from mmdream.jobspec.build import film_job_settings, job_provenance
+from mmdream.jobspec.plan import RenderPlan
 from mmdream.media import storage
 from mmdream.media.audio import save_audio
 from mmdream.media.samples import resolve as resolve_sample
@@ -30,9 +31,10 @@ from mmdream.media.sequence import local_media_input
 from mmdream.progress import Progress, ProgressFn
 
 
-def render_job(job: JobSpec, *, address: str | None = None, shards: int | None = None,
+def render_job(plan: RenderPlan, *, address: str | None = None, shards: int | None = None,
                progress: ProgressFn | None = None, watch: Watch | None = None) -> Path | str:
-    """Render ``job`` on Ray and return the output path.
+    """Render a job (its compiled ``plan``: :func:`mmdream.jobspec.plan.compile_plan`) on Ray and return the output
+    path.
 
     Without ``address`` (and without a Ray already initialised in this process) a local single-node Ray is
     started and stopped at the end. Before any dreaming, the job's locations are checked against the cluster
@@ -40,65 +42,63 @@ def render_job(job: JobSpec, *, address: str | None = None, shards: int | None =
     checkpointed, so a lost actor or node costs only its unfinished frames (the scheduler re-queues its task) and a
     rerun after a crash or Ctrl-C resumes. ``watch`` observes the scheduler's named points (tests).
     """
-    job = job.with_overrides(input=resolve_sample(job.input))
-    with local_media_input(job.input) as input_path:
-        return _render(job, str(input_path), address, shards, progress, watch)
+    plan = plan.with_input(resolve_sample(plan.uris.input))
+    with local_media_input(plan.uris.input) as input_path:
+        return _render(plan, str(input_path), address, shards, progress, watch)
 
 
-def _render(job: JobSpec, input_path: str, address: str | None, shards: int | None,
+def _render(plan: RenderPlan, input_path: str, address: str | None, shards: int | None,
             progress: ProgressFn | None, watch: Watch | None) -> Path | str:
-    if job.kind == "walk":
-        return render_walk_job(job, input_path, address, shards, progress, watch)
-    if job.kind == "zoom":
-        return render_zoom_job(job, input_path, address, progress, watch)
-    film = job.kind == "film"
-    plan = plan_film(input_path, job.film_params()) if film else None
+    if plan.kind == "walk":
+        return render_walk_job(plan, input_path, address, shards, progress, watch)
+    if plan.kind == "zoom":
+        return render_zoom_job(plan, input_path, address, progress, watch)
+    film = plan_film(input_path, plan.picture.film) if plan.kind == "film" else None
     parts, settings, schedules = [], {}, {}
-    if plan is not None:
-        parts = plan_shards(plan.start, plan.stop, job.sharding.frames_per_shard, job.sharding.warmup,
-                            job.sharding.crossfade, shards)
+    if film is not None:
+        cut = plan.sharding
+        parts = plan_shards(film.start, film.stop, cut.frames_per_shard, cut.warmup, cut.crossfade, shards)
         # Computed once, before sharding, so every shard sees the same curves.
-        schedules = {"drive": film_drive(input_path, plan, job.av_params()),
-                     "chroma": film_chroma(input_path, plan, job.av_params())}
-        settings = film_job_settings(job, input_path, plan, schedules)
-    res = job.resources
+        schedules = {"drive": film_drive(input_path, film, plan.av), "chroma": film_chroma(input_path, film, plan.av)}
+        settings = film_job_settings(plan, input_path, film, schedules)
+    res = plan.resources
     with ray_session(address, int(res.actors * res.cpus_per_actor)) as own_ray:
-        check_cluster(job, address, probe=not own_ray)
-        sound = prepare_sound(job, input_path, plan) if job.sound_spec() is not None else None
-        _run_tasks(job, parts, settings, schedules, sound, progress, watch)
+        check_cluster(plan, address, probe=not own_ray)
+        sound = prepare_sound(plan, input_path, film) if plan.sound is not None else None
+        _run_tasks(plan, parts, settings, schedules, sound, progress, watch)
         if watch is not None:
             watch("reduce", {})
-    dreamed = None if sound is None else join_sound(job, input_path, plan, sound)
-    if plan is None:
+    dreamed = None if sound is None else join_sound(plan, input_path, film, sound)
+    if film is None:
         assert sound is not None and dreamed is not None
-        out: Path | str = save_audio(job.output, *dreamed, provenance=job_provenance(job))
-        audio_preview(job, (sound.source, sound.rate), dreamed)
+        out: Path | str = save_audio(plan.uris.output, *dreamed, provenance=job_provenance(plan))
+        audio_preview(plan, (sound.source, sound.rate), dreamed)
     else:
-        out = reduce_film(job, input_path, plan, parts, settings, dreamed, schedules.get("drive"))
-    if job.work is None:  # the default work location goes once the output is written; a given one is kept
-        storage.remove_tree(job.work_uri())
+        out = reduce_film(plan, input_path, film, parts, settings, dreamed, schedules.get("drive"))
+    if not plan.uris.keep_work:  # the default work location goes once the output is written; a given one is kept
+        storage.remove_tree(plan.uris.work)
     return out if storage.is_s3(str(out)) else Path(out)
 
 
-def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, schedules: dict, sound: Sound | None,
+def _run_tasks(plan: RenderPlan, parts: list[Shard], settings: dict, schedules: dict, sound: Sound | None,
                progress: ProgressFn | None, watch: Watch | None) -> None:
     """Dream every frame shard and sound segment on the job's actors (:func:`mmdream_cluster.scheduler.run_tasks`).
 
     Progress counts frames (warm-up included) and sound segments; a rerun counts what its checkpoints hold as done.
     """
-    works = [shard_work(job, s, settings) for s in parts]  # refuses checkpoints of other settings before starting
+    works = [shard_work(plan, s, settings) for s in parts]  # refuses checkpoints of other settings before starting
     if parts:  # the actors read the schedules from the work location (replaced ones too)
-        storage.write_text(job.schedule_uri(), json.dumps(schedules))
+        storage.write_text(plan.uris.schedules, json.dumps(schedules))
     tasks = []  # sound segments first (few, and the reducer needs them all), then frame shards
     counts: dict[str, int] = {}
     if sound is not None:
         finished = sound.store.finished()
-        plan_ref = ray.put(sound.plan)
+        segments_ref = ray.put(sound.plan)
         for i, (a, b) in enumerate(sound.plan.segments):
             counts[f"sound-{i:05d}"] = int(i in finished)
             if i not in finished:
                 tasks.append(Task(f"sound-{i:05d}", "dream", "dream_sound",
-                                  (i, plan_ref, ray.put(sound.x[a:b].numpy()), sound.settings)))
+                                  (i, segments_ref, ray.put(sound.x[a:b].numpy()), sound.settings)))
     tasks += [Task(s.name, "dream", "dream_shard", (s,)) for s in parts]
     sizes = {s.name: s.stop - s.first for s in parts} | {name: 1 for name in counts}
     counts |= {s.name: len(w.finished()) for s, w in zip(parts, works)}
@@ -123,9 +123,7 @@ def _run_tasks(job: JobSpec, parts: list[Shard], settings: dict, schedules: dict
             progress(Progress(f"tasks {len(done) + len(sizes) - len(tasks)}/{len(sizes)}", units, total, None,
                               round(elapsed, 3), round((total - units) / rate, 3) if rate > 0 else None, note))
 
-    res = job.resources
-    job_json = json.dumps(job.model_dump(by_alias=True))
-    options = actor_options(job)
-    make = partial(DreamActor.options(**options).remote, job_json, max(1, int(res.cpus_per_actor)))
-    run_tasks({"dream": (make, res.actors)}, tasks, retries=res.retries, needs=actor_needs(job), tick=tick,
+    res = plan.resources
+    make = partial(DreamActor.options(**actor_options(plan)).remote, plan, max(1, int(res.cpus_per_actor)))
+    run_tasks({"dream": (make, res.actors)}, tasks, retries=res.retries, needs=actor_needs(plan), tick=tick,
               watch=watch)

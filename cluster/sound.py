@@ -14,7 +14,7 @@ from mmdream.backbones import get_spec
 from mmdream.errors import ParameterError
 from mmdream.pipelines.audio import SegmentPlan
 from mmdream.pipelines.film import FilmPlan
-from mmdream.jobspec.schema import JobSpec
+from mmdream.jobspec.plan import RenderPlan
 from mmdream.pipelines.soundtrack import join_soundtrack, plan_soundtrack, read_soundtrack, soundtrack_settings
 from mmdream.pipelines.store import SegmentStore
 
@@ -32,30 +32,28 @@ class Sound:
     store: SegmentStore
 
 
-def prepare_sound(job: JobSpec, input_path: str, plan: FilmPlan | None) -> Sound:
+def prepare_sound(plan: RenderPlan, input_path: str, film: FilmPlan | None) -> Sound:
     """Read the sound a job dreams (a film's: the stretch its frames cover) and plan its segments; a work location
     holding segments of other settings is refused here, before any actor starts."""
-    spec, theme = job.sound_spec(), job.theme_value()
+    spec = plan.sound
     if spec is None:
         raise ParameterError("this job does not dream its sound")
     net_rate = get_spec(spec.backbone.name).sample_rate
     if net_rate is None:
         raise ParameterError(f"audio.backbone: {spec.backbone.name} is an image backbone; dream sounds with an "
                              "audio one (yamnet)")
-    start_s = 0.0 if plan is None else plan.start / plan.fps
-    sound_path = input_path if plan is None or plan.sound is None else plan.sound  # a sequence's: film.audio_file
-    source, rate = read_soundtrack(sound_path, start_s, None if plan is None else plan.count / plan.fps)
-    params = job.audio_params()
-    sound_plan, x = plan_soundtrack(source, rate, params, net_rate)
-    record = {**spec.model_dump(by_alias=True, exclude={"dream"}),
-              "theme": None if theme is None else list(theme.sound)}
-    settings = soundtrack_settings(sound_path, start_s, source, rate, params, record)
-    return Sound(source, rate, sound_plan, x, settings, SegmentStore(job.sound_work_uri(), settings))
+    start_s = 0.0 if film is None else film.start / film.fps
+    sound_path = input_path if film is None or film.sound is None else film.sound  # a sequence's: film.audio_file
+    source, rate = read_soundtrack(sound_path, start_s, None if film is None else film.count / film.fps)
+    segments, x = plan_soundtrack(source, rate, spec.params, net_rate)
+    settings = soundtrack_settings(sound_path, start_s, source, rate, spec.params, spec.record)
+    return Sound(source, rate, segments, x, settings, SegmentStore(plan.uris.sound_work, settings))
 
 
-def join_sound(job: JobSpec, input_path: str, plan: FilmPlan | None, sound: Sound) -> tuple[torch.Tensor, int]:
+def join_sound(plan: RenderPlan, input_path: str, film: FilmPlan | None, sound: Sound) -> tuple[torch.Tensor, int]:
     """The dreamed soundtrack ``(C, n)`` and its rate, from every segment's checkpoint."""
+    assert plan.sound is not None
     pieces = [sound.store.load(i) for i in range(len(sound.plan.segments))]
-    gain = None if plan is None else sound_gain(input_path, plan, job.av_params())
-    curve = None if gain is None or plan is None else (gain, plan.fps)
-    return join_soundtrack(sound.source, sound.rate, sound.plan, pieces, job.audio_params(), curve), sound.rate
+    gain = None if film is None else sound_gain(input_path, film, plan.av)
+    curve = None if gain is None or film is None else (gain, film.fps)
+    return join_soundtrack(sound.source, sound.rate, sound.plan, pieces, plan.sound.params, curve), sound.rate

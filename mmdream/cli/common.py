@@ -166,11 +166,12 @@ def add_dream_command(sub: SubParsers, name: str, help_text: str) -> argparse.Ar
 def objective_from_args(args: argparse.Namespace, backbone, size: int):  # type: ignore[no-untyped-def]
     """The objective :func:`add_dream_command`'s options ask for, and a JSON-able record of them (for work
     directories)."""
-    from mmdream.jobspec.schema import BackboneSpec, ObjectiveSpec, build_job_objective, objective_record
+    from mmdream.jobspec.build import build_job_objective, objective_record
+    from mmdream.jobspec.plan import NetRef, ObjectiveRef
 
-    spec = ObjectiveSpec(layers=args.layer, channels=args.channel, class_=args.class_, guide=args.guide)
+    spec = ObjectiveRef(layers=args.layer, channels=args.channel, class_=args.class_, guide=args.guide)
     return (build_job_objective(spec, backbone, size),
-            objective_record(spec, BackboneSpec(name=backbone.name, variant=backbone.variant), size))
+            objective_record(spec, NetRef(name=backbone.name, variant=backbone.variant), size))
 
 
 @contextmanager

@@ -23,10 +23,11 @@ def _add_address(parser: argparse.ArgumentParser) -> None:
 def cmd_submit(args: argparse.Namespace) -> int:
     """Submit a job spec to a Ray cluster through the Jobs API, once it passed the preflight here (the cluster's
     render checks again on its side)."""
+    from mmdream.jobspec.plan import compile_plan
     from mmdream.jobspec.schema import load_job
     from mmdream.jobspec.preflight import check_job
 
-    check_job(load_job(args.job), local_ray=False, say=say)
+    check_job(compile_plan(load_job(args.job)), local_ray=False, say=say)
     with needs_ray("submit"):
         from mmdream_cluster import jobs_api
 

@@ -8,13 +8,16 @@ import dataclasses
 import shlex
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmdream.backbones.compute import ComputeParams
 from mmdream.cli.common import (EXIT_INTERRUPTED, SubParsers, add_progress_option, needs_ray, positive_int,
                                 progress, report_done)
 from mmdream.cli.draft import add_draft_options, draft_params, render_draft
 from mmdream.progress import say
+
+if TYPE_CHECKING:
+    from mmdream.jobspec.plan import RenderPlan
 
 __all__ = ["register", "cmd_render", "add_compute_options", "compute_overrides"]
 
@@ -39,12 +42,14 @@ def compute_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_render(args: argparse.Namespace) -> int:
     """Render a job spec on Ray (a local single-node Ray unless --address is given; ``--draft``: a draft of it)."""
+    from mmdream.jobspec.plan import compile_plan
     from mmdream.jobspec.preflight import check_job
     from mmdream.jobspec.schema import load_job
 
     job = load_job(args.job).with_overrides(**{"input": args.input, "output": args.output,
                                                 "resources.actors": args.workers, **compute_overrides(args)})
-    check_job(job, local_ray=args.address is None, say=say)  # before Ray is imported or anything is written
+    plan = compile_plan(job)
+    check_job(plan, local_ray=args.address is None, say=say)  # before Ray is imported or anything is written
     with needs_ray("render"):
         from mmdream_cluster.driver import render_job
     if args.draft:
@@ -55,24 +60,26 @@ def cmd_render(args: argparse.Namespace) -> int:
         job = job.with_overrides(input=resolve(job.input))
 
         def convert(path: str) -> object:
-            return draft_job(job, path, draft_params(args), DraftPaths(args.output, "", args.work_dir))
+            draft = draft_job(job, path, draft_params(args), DraftPaths(args.output, "", args.work_dir))
+            return compile_plan(draft)
 
         return render_draft(args, job.input, convert,
                             lambda draft_args, draft: _render(draft_args, draft, render_job))
-    return _render(args, job, render_job)
+    return _render(args, plan, render_job)
 
 
-def _render(args: argparse.Namespace, job, render_job: Callable[..., Any]) -> int:  # type: ignore[no-untyped-def]
-    """Render the (checked) job on Ray with ``render_job`` (:func:`mmdream_cluster.driver.render_job`); Ctrl-C
-    stops the actors and keeps the checkpoints."""
-    print(f"rendering {job.input} -> {job.output} on {args.address or 'a local Ray'}", file=sys.stderr)
-    desc, unit = ("sound segments", "segment") if job.kind == "audio" else ("frames", "frame")
+def _render(args: argparse.Namespace, plan: RenderPlan, render_job: Callable[..., Any]) -> int:
+    """Render the (checked) job's ``plan`` on Ray with ``render_job`` (:func:`mmdream_cluster.driver.render_job`);
+    Ctrl-C stops the actors and keeps the checkpoints."""
+    uris = plan.uris
+    print(f"rendering {uris.input} -> {uris.output} on {args.address or 'a local Ray'}", file=sys.stderr)
+    desc, unit = ("sound segments", "segment") if plan.kind == "audio" else ("frames", "frame")
     try:
         with progress(args.progress, desc, unit=unit) as on_unit:
-            out = render_job(job, address=args.address, shards=args.shards, progress=on_unit)
+            out = render_job(plan, address=args.address, shards=args.shards, progress=on_unit)
     except KeyboardInterrupt:  # the actors are stopped on the way out; the checkpoints stay
         resume = shlex.join(["mmdream", *sys.argv[1:]])
-        print(f"mmdream: interrupted: actors stopped, checkpoints kept in {job.work_uri()}; resume with: {resume}",
+        print(f"mmdream: interrupted: actors stopped, checkpoints kept in {uris.work}; resume with: {resume}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
     report_done(args, output=str(out))

@@ -20,41 +20,36 @@ default or a bound is written once. Unknown keys and invalid values are errors t
 
 An output with an audio suffix (.wav, .flac, .ogg) makes an audio-only job: the input's sound is dreamed (the
 ``audio`` section is then required) and no picture is made.
+
+A validated spec is compiled once into a plain :class:`~mmdream.jobspec.plan.RenderPlan`
+(:func:`mmdream.jobspec.plan.compile_plan`); nothing past that reads the spec.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import typing
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from mmdream.schedules.drive import AVParams
 from mmdream.backbones.compute import ComputeParams
 from mmdream.schedules.walk import WalkFilmParams, WalkParams
-from mmdream.dream.zoom import ZoomParams, ZoomSchedule
-from mmdream.pipelines.zoom import ZoomFilmParams, ZoomPlan, zoom_settings
-from mmdream.backbones import weights_path
-from mmdream.backbones.base import Backbone
+from mmdream.dream.zoom import ZoomParams
+from mmdream.pipelines.zoom import ZoomFilmParams
 from mmdream.dream.audio import AudioDreamParams
 from mmdream.dream.style import StyledFilmParams, StyleParams
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import VideoParams
 from mmdream.errors import MmdreamError, ParameterError
-from mmdream.pipelines.film import FilmParams, FilmPlan, film_settings, style_settings
+from mmdream.pipelines.film import FilmParams
 from mmdream.media.audio import AUDIO_FORMATS
-from mmdream.media.sequence import is_pattern
-from mmdream.objectives.terms import Objective, build_objective
 from mmdream.options import check_value, declaration, validate
-from mmdream.provenance import NamedWeights, dumps, make_record
-from mmdream.objectives.themes import Theme, image_objective, resolve_theme, sound_objective_of
+from mmdream.objectives.themes import Theme, resolve_theme
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -161,12 +156,6 @@ class _StyleSection(BaseModel):
             raise ValueError(f"weights: {len(self.weights)} weights for {len(self.images)} style images")
         return self
 
-    def style_params(self) -> StyleParams:
-        return StyleParams(**self.params.model_dump())
-
-    def film_params(self) -> StyledFilmParams:
-        return StyledFilmParams(**self.model_dump(include={f.name for f in dataclasses.fields(StyledFilmParams)}))
-
 
 StyleSpec = _model_of(StyledFilmParams, base=_StyleSection, name="StyleSpec")
 
@@ -183,13 +172,6 @@ class _WalkSection(BaseModel):
     class_: str | None = Field(default=None, alias="class", description="conditional generators: hold this class "
                                                                         "(default: seeded classes along the path)")
     params: WalkParamsSpec = WalkParamsSpec()  # type: ignore[valid-type]
-
-    def walk_params(self) -> WalkParams:
-        return WalkParams(**self.params.model_dump())
-
-    def film_params(self) -> WalkFilmParams:
-        return WalkFilmParams(**self.model_dump(include={f.name for f in dataclasses.fields(WalkFilmParams)}))
-
 
 WalkSpec = _model_of(WalkFilmParams, base=_WalkSection, name="WalkSpec")
 
@@ -213,12 +195,6 @@ class ZoomSpec(BaseModel):
         except ParameterError as exc:
             raise ValueError(str(exc)) from None
         return self
-
-    def film_params(self) -> ZoomFilmParams:
-        return ZoomFilmParams(**self.film.model_dump())
-
-    def zoom_params(self) -> ZoomParams:
-        return ZoomParams(**self.params.model_dump())
 
 
 class AudioSpec(BaseModel):
@@ -385,65 +361,6 @@ class JobSpec(BaseModel):
                     raise ValueError(f"{name}: {uri!r} must be s3://BUCKET/KEY without '.' or '..' segments")
         return self
 
-    def still_params(self) -> DreamParams:
-        return DreamParams(**self.dream.model_dump())
-
-    def video_params(self) -> VideoParams:
-        return VideoParams(**self.video.model_dump())
-
-    def film_params(self) -> FilmParams:
-        return FilmParams(**self.film.model_dump())
-
-    def av_params(self) -> AVParams:
-        return AVParams(**self.av.model_dump())
-
-    def compute_params(self) -> ComputeParams:
-        return ComputeParams(**self.compute.model_dump())
-
-    def audio_params(self) -> AudioDreamParams:
-        """The sound's dream settings, segmenting from ``sharding`` (an error without an ``audio`` section)."""
-        sound = self.sound_spec()
-        if sound is None:
-            raise ParameterError("this job has no `audio` section: its sound is not dreamed")
-        return AudioDreamParams(**sound.dream.model_dump(), segment_s=self.sharding.audio_segment_s,
-                                overlap_s=self.sharding.audio_overlap_s)
-
-    def work_uri(self) -> str:
-        """Where checkpoints go: ``work``, or a hidden folder/prefix beside the output."""
-        if self.work:
-            return self.work
-        head, _, name = self._output_name().rpartition("/")
-        return f"{head}/.{name}.work" if head else f".{name}.work"
-
-    def _output_name(self) -> str:
-        """The output, or for a frame sequence (``out/%05d.png``, ``out/``) its folder."""
-        out = self.output.rstrip("/")
-        return out.rpartition("/")[0] or "." if is_pattern(out) else out
-
-    def preview_uri(self) -> str | None:
-        """Where the job's preview PNG goes (None: no preview)."""
-        if self.preview is False:
-            return None
-        if isinstance(self.preview, str):
-            return self.preview
-        output = self._output_name()
-        if output != self.output.rstrip("/"):  # a frame sequence: the preview beside its folder
-            return f"{output}.preview.png"
-        stem, dot, suffix = output.rpartition(".")
-        return f"{stem if dot and '/' not in suffix else output}.preview.png"
-
-    def schedule_uri(self) -> str:
-        """Where the driver leaves the per-frame schedules (drive, chroma) for the actors."""
-        from mmdream.media.storage import join
-
-        return join(self.work_uri(), "schedules.json")
-
-    def sound_work_uri(self) -> str:
-        """Where the sound's segment checkpoints go."""
-        from mmdream.media.storage import join
-
-        return join(self.work_uri(), "sound")
-
     def with_overrides(self, **changes: Any) -> JobSpec:
         """A copy with top-level or dotted (``resources.actors``) values replaced, validated again."""
         data = self.model_dump(by_alias=True)
@@ -490,117 +407,3 @@ def load_job(path: str | os.PathLike[str]) -> JobSpec:
         return parse_job(data)
     except MmdreamError as exc:
         raise ParameterError(f"{p}: {exc}") from None
-
-
-def objective_record(objective: ObjectiveSpec, backbone: BackboneSpec, size: int, theme: Theme | None = None
-                     ) -> dict[str, Any]:
-    """A JSON-able record of an objective (work directories refuse frames of other objectives); no weights loaded.
-
-    ``size``: the longer side of the frames; a guide image is summarised as loaded for them.
-    """
-    from mmdream.backbones import class_names, get_variant
-
-    variant, _ = get_variant(backbone.name, backbone.variant)
-    if objective.class_ is not None or theme is not None:
-        class_names(backbone.name, variant)  # a class or theme needs a classifier: refused here, before any actor
-    guide = _load_guide(objective, size)
-    return {"backbone": backbone.name, "variant": variant, "layers": objective.layers,
-            "channels": objective.channels, "class": objective.class_,
-            "guide": None if guide is None else [round(float(v), 6) for v in guide.mean(dim=(0, 2, 3))],
-            "theme": None if theme is None else list(theme.image)}
-
-
-def _load_guide(objective: ObjectiveSpec, size: int) -> torch.Tensor | None:
-    from mmdream.media.images import load_image
-
-    return load_image(objective.guide, min(512, size)) if objective.guide else None
-
-
-def build_job_objective(objective: ObjectiveSpec, backbone: Backbone, size: int, theme: Theme | None = None
-                        ) -> Objective:
-    """The objective a spec asks for on a loaded backbone; a guide image is loaded at most ``size`` (512) px.
-    With a ``theme``: its image classes, plus the layers, channels or guide if the spec names them too."""
-    if theme is None:
-        return build_objective(backbone, layers=objective.layers, channels=objective.channels,
-                               class_=objective.class_, guide=_load_guide(objective, size))
-    terms = image_objective(backbone, theme).terms
-    if objective.layers or objective.channels or objective.guide:
-        terms += build_objective(backbone, layers=objective.layers, channels=objective.channels,
-                                 guide=_load_guide(objective, size)).terms
-    return Objective(terms)
-
-
-def build_job_sound_objective(job: JobSpec, backbone: Backbone) -> Objective:
-    """The sound's objective on a loaded audio backbone: the theme's sound classes (plus layers if named), or the
-    ``audio.objective`` class and/or layers."""
-    from mmdream.dream.audio import sound_objective
-
-    spec, theme = job.sound_spec(), job.theme_value()
-    if spec is None:
-        raise ParameterError("this job does not dream its sound")
-    if theme is None:
-        return sound_objective(backbone, class_=spec.objective.class_, layers=spec.objective.layers)
-    terms = sound_objective_of(backbone, theme).terms
-    if spec.objective.layers:
-        terms += sound_objective(backbone, layers=spec.objective.layers).terms
-    return Objective(terms)
-
-
-def load_styles(job: JobSpec) -> list[torch.Tensor]:
-    """The job's style images ``(1, 3, H, W)`` (local or s3://)."""
-    from mmdream.media.images import load_image
-    from mmdream.media.storage import local_input
-
-    assert job.style is not None
-    styles = []
-    for uri in job.style.images:
-        with local_input(uri) as path:
-            styles.append(load_image(path))
-    return styles
-
-
-def film_job_settings(job: JobSpec, input_path: str, plan: FilmPlan, schedules: dict[str, Any]) -> dict[str, Any]:
-    """What makes a film job's frames what they are (:func:`mmdream.pipelines.film.film_settings`, or
-    :func:`mmdream.pipelines.film.style_settings` for a styled film), with its per-frame ``schedules`` (``drive``,
-    ``chroma``: lists by frame index, or None) fingerprinted."""
-    if job.style is not None:
-        settings = style_settings(input_path, plan, job.backbone.name, load_styles(job), job.style.style_params(),
-                                  job.style.weights, job.style.film_params())
-    else:
-        record = objective_record(job.objective, job.backbone, max(plan.width, plan.height), job.theme_value())
-        if schedules.get("chroma") is not None:
-            record["chroma_sha256"] = hashlib.sha256(json.dumps(schedules["chroma"]).encode()).hexdigest()
-        settings = film_settings(input_path, plan, job.still_params(), job.video_params(), record,
-                                 schedules.get("drive"))
-    return {**settings, "compute": dataclasses.asdict(job.compute_params())}  # bf16 frames differ from fp32 ones
-
-
-_UNRECORDED_JOB_KEYS = ("input", "output", "work", "weights", "preview", "resources")  # where, not what
-
-
-def job_provenance(job: JobSpec) -> str:
-    """The record text a rendered output carries (:mod:`mmdream.provenance`): the job spec less where files go
-    and what runs it, the params, and the backbones with their weights' sha256."""
-    spec = job.model_dump(by_alias=True)
-    nets = [] if job.walk is not None or job.kind == "audio" else [("backbone", job.backbone)]
-    if job.sound_spec() is not None:
-        nets.append(("sound backbone", job.sound_spec().backbone))  # type: ignore[union-attr]
-    networks = [(role, NamedWeights(b.name, b.variant, weights_path(b.name, variant=b.variant,
-                                                                    weights_dir=job.weights)))
-                for role, b in nets]
-    params: list[Any] = [] if job.walk is not None else (
-        [job.audio_params()] if job.kind == "audio" else [job.still_params(), job.video_params(), job.film_params(),
-                                                          job.av_params()])
-    if job.zoom is not None:
-        params = [job.still_params(), job.zoom.zoom_params(), job.zoom.film_params(), job.av_params()]
-    return dumps(make_record("render", params=params, networks=networks, inputs={"input": job.input},
-                             seed=job.walk.seed if job.walk is not None else None,
-                             extra={"job": {k: v for k, v in spec.items() if k not in _UNRECORDED_JOB_KEYS}}))
-
-
-def zoom_job_settings(job: JobSpec, plan: ZoomPlan, schedule: ZoomSchedule,
-                      chroma: list[list[float]] | None) -> dict[str, Any]:
-    """What makes a zoom job's frames what they are (:func:`mmdream.pipelines.zoom.zoom_settings`)."""
-    assert job.zoom is not None
-    record = objective_record(job.objective, job.backbone, max(plan.width, plan.height))
-    return zoom_settings(plan, job.still_params(), job.zoom.zoom_params(), schedule, record, chroma)

@@ -22,6 +22,7 @@ import torch
 
 from mmdream.errors import ParameterError
 from mmdream.pipelines.film import FilmParams, plan_film
+from mmdream.jobspec.plan import compile_plan
 from mmdream.jobspec.schema import JobSpec, parse_job
 from mmdream.media import storage
 from mmdream.media.images import from_uint8, save_image
@@ -89,22 +90,21 @@ def draft_job(job: JobSpec, input_path: str | os.PathLike[str], draft: DraftPara
     reduced size, into the draft's film and work location, no preview (the draft has its contact sheet). Its sound
     is carried as it is unless the job's sound dream cannot be separated from its picture (a theme, or the picture
     driving the sound)."""
+    plan = compile_plan(job)
     data = job.model_dump(by_alias=True)
     data.update(output=paths.film, work=paths.work, preview=False)
-    if job.kind == "audio":
+    if plan.kind == "audio":
         raise ParameterError("--draft previews a film's picture; this job renders a sound only")
-    if job.theme is None and job.av.sound_follows == "none":
+    if plan.theme is None and plan.av.sound_follows == "none":
         data["audio"] = None
-    if job.kind == "walk":
-        assert job.walk is not None
-        data["walk"].update(fps=max(1.0, draft.fps(job.walk.fps)), size=draft.size(job.walk.size))
-    elif job.kind == "zoom":
-        assert job.zoom is not None
-        plan = plan_zoom(input_path, job.zoom.film_params(), job.zoom.size)
-        data["zoom"]["size"] = draft.size(max(plan.width, plan.height))
-        data["zoom"]["film"].update(fps=draft.fps(job.zoom.film.fps))
+    if plan.walk is not None:
+        data["walk"].update(fps=max(1.0, draft.fps(plan.walk.film.fps)), size=draft.size(plan.walk.film.size))
+    elif plan.zoom is not None:
+        zoom = plan_zoom(input_path, plan.zoom.film, plan.zoom.size)
+        data["zoom"]["size"] = draft.size(max(zoom.width, zoom.height))
+        data["zoom"]["film"].update(fps=draft.fps(plan.zoom.film.fps))
     else:
-        data["film"] = dataclasses.asdict(draft_film(input_path, job.film_params(), draft))
+        data["film"] = dataclasses.asdict(draft_film(input_path, plan.picture.film, draft))
     return parse_job(data)
 
 

@@ -11,6 +11,7 @@ from mmdream.backbones.compute import ComputeParams
 from mmdream.cli import build_parser
 from mmdream.cli.render import compute_overrides
 from mmdream.errors import ParameterError
+from mmdream.jobspec.plan import compile_plan
 from mmdream.jobspec.schema import load_job, parse_job
 
 
@@ -24,11 +25,11 @@ def test_render_flags_override_the_spec_and_absent_flags_keep_it(tmp_path: Path)
     spec = _job(tmp_path, compute={"precision": "bf16"})
     parser = build_parser()
     kept = load_job(spec).with_overrides(**compute_overrides(parser.parse_args(["render", str(spec)])))
-    assert kept.compute_params() == ComputeParams(precision="bf16")
+    assert compile_plan(kept).picture.compute == ComputeParams(precision="bf16")
     args = parser.parse_args(["render", str(spec), "--precision", "fp32", "--channels-last"])
-    assert load_job(spec).with_overrides(**compute_overrides(args)).compute_params() == \
+    assert compile_plan(load_job(spec).with_overrides(**compute_overrides(args))).picture.compute == \
         ComputeParams(precision="fp32", channels_last=True)
-    assert parse_job({"input": "a.mp4", "output": "b.mp4"}).compute_params() == ComputeParams()  # the defaults
+    assert compile_plan(parse_job({"input": "a.mp4", "output": "b.mp4"})).picture.compute == ComputeParams()
 
 
 def test_a_bad_compute_section_names_its_key(tmp_path: Path) -> None:

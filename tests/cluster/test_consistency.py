@@ -19,51 +19,54 @@ from mmdream.schedules.drive import film_chroma, film_drive
 from mmdream.backbones import load_backbone
 from mmdream.dream.temporal import dream_frames
 from mmdream.pipelines.film import plan_film, source_frames
-from mmdream.jobspec.schema import JobSpec, build_job_objective, film_job_settings, parse_job
+from mmdream.jobspec.build import build_job_objective, film_job_settings
+from mmdream.jobspec.plan import RenderPlan, compile_plan
+from mmdream.jobspec.schema import parse_job
 
 
 def job(media_dir: Path, weights_dir: Path, tmp: Path, name: str,
-        sharding: dict[str, int] | None = None) -> JobSpec:
+        sharding: dict[str, int] | None = None) -> RenderPlan:
     """The demo job's picture (EfficientNet-Lite0, dog theme, the loudness driving the strength) at 64 px, without
     dreaming the sound (an explicit class set stands in for the theme's two tracks); 16 frames, ``sharding`` as
     given (else 8 frames a shard, warm-up 4, crossfade 2)."""
-    return parse_job({
+    return compile_plan(parse_job({
         "input": str(media_dir / "video" / "bbb_320x180.mp4"), "output": str(tmp / f"{name}.mp4"),
         "work": str(tmp / f"work_{name}"), "weights": str(weights_dir), "preview": False,
         "backbone": {"name": "efficientnet_lite0"}, "objective": {"class": "beagle"},
         "dream": {"steps": 2, "octaves": 2}, "video": {"frame_steps": 1}, "av": {"drive": "rms"},
         "film": {"size": 64, "stop": 16}, "sharding": sharding or {"frames_per_shard": 8, "warmup": 4, "crossfade": 2},
-        "resources": {"actors": 2}})
+        "resources": {"actors": 2}}))
 
 
-def ray_frames(spec: JobSpec, shards: int) -> list[torch.Tensor]:
+def ray_frames(plan: RenderPlan, shards: int) -> list[torch.Tensor]:
     """The frames the Ray render checkpointed, assembled as its reducer does (before H.264)."""
-    render_job(spec, shards=shards)
-    plan = plan_film(spec.input, spec.film_params())
-    schedules = {"drive": film_drive(spec.input, plan, spec.av_params()),
-                 "chroma": film_chroma(spec.input, plan, spec.av_params())}
-    parts = plan_shards(plan.start, plan.stop, spec.sharding.frames_per_shard, spec.sharding.warmup,
-                        spec.sharding.crossfade, shards)
-    return list(assembled_frames(spec, plan, parts, film_job_settings(spec, spec.input, plan, schedules)))
+    render_job(plan, shards=shards)
+    source = plan.uris.input
+    film = plan_film(source, plan.picture.film)
+    schedules = {"drive": film_drive(source, film, plan.av), "chroma": film_chroma(source, film, plan.av)}
+    parts = plan_shards(film.start, film.stop, plan.sharding.frames_per_shard, plan.sharding.warmup,
+                        plan.sharding.crossfade, shards)
+    return list(assembled_frames(plan, film, parts, film_job_settings(plan, source, film, schedules)))
 
 
 @pytest.fixture(scope="module")
 def one_shard(local_ray, media_dir: Path, weights_dir: Path,  # type: ignore[no-untyped-def]
-              tmp_path_factory: pytest.TempPathFactory) -> tuple[JobSpec, list[torch.Tensor]]:
+              tmp_path_factory: pytest.TempPathFactory) -> tuple[RenderPlan, list[torch.Tensor]]:
     """The job and its film rendered on Ray in one shard: the reference of the sharded films."""
-    spec = job(media_dir, weights_dir, tmp_path_factory.mktemp("one"), "one")
-    return spec, ray_frames(spec, 1)
+    plan = job(media_dir, weights_dir, tmp_path_factory.mktemp("one"), "one")
+    return plan, ray_frames(plan, 1)
 
 
 def test_ray_and_in_process_paths_agree(one_shard, one_thread, media_dir: Path,  # type: ignore[no-untyped-def]
                                         weights_dir: Path, tmp_path: Path) -> None:
     # one_thread: the actors dream on one thread, and float sums change with the number of threads
-    spec, one = one_shard
-    plan = plan_film(spec.input, spec.film_params())
+    plan, one = one_shard
+    path, picture = plan.uris.input, plan.picture
+    film = plan_film(path, picture.film)
     net = load_backbone("efficientnet_lite0", weights_dir=weights_dir)
-    source = list(source_frames(spec.input, plan, plan.start, plan.stop))
-    local = [d for d, _ in dream_frames(source, net, build_job_objective(spec.objective, net, 64), spec.still_params(),
-                                        spec.video_params(), drive=film_drive(spec.input, plan, spec.av_params()))]
+    source = list(source_frames(path, film, film.start, film.stop))
+    local = [d for d, _ in dream_frames(source, net, build_job_objective(picture.objective, net, 64), picture.dream,
+                                        picture.video, drive=film_drive(path, film, plan.av))]
     assert all(torch.equal(a, b) for a, b in zip(one, local, strict=True))
     two = ray_frames(job(media_dir, weights_dir, tmp_path, "two"), 2)
     delta = [255 * float((a - b).abs().mean()) for a, b in zip(two, local, strict=True)]

@@ -18,6 +18,7 @@ import ray
 import yaml
 
 from mmdream_cluster.driver import render_job
+from mmdream.jobspec.plan import compile_plan
 from mmdream.jobspec.schema import parse_job
 from mmdream.media.video import read_audio, read_frames
 
@@ -146,7 +147,7 @@ def render_losing_a_node(cluster, where: str, spec: dict, work: Path) -> tuple[R
     point, pick = POINTS[where]
     remove, events = Remove(cluster, point, pick(cluster, work), work), []
     try:
-        render_job(parse_job(spec), watch=remove, progress=events.append)
+        render_job(compile_plan(parse_job(spec)), watch=remove, progress=events.append)
     finally:
         while len(cluster.worker_nodes) < 3:
             cluster.add_node(num_cpus=1)
@@ -195,7 +196,7 @@ def test_actors_spread_over_the_nodes_and_a_node_added_mid_render_takes_work(  #
 
     spec = film_spec(media_dir, weights_dir, tmp_path / "film.mp4", tmp_path / "work")
     try:
-        render_job(parse_job(spec), watch=watch)
+        render_job(compile_plan(parse_job(spec)), watch=watch)
     finally:
         while len(cluster.worker_nodes) < 3:
             cluster.add_node(num_cpus=1)

@@ -11,6 +11,7 @@ import ray
 
 from mmdream_cluster.actors import DreamActor
 from mmdream_cluster.driver import render_job
+from mmdream.jobspec.plan import compile_plan
 from mmdream.jobspec.schema import parse_job
 from mmdream.media.video import probe, read_audio, read_frames
 from processes import as_from_a_terminal
@@ -28,7 +29,7 @@ def job(media_dir: Path, weights_dir: Path, out: Path, **extra: object):  # type
 def test_each_actor_loads_its_backbone_once(local_ray, media_dir: Path, weights_dir: Path,  # type: ignore[no-untyped-def]
                                             tmp_path: Path) -> None:
     spec = job(media_dir, weights_dir, tmp_path / "a.mp4")
-    actor = DreamActor.remote(spec.model_dump_json(by_alias=True))
+    actor = DreamActor.remote(compile_plan(spec))
     from mmdream_cluster.planner import plan_shards
 
     for shard in plan_shards(0, 24, 8, 4, 2):
@@ -41,7 +42,7 @@ def test_sharded_render_makes_every_frame_once_with_the_sound(local_ray, media_d
                                                             weights_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "film.mp4"
     events = []
-    render_job(job(media_dir, weights_dir, out), shards=3, progress=events.append)
+    render_job(compile_plan(job(media_dir, weights_dir, out)), shards=3, progress=events.append)
     info = probe(out)
     assert info.frame_count == 24 and (info.width, info.height) == (64, 36) and info.audio is not None
     assert abs(info.audio.duration_s - 24 / 25) <= 1 / 25  # type: ignore[operator]
@@ -54,7 +55,7 @@ def test_killed_actor_job_completes_equal_to_an_uninterrupted_run(local_ray, med
     import psutil
 
     clean = tmp_path / "clean.mp4"
-    render_job(job(media_dir, weights_dir, clean, work=str(tmp_path / "w1")), shards=3)
+    render_job(compile_plan(job(media_dir, weights_dir, clean, work=str(tmp_path / "w1"))), shards=3)
     killed: list[int] = []
 
     def kill_one(p) -> None:  # type: ignore[no-untyped-def]
@@ -66,7 +67,7 @@ def test_killed_actor_job_completes_equal_to_an_uninterrupted_run(local_ray, med
                     break
 
     out = tmp_path / "survived.mp4"
-    render_job(job(media_dir, weights_dir, out, work=str(tmp_path / "w2")), shards=3, progress=kill_one)
+    render_job(compile_plan(job(media_dir, weights_dir, out, work=str(tmp_path / "w2"))), shards=3, progress=kill_one)
     assert killed
     a, b = list(read_frames(clean)), list(read_frames(out))
     assert len(a) == len(b) == 24 and all(np.array_equal(x, y) for x, y in zip(a, b))
@@ -76,8 +77,8 @@ def test_a_styled_film_job(local_ray, media_dir: Path, weights_dir: Path, tmp_pa
     style = {"images": [str(media_dir / "images" / "style_starry_night.jpg")],
              "params": {"steps": 3, "scales": 1}, "frame_steps": 2}
     out = tmp_path / "styled.mp4"
-    render_job(job(media_dir, weights_dir, out, style=style, work=str(tmp_path / "w"),
-                   film={"size": 64, "stop": 12}), shards=2)
+    render_job(compile_plan(job(media_dir, weights_dir, out, style=style, work=str(tmp_path / "w"),
+                   film={"size": 64, "stop": 12})), shards=2)
     assert probe(out).frame_count == 12
     settings = [json.loads(p.read_text()) for p in (tmp_path / "w").glob("frames-*/settings.json")]
     assert len(settings) == 2 and all(s["style"]["steps"] == 3 and s["frame_steps"] == 2 for s in settings)

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from mmdream_cluster.driver import render_job
+from mmdream.jobspec.plan import compile_plan
 from mmdream.jobspec.schema import parse_job
 from mmdream.media.video import probe
 from mmdream.provenance import read_record
@@ -30,7 +31,7 @@ def spec(inp: str, out: str, weights_dir: Path, **extra: object):  # type: ignor
             "sharding": {"frames_per_shard": 2, "warmup": 1, "crossfade": 0}, "resources": {"actors": 2},
             "preview": False}
     data.update(extra)
-    return parse_job(data)
+    return compile_plan(parse_job(data))
 
 
 def test_sixteen_bit_sequence_renders_to_a_sequence_and_to_a_film(local_ray, tmp_path: Path,  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ import pytest
 
 from mmdream_cluster.driver import render_job
 from mmdream.errors import ParameterError
+from mmdream.jobspec.plan import compile_plan
 from mmdream.jobspec.schema import parse_job
 from mmdream.media.video import probe, read_frames
 
@@ -24,9 +25,9 @@ def _job(media_dir: Path, weights_dir: Path, out: Path, work: Path) -> dict:
 def test_sharded_walk_equals_one_shard_and_has_the_music(local_ray, media_dir: Path, weights_dir: Path,
                                                          tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     spec = _job(media_dir, weights_dir, tmp_path / "three.mp4", tmp_path / "work3")
-    three = render_job(parse_job(spec), shards=3)
-    one = render_job(parse_job({**spec, "output": str(tmp_path / "one.mp4"), "work": str(tmp_path / "work1")}),
-                     shards=1)
+    three = render_job(compile_plan(parse_job(spec)), shards=3)
+    one = render_job(compile_plan(parse_job({**spec, "output": str(tmp_path / "one.mp4"),
+                                             "work": str(tmp_path / "work1")})), shards=1)
     frames3 = sorted((tmp_path / "work3").rglob("0*.png"))
     frames1 = sorted((tmp_path / "work1").rglob("0*.png"))
     assert len(frames3) == len(frames1) == 23  # ceil(2.81 s * 8 fps)
@@ -41,7 +42,7 @@ def test_sharded_walk_equals_one_shard_and_has_the_music(local_ray, media_dir: P
     lost = frames3[10]
     lost.with_suffix(".json").unlink()
     others = {p: p.stat().st_mtime_ns for p in frames3 if p != lost}
-    render_job(parse_job(spec), shards=3)
+    render_job(compile_plan(parse_job(spec)), shards=3)
     assert lost.with_suffix(".json").is_file()
     assert all(p.stat().st_mtime_ns == t for p, t in others.items())  # only the lost frame was redone
 

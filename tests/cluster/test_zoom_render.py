@@ -12,6 +12,7 @@ import pytest
 from mmdream_cluster.driver import render_job
 from mmdream.schedules.drive import AVParams
 from mmdream.errors import ParameterError
+from mmdream.jobspec.plan import compile_plan
 from mmdream.jobspec.schema import parse_job
 from mmdream.media.video import probe, read_audio
 from mmdream.objectives.terms import build_objective
@@ -35,7 +36,7 @@ def test_zoom_job_equals_the_in_process_render_and_carries_the_dreamed_sound(
         effnet) -> None:
     # one_thread: the actors dream on one thread, and float sums change with the number of threads
     spec = _spec(media_dir, weights_dir, tmp_path)
-    job = parse_job(spec)
+    job = compile_plan(parse_job(spec))
     out = render_job(job)
     info = probe(out)
     assert (info.frame_count, info.fps, info.width) == (9, 6.0, 48) and info.audio is not None
@@ -47,9 +48,9 @@ def test_zoom_job_equals_the_in_process_render_and_carries_the_dreamed_sound(
     assert np.sqrt(((dreamed[:, :n] - source[:, :n]) ** 2).mean()) > 0.01
 
     z = job.zoom
-    plan = plan_zoom(job.input, z.film_params(), z.size, z.audio)
+    plan = plan_zoom(job.uris.input, z.film, z.size, z.audio)
     local = tmp_path / "local"
-    render_zoom(plan, tmp_path / "local.mp4", effnet, build_objective(effnet), job.still_params(), z.zoom_params(),
+    render_zoom(plan, tmp_path / "local.mp4", effnet, build_objective(effnet), job.picture.dream, z.params,
                 AVParams(drive="onset"), work_dir=local)
     ray_frames = sorted((tmp_path / "work" / "frames").glob("0*.png"))
     assert [p.read_bytes() for p in ray_frames] == [p.read_bytes() for p in sorted((local / "frames").glob("0*.png"))]
@@ -79,7 +80,7 @@ def test_a_drive_without_a_sound_fails_before_ray(media_dir: Path, tmp_path: Pat
     job = parse_job({"input": str(media_dir / "images" / "chelsea.png"), "output": str(tmp_path / "z.mp4"),
                      "av": {"drive": "rms"}, "zoom": {"size": 32}})
     with pytest.raises(ParameterError, match="need a sound"):
-        render_job(job)
+        render_job(compile_plan(job))
     assert not list(tmp_path.iterdir())
 
 

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from mmdream.cli import main
+from mmdream.jobspec.plan import compile_plan
 from mmdream.jobspec.schema import parse_job
 from mmdream.jobspec.preflight import check_job
 
@@ -133,7 +134,7 @@ def test_a_good_job_passes_and_writes_nothing(tmp_path: Path, media_dir: Path, w
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MMDREAM_WEIGHTS", str(weights_dir))
     lines: list[str] = []
-    check_job(parse_job(base_job(media_dir, tmp_path)), local_ray=True, say=lines.append)
+    check_job(compile_plan(parse_job(base_job(media_dir, tmp_path))), local_ray=True, say=lines.append)
     assert lines == [] and list(tmp_path.iterdir()) == []  # nothing fetched, the output folder not yet made
 
 
@@ -145,6 +146,6 @@ def test_s3_locations_are_checked(s3_server, tmp_path: Path, media_dir: Path, we
         monkeypatch.setenv(key, value)
     spec = base_job(media_dir, tmp_path)
     with pytest.raises(MediaError, match="does not exist"):
-        check_job(parse_job({**spec, "input": f"s3://{s3_server.bucket}/nope.mp4"}), local_ray=True)
+        check_job(compile_plan(parse_job({**spec, "input": f"s3://{s3_server.bucket}/nope.mp4"})), local_ray=True)
     with pytest.raises(MediaError, match="bucket 'no-such-bucket' does not exist"):
-        check_job(parse_job({**spec, "output": "s3://no-such-bucket/film.mp4"}), local_ray=True)
+        check_job(compile_plan(parse_job({**spec, "output": "s3://no-such-bucket/film.mp4"})), local_ray=True)

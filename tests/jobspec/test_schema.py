@@ -1,4 +1,5 @@
-"""Job specs: defaults from the algorithms' dataclasses, errors that name the key, URIs that stay put, examples."""
+"""Job specs: errors that name the key, URIs that stay put, overrides, examples (what they compile into:
+test_plan.py)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mmdream.dream.image import DreamParams
-from mmdream.dream.temporal import VideoParams
 from mmdream.errors import ParameterError
 from mmdream.jobspec.schema import load_job, parse_job
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def test_defaults_come_from_the_dataclasses() -> None:
-    job = parse_job({"input": "in.mp4", "output": "out/film.mp4"})
-    assert job.still_params() == DreamParams() and job.video_params() == VideoParams()
-    assert job.work_uri() == "out/.film.mp4.work" and job.preview_uri() == "out/film.preview.png"
-    assert parse_job({"input": "a", "output": "b", "preview": False}).preview_uri() is None
-    assert parse_job({"input": "a", "output": "x.y/b"}).preview_uri() == "x.y/b.preview.png"
-    assert parse_job({"input": "a", "output": "s3://b/x/film.mp4"}).work_uri() == "s3://b/x/.film.mp4.work"
 
 
 @pytest.mark.parametrize("spec,fragment", [
@@ -70,25 +60,6 @@ def test_shipped_examples_are_valid(name: str, kind: str) -> None:
     assert job.kind == kind
 
 
-def test_audio_section_and_audio_only_jobs() -> None:
-    job = parse_job({"input": "in.flac", "output": "out.flac", "audio": {"objective": {"class": "Bark"},
-                                                                        "dream": {"steps": 7}},
-                     "sharding": {"audio_segment_s": 4, "audio_overlap_s": 0.5}})
-    params = job.audio_params()
-    assert job.kind == "audio" and params.steps == 7 and (params.segment_s, params.overlap_s) == (4, 0.5)
-    assert job.audio.backbone.name == "yamnet" and job.sound_work_uri() == ".out.flac.work/sound"
-    assert parse_job({"input": "in.mp4", "output": "out.mp4"}).audio is None  # a film keeps its sound unasked
-    with pytest.raises(ParameterError, match="has no `audio` section"):
-        parse_job({"input": "in.mp4", "output": "out.mp4"}).audio_params()
-
-
-def test_a_theme_dreams_both_tracks() -> None:
-    job = parse_job({"input": "in.mp4", "output": "out.mp4", "theme": {"name": "dog", "sound": ["Howl"]}})
-    theme = job.theme_value()
-    assert theme is not None and theme.sound == ("Dog", "Bark", "Howl") and len(theme.image) == 118
-    assert job.sound_spec() is not None and job.sound_spec().backbone.name == "yamnet"  # the sound is dreamed too
-
-
 def test_unreadable_specs(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="does not exist"):
         load_job(tmp_path / "none.yaml")
@@ -103,12 +74,13 @@ def test_unreadable_specs(tmp_path: Path) -> None:
 def test_a_class_objective_without_classifier_is_refused_before_ray_starts(media_dir: Path, tmp_path: Path) -> None:
     import ray
 
+    from mmdream.jobspec.plan import compile_plan
     from mmdream_cluster.driver import render_job
 
     job = parse_job({"input": str(media_dir / "video" / "bbb_320x180.mp4"), "output": str(tmp_path / "o.mp4"),
                      "backbone": {"name": "vgg16"}, "theme": "dog"})
     with pytest.raises(ParameterError, match="has no classifier; try --variant torchvision"):
-        render_job(job)
+        render_job(compile_plan(job))
     assert not ray.is_initialized() and not (tmp_path / "o.mp4").exists()
 
 

@@ -65,14 +65,16 @@ def test_checkpoint_in_every_image_command(image_ckpt: Checkpoint, media_dir: Pa
 
 def test_checkpoint_in_a_job_spec(image_ckpt: Checkpoint) -> None:
     from mmdream.backbones import load_backbone
-    from mmdream.jobspec.schema import build_job_objective, objective_record, parse_job
+    from mmdream.jobspec.build import build_job_objective, objective_record
+    from mmdream.jobspec.plan import compile_plan
+    from mmdream.jobspec.schema import parse_job
 
     out, _ = image_ckpt
-    job = parse_job({"input": "in.mp4", "output": "out.mp4", "backbone": {"name": f"ckpt:{out}"},
-                     "objective": {"class": "sheep"}})
-    record = objective_record(job.objective, job.backbone, 64)
+    picture = compile_plan(parse_job({"input": "in.mp4", "output": "out.mp4", "backbone": {"name": f"ckpt:{out}"},
+                                      "objective": {"class": "sheep"}})).picture
+    record = objective_record(picture.objective, picture.backbone, 64)
     assert record["backbone"] == f"ckpt:{out}" and record["variant"] == "trained"
-    objective = build_job_objective(job.objective, load_backbone(job.backbone.name), 64)
+    objective = build_job_objective(picture.objective, load_backbone(picture.backbone.name), 64)
     assert objective.layers == ("logits",)
 
 
