@@ -3,7 +3,7 @@ preflight receive instead of the spec. Every section is a frozen dataclass of pl
 dataclasses, resolved URIs, names), picklable for Ray; nothing downstream of :func:`compile_plan` reads the spec.
 
 >>> plan = compile_plan(load_job("jobs/demo.yaml"))
->>> plan.kind, plan.picture.dream.steps, plan.uris.work       # ("film", 10, "out/.demo.mp4.work")
+>>> plan.kind, plan.picture.dream.steps, plan.uris.work       # ("film", 10, ".dream_demo.mp4.work")
 
 The plan is what the spec says, not what the input holds: the frame range, size and shards follow from probing
 the input (:func:`mmdream.pipelines.film.plan_film`, :func:`mmdream_cluster.planner.plan_shards`).
