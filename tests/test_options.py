@@ -13,6 +13,7 @@ import pytest
 import mmdream
 from mmdream.dream.image import DreamParams
 from mmdream.errors import ParameterError
+from mmdream.jobspec.plan import compile_plan
 from mmdream.jobspec.schema import parse_job
 from mmdream.options import Options, help_text, option, requirement, seed_option, validate
 from mmdream.schedules.walk import WalkFilmParams
@@ -117,6 +118,6 @@ def test_the_job_spec_refuses_a_value_outside_the_same_declaration(section: str,
 
 def test_the_job_spec_takes_its_defaults_from_the_declarations() -> None:
     job = parse_job({"input": "music.wav", "output": "walk.mp4", "walk": {"generator": "dcgan_faces64", "size": 64}})
-    assert job.walk.film_params() == WalkFilmParams(size=64)  # type: ignore[union-attr]
-    styled = parse_job({"input": "in.mp4", "output": "out.mp4", "style": {"images": ["a.jpg"]}}).style
-    assert styled.film_params().temporal_weight == 500.0  # type: ignore[union-attr]
+    assert compile_plan(job).walk.film == WalkFilmParams(size=64)  # type: ignore[union-attr]
+    styled = compile_plan(parse_job({"input": "in.mp4", "output": "out.mp4", "style": {"images": ["a.jpg"]}}))
+    assert styled.picture.style.film.temporal_weight == 500.0  # type: ignore[union-attr]
