@@ -7,7 +7,10 @@ change (flat colour, a still camera) and dropped elsewhere (disocclusions, motio
 full-resolution ascent steps (warm start). An optional quadratic penalty pulls those pixels toward the carried
 previous dream (temporal loss), and the dream's strength is held at the level of the still that began the shot
 (lifted to ``min_strength`` if fainter), so it neither fades nor grows over long clips. A per-frame *drive* (e.g.
-the soundtrack's loudness, :mod:`mmdream.schedules.drive`) multiplies that level frame by frame.
+the soundtrack's loudness, :mod:`mmdream.schedules.drive`) multiplies that level frame by frame. On the carried
+pixels, what the warm-start steps renew (the detail's change beyond a scaling of the carried detail as a whole) is
+held to ``detail_budget`` grey levels a frame, so new detail grows in over frames instead of flickering, while the
+drive's scaling (the pulse, budgeted by the drive schedule) passes.
 
 Frames are RGB ``(3, H, W)`` in [0, 1]. The carried state is quantised to the levels a frame file holds (8 bits,
 or 16 for 16-bit frame sequences), so a run resumed from saved frames equals an uninterrupted run.
@@ -57,6 +60,10 @@ class VideoParams(Options):
     min_strength: float = option(9.0, "a shot whose first dream is fainter than this mean |dream - source| (0-255 "
                                       "scale) has its detail amplified to it, so every film's dream is visible (0: "
                                       "off)", ge=0.0, le=64.0, unit="(0-255 scale)")
+    detail_budget: float = option(0.3, "most mean change per frame of the carried dream detail beyond its scaling "
+                                       "(the drive's pulse), on the pixels it was carried to (0: off): the "
+                                       "warm-start steps' new detail grows in over frames instead of flickering",
+                                  ge=0.0, le=255.0, unit="(0-255 scale)")
 
 
 @runtime_checkable
@@ -162,6 +169,8 @@ def dream_frame(
         dream, target = x[0], state.target_strength
         if params.hold_strength or drive != 1.0 or state.drive != 1.0:
             dream = _hold(dream, source, target * drive, 1.05 * max(1.0, drive / max(state.drive, 1e-6)))
+        if params.detail_budget > 0:
+            dream = _limit_renewal(dream, source, carried, mot.mask + kept, params.detail_budget / 255.0)
         dream = quantize(dream, levels)
     info = FrameInfo(index, shot_start, reliable, strength(dream, source), target, value, drive)
     return TemporalState(index, source, dream, target, drive), info
@@ -175,6 +184,23 @@ def _hold(dream: torch.Tensor, source: torch.Tensor, target: float, lift: float 
         return dream
     gain = min(target / current, lift)
     return (source + gain * (dream - source)).clamp(0.0, 1.0)
+
+
+def _limit_renewal(dream: torch.Tensor, source: torch.Tensor, carried: torch.Tensor, weight: torch.Tensor,
+                   budget: float) -> torch.Tensor:
+    """Shrink the renewal of the detail of ``dream`` ``(3, H, W)`` on the pixels it was carried to (``weight``
+    ``(H, W)`` in [0, 1]) so that its mean there is at most ``budget`` ([0, 1] units; per pixel the channel mean, as
+    the flicker measure counts it). The renewal is the change from the ``carried`` detail ``(3, H, W)`` scaled as a
+    whole (least-squares gain over the unclipped pixels: the hold's and the drive's scaling stays) and clipped to
+    the pixel range. Other pixels stay."""
+    fit = weight * ((dream > 0) & (dream < 1)).all(0)  # the gain from pixels the pixel range did not clip
+    size = float((carried * carried * fit).sum())
+    gain = float(((dream - source) * carried * fit).sum()) / size if size > 0 else 1.0
+    renewal = (dream - (source + gain * carried).clamp(0.0, 1.0)) * weight
+    mean = float(renewal.abs().mean(0).sum() / weight.sum().clamp_min(1.0))
+    if mean <= budget:
+        return dream
+    return dream - (1.0 - budget / mean) * renewal  # between dream and the scaled carried detail: in [0, 1]
 
 
 def dream_frames(

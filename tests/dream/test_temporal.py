@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from mmdream.eval import metrics
 from mmdream.dream.image import DreamParams
 from mmdream.dream.temporal import TemporalState, VideoParams, dream_frames, quantize
+from mmdream.errors import ParameterError
 from mmdream.objectives.terms import build_objective
+from mmdream.ops.flow import motion, warp
 
 STILL = DreamParams(steps=10, octaves=2, octave_scale=1.5)
 
@@ -99,10 +101,12 @@ def test_driven_strength_follows_the_drive(vgg16) -> None:  # type: ignore[no-un
     assert torch.corrcoef(torch.stack([torch.tensor(drive), strengths]))[0, 1] > 0.9
     assert strengths[8:12].mean() > 3 * strengths[4:8].mean()
     # The carried detail follows a step of the drive within the step's own frame, up (x4) and down (x0.4): every
-    # frame's strength is within 10 % of the shot's strength times its drive.
+    # frame's strength is within 15 % of the shot's strength times its drive (measured: 0.87 at the x4 step, where the
+    # detail budget holds back what the hold's lift renews), and within 5 % three frames after each step.
     target = out[0][1].target_strength
     ratios = strengths / (target * torch.tensor(drive))
-    assert float(ratios.min()) > 0.9 and float(ratios.max()) < 1.1, ratios
+    assert float(ratios.min()) > 0.85 and float(ratios.max()) < 1.1, ratios
+    assert all(abs(float(ratios[i]) - 1) < 0.05 for i in (3, 7, 11, 15)), ratios
 
 
 def cartoon(n: int) -> list[torch.Tensor]:
@@ -135,3 +139,44 @@ def test_faint_dreams_are_lifted_to_min_strength_and_kept_on_flat_colour(vgg16) 
     assert max(run(VideoParams(min_strength=0.0))[0]) < 0.3 * floor  # measured: 1.3
     dropped, _ = run(VideoParams(still_tolerance=0.0))
     assert dropped[3] < 0.6 * default[3]  # measured: 3.5 against 9.0
+
+
+def renewals(dreams: list[torch.Tensor], source: list[torch.Tensor], params: VideoParams) -> list[float]:
+    """Per warm-started frame, the mean change (0-255) of its detail from the carried previous detail scaled as a
+    whole (least squares over unclipped pixels) and clipped to the pixel range, on the pixels the detail was carried to (as the temporal
+    dream decides them)."""
+    out = []
+    for t in range(1, len(dreams)):
+        mot = motion(source[t - 1], source[t], params.flow, min_reliable=params.cut_reliable,
+                     max_error=params.cut_error)
+        kept = (1.0 - mot.mask) * ((source[t] - source[t - 1]).abs().amax(0) <= params.still_tolerance / 255.0)
+        weight, previous = mot.mask + kept, dreams[t - 1] - source[t - 1]
+        carried = warp(previous, mot.backward) * mot.mask + previous * kept
+        fit = weight * ((dreams[t] > 0) & (dreams[t] < 1)).all(0)
+        gain = float(((dreams[t] - source[t]) * carried * fit).sum() / (carried * carried * fit).sum())
+        change = ((dreams[t] - (source[t] + gain * carried).clamp(0, 1)) * weight).abs().mean(0).sum() / weight.sum()
+        out.append(255 * float(change))
+    return out
+
+
+def test_detail_budget_bounds_the_renewal_of_carried_detail_but_not_the_drive(vgg16) -> None:  # type: ignore[no-untyped-def]
+    """The warm-start steps' new detail on carried pixels changes by at most ``detail_budget`` a frame (16-bit
+    frames: no 8-bit rounding on top); without the budget it changes far more. The drive's scaling is not the
+    renewal: a driven film still follows its drive."""
+    objective = build_objective(vgg16, layers="relu4_3")
+    source = clip(10)
+    drive = [1.0] * 3 + [0.5] * 3 + [1.5] * 4
+
+    def run(params: VideoParams) -> tuple[list[torch.Tensor], list[float]]:
+        dreams = [d for d, _ in dream_frames(source, vgg16, objective, STILL, params, drive=drive, levels=65535)]
+        return dreams, renewals(dreams, source, params)
+
+    budget = VideoParams()
+    bounded, renewal = run(budget)
+    _, free = run(VideoParams(detail_budget=0.0))
+    assert max(renewal) <= 1.01 * budget.detail_budget, renewal
+    assert sum(free) / len(free) > 1.4 * budget.detail_budget, free  # measured: 0.5 a frame, 1.0 at the x3 step
+    strengths = torch.tensor(metrics.strengths(bounded, source))
+    assert torch.corrcoef(torch.stack([torch.tensor(drive), strengths]))[0, 1] > 0.9
+    with pytest.raises(ParameterError, match="detail_budget"):
+        VideoParams(detail_budget=-1.0).validate()
