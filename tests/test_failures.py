@@ -20,6 +20,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from mmdream.cli import main
+from cli_calls import assert_refused, call_cli
 from processes import as_from_a_terminal
 
 IMAGE_ARGS = ["--steps", "1", "--octaves", "1", "--progress", "none"]
@@ -304,21 +305,6 @@ UNWRITABLE_COMMANDS = {
 }
 
 
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _assert_clean_failure(code: int, err: str, folder: Path, before: set[str]) -> None:
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and err.startswith("mmdream: error: "), err
-    assert {p.name for p in folder.iterdir()} == before, "files written on failure"
-
-
 @pytest.mark.parametrize("command", list(UNWRITABLE_COMMANDS))
 @pytest.mark.parametrize("target", ["/proc/o.png", "input", "folder"])
 def test_unwritable_output(command: str, target: str, tmp_path: Path, media_dir: Path, weights_dir: Path,
@@ -335,8 +321,8 @@ def test_unwritable_output(command: str, target: str, tmp_path: Path, media_dir:
     argv = [a.format(input=source, out=out, style=media_dir / "images" / "style_starry_night.jpg")
             for a in UNWRITABLE_COMMANDS[command]]
     before = {p.name for p in tmp_path.iterdir()}
-    code, _, err = _run(argv, capsys)
-    _assert_clean_failure(code, err, tmp_path, before)
+    code, _, err = call_cli(argv, capsys)
+    assert_refused(code, err, tmp_path, before)
     assert source.read_bytes() == data
     wanted = {"/proc/o.png": ("cannot be written",), "input": ("is the input", "is an input"),
               "folder": ("is a folder",)}[target]

@@ -290,12 +290,7 @@ def dream_film(
     dream_range(input_path, plan, work, plan.start, plan.stop, backbone, objective, still, params, drive=drive,
                 progress=progress)
     records = [work.record(i) for i in range(plan.start, plan.stop)]
-    write_film(input_path, plan, (work.frame(i) for i in range(plan.start, plan.stop)), out, film,
-               provenance=provenance)
-    if preview is not None:
-        _preview(input_path, plan, [work.frame(i) for i in _sample_indices(plan)], preview)
-    if work_dir is None:
-        storage.remove_tree(work.uri)
+    _finish(input_path, plan, work, out, film, provenance, preview, keep_work=work_dir is not None)
     return out, records
 
 
@@ -353,17 +348,25 @@ def style_film(
     work = FrameStore(work_dir or default_work_dir(out), settings)
     style_range(input_path, plan, work, plan.start, plan.stop, backbone, styles, params, video,
                 style_weights=style_weights, progress=progress)
-    write_film(input_path, plan, (work.frame(i) for i in range(plan.start, plan.stop)), out, film,
-               provenance=provenance)
-    if preview is not None:
-        _preview(input_path, plan, [work.frame(i) for i in _sample_indices(plan)], preview)
-    if work_dir is None:
-        storage.remove_tree(work.uri)
+    _finish(input_path, plan, work, out, film, provenance, preview, keep_work=work_dir is not None)
     return out
 
 
 def _sample_indices(plan: FilmPlan, count: int = 6) -> list[int]:
     return sorted({plan.start + round(k * (plan.count - 1) / max(count - 1, 1)) for k in range(count)})
+
+
+def _finish(input_path: str | os.PathLike[str], plan: FilmPlan, work: FrameStore, out: str | os.PathLike[str],
+            film: FilmParams, provenance: str | None, preview: str | os.PathLike[str] | None, *, keep_work: bool
+            ) -> None:
+    """Encode the finished frames of ``work`` into ``out`` (with the sound), draw the preview, and remove the work
+    location unless it was given."""
+    write_film(input_path, plan, (work.frame(i) for i in range(plan.start, plan.stop)), out, film,
+               provenance=provenance)
+    if preview is not None:
+        _preview(input_path, plan, [work.frame(i) for i in _sample_indices(plan)], preview)
+    if not keep_work:
+        storage.remove_tree(work.uri)
 
 
 def _preview(input_path: str | os.PathLike[str], plan: FilmPlan, dreams: list[torch.Tensor],

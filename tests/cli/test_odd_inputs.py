@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmdream.cli import main
+from cli_calls import assert_refused, call_cli
 
 
 def _ramp(h: int, w: int) -> np.ndarray:
@@ -85,21 +85,6 @@ def test_sixteen_bit_grey_is_scaled_not_clipped(odd: tuple[Path, dict[str, tuple
     assert abs(float(row[0])) < 0.5 and abs(float(row[-1]) - 63000 / 257) < 1 and bool((row.diff() > 0).all())
 
 
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def _assert_clean_failure(code: int, err: str, folder: Path, before: set[str]) -> None:
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and err.startswith("mmdream: error: "), err
-    assert {p.name for p in folder.iterdir()} == before, "files written on failure"
-
-
 @pytest.mark.parametrize("name", INPUTS)
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_odd_input(command: str, name: str, odd: tuple[Path, dict[str, tuple[int, int] | None]], tmp_path: Path,
@@ -114,10 +99,10 @@ def test_odd_input(command: str, name: str, odd: tuple[Path, dict[str, tuple[int
     style = media_dir / "images" / "style_starry_night.jpg"
     argv = [a.format(input=source, out=out, style=style) for a in COMMANDS[command]]
     before = {p.name for p in tmp_path.iterdir()}
-    code, stdout, err = _run(argv, capsys)
+    code, stdout, err = call_cli(argv, capsys)
     assert source.read_bytes() == data
     if sizes[name] is None:
-        _assert_clean_failure(code, err, tmp_path, before)
+        assert_refused(code, err, tmp_path, before)
         assert "cannot read" in err and name in err
         return
     assert code == 0, err
