@@ -108,7 +108,7 @@ class WalkActor(NodeActor):
 
     def render(self, shard: Shard) -> dict[str, Any]:
         from mmdream.media.images import from_uint8
-        from mmdream.schedules.walk import walk_frames
+        from mmdream.pipelines.walk import walk_frames
 
         work = FrameStore(storage.join(self.plan.uris.work, shard.name), self.settings)
         finished = work.finished()

@@ -16,7 +16,7 @@ from mmdream.errors import ParameterError
 from mmdream.jobspec.plan import compile_plan
 from mmdream.jobspec.schema import parse_job
 from mmdream.options import Options, help_text, option, requirement, seed_option, validate
-from mmdream.schedules.walk import WalkFilmParams
+from mmdream.pipelines.walk import WalkFilmParams
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from mmdream.cli.provenance import add_like_option, record_text
 from mmdream.dream.gan import GanDreamParams
 from mmdream.errors import ParameterError
 from mmdream.options import SEED_LIMIT
-from mmdream.schedules.walk import WalkFilmParams, WalkParams
+from mmdream.schedules.walk import WalkParams
+from mmdream.pipelines.walk import WalkFilmParams
 from mmdream.train.gan import GANParams
 
 CKPT_HELP = ("generator: dcgan_faces64 or dcgan_eyes128 (shared weights, found like backbone weights), or the "
@@ -166,7 +167,8 @@ def cmd_gan_walk(args: argparse.Namespace) -> int:
     from mmdream.media.audio import load_audio
     from mmdream.media.files import check_output
     from mmdream.media.video import check_video_suffix
-    from mmdream.schedules.walk import latent_walk, render_walk
+    from mmdream.schedules.walk import latent_walk
+    from mmdream.pipelines.walk import render_walk
 
     params = params_from_args(WalkParams, args)
     film = params_from_args(WalkFilmParams, args)

@@ -30,7 +30,8 @@ from mmdream.objectives.themes import Theme
 from mmdream.pipelines.film import FilmParams
 from mmdream.pipelines.zoom import ZoomFilmParams
 from mmdream.schedules.drive import AVParams
-from mmdream.schedules.walk import WalkFilmParams, WalkParams
+from mmdream.schedules.walk import WalkParams
+from mmdream.pipelines.walk import WalkFilmParams
 
 JobKind = Literal["film", "audio", "walk", "zoom"]
 T = TypeVar("T")

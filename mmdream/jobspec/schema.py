@@ -38,7 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from mmdream.schedules.drive import AVParams
 from mmdream.backbones.compute import ComputeParams
-from mmdream.schedules.walk import WalkFilmParams, WalkParams
+from mmdream.schedules.walk import WalkParams
+from mmdream.pipelines.walk import WalkFilmParams
 from mmdream.dream.zoom import ZoomParams
 from mmdream.pipelines.zoom import ZoomFilmParams
 from mmdream.dream.audio import AudioDreamParams

@@ -13,7 +13,8 @@ from mmdream.cli import main as cli
 from mmdream.errors import MediaError, ParameterError
 from mmdream.media.audio import load_audio
 from mmdream.media.video import probe, read_frames
-from mmdream.schedules.walk import WalkFilmParams, WalkParams, latent_walk, render_walk, slerp, walk_frames
+from mmdream.schedules.walk import WalkParams, latent_walk, slerp
+from mmdream.pipelines.walk import WalkFilmParams, render_walk, walk_frames
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # small ops on a shared, busy machine stall with more threads
 
