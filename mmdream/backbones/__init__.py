@@ -66,7 +66,7 @@ class Architecture:
 
 
 def _vgg(arch: str, caffe: WeightFile, tv: WeightFile) -> Architecture:
-    from mmdream.backbones import vgg
+    from mmdream.backbones.nets import vgg
 
     return Architecture(
         build=lambda with_classifier: vgg.VGG(arch, 1000 if with_classifier else None),
@@ -87,7 +87,7 @@ def _torchvision(name: str, digest_prefix: str, convert: str = "pth") -> Downloa
 
 
 def _googlenet() -> Architecture:
-    from mmdream.backbones import googlenet as g
+    from mmdream.backbones.nets import googlenet as g
 
     return Architecture(
         build=lambda _c: g.GoogLeNet(), layers=lambda _c: g.LAYERS, default_layers=g.DEFAULT_LAYERS,
@@ -99,7 +99,7 @@ def _googlenet() -> Architecture:
 
 
 def _inception_v3() -> Architecture:
-    from mmdream.backbones import inception as i
+    from mmdream.backbones.nets import inception as i
 
     return Architecture(
         build=lambda _c: i.InceptionV3(), layers=lambda _c: i.LAYERS, default_layers=i.DEFAULT_LAYERS,
@@ -121,7 +121,7 @@ EFFICIENTNET_LITE0_WEIGHTS = WeightFile(
 
 
 def _efficientnet_lite0() -> Architecture:
-    from mmdream.backbones import efficientnet as e
+    from mmdream.backbones.nets import efficientnet as e
 
     return Architecture(
         build=lambda _c: e.EfficientNetLite0(), layers=lambda _c: e.LAYERS, default_layers=e.DEFAULT_LAYERS,
@@ -149,7 +149,7 @@ YAMNET_CLASSES = WeightFile(
 
 
 def _yamnet() -> Architecture:
-    from mmdream.backbones import yamnet as y
+    from mmdream.backbones.nets import yamnet as y
 
     return Architecture(
         build=lambda _c: y.YAMNet(), layers=lambda _c: y.LAYERS, default_layers=y.DEFAULT_LAYERS,
@@ -191,7 +191,7 @@ BACKBONES: dict[str, Callable[[], Architecture]] = {
 
 def _checkpoint_spec(path: str) -> Architecture:
     """The spec of the trained checkpoint ``path`` (local or ``s3://``; one variant, ``trained``), from its sidecar."""
-    from mmdream.backbones import trained
+    from mmdream.backbones.nets import trained
 
     p = checkpoint.local_checkpoint(path)
     meta = checkpoint.read_meta(p)

@@ -1,6 +1,6 @@
 """Checkpoints of trained networks: weights in ``NAME.safetensors``, everything else in the sidecar ``NAME.json``.
 
-The sidecar names the architecture (:mod:`mmdream.backbones.trained`) and its config, the class names, the
+The sidecar names the architecture (:mod:`mmdream.backbones.nets.trained`) and its config, the class names, the
 preprocessing, the training config and the metrics, so a checkpoint loads as a backbone by its path alone:
 ``load_backbone("ckpt:runs/animals.safetensors")`` (``--backbone ckpt:PATH`` on the command line, ``backbone:
 {name: ckpt:PATH}`` in a job spec). PATH may be ``s3://bucket/key.safetensors``: both files are copied into the
@@ -100,7 +100,7 @@ def save_checkpoint(path: str | os.PathLike[str], module: nn.Module, meta: dict[
 
 def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The sidecar of checkpoint ``path``, checked; WeightsError naming the file and what to do otherwise."""
-    from mmdream.backbones.trained import ARCHITECTURES
+    from mmdream.backbones.nets.trained import ARCHITECTURES
 
     p = Path(path)
     side = sidecar_path(p)

@@ -177,7 +177,7 @@ class YamnetNetwork(StyleNetwork):
         self.backbone = backbone
         self.rate, self.n_fft, self.hop = int(backbone.sample_rate or 16000), YAMNET_FFT, YAMNET_HOP
         self.style_layers, self.content_layer = tuple(style_layers), content_layer
-        from mmdream.backbones.yamnet import FRONTEND, PATCH_FRAMES, PATCH_HOP_FRAMES
+        from mmdream.backbones.nets.yamnet import FRONTEND, PATCH_FRAMES, PATCH_HOP_FRAMES
 
         self.patch_frames, self.patch_hop = PATCH_FRAMES, PATCH_HOP_FRAMES
         self.log_offset = FRONTEND.log_offset

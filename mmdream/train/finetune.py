@@ -3,7 +3,7 @@
 Bases (``base``): ``vgg16`` / ``vgg19`` (Caffe conv weights; a new linear head on globally pooled pool5
 features), ``efficientnet_lite0`` (a new classifier in place of ImageNet's), ``small`` (:class:`SmallCNN` from
 scratch) and, for sounds, ``mel-small`` (:class:`MelCNN` from scratch, waveform in). The result is a module of a
-named architecture (:mod:`mmdream.backbones.trained`) and the sidecar record that makes it a backbone
+named architecture (:mod:`mmdream.backbones.nets.trained`) and the sidecar record that makes it a backbone
 (:func:`save_trained` -> ``ckpt:PATH``).
 
 Fine-tuning freezes the base up to ``freeze_to`` (a tap name, inclusive; by default everything below the new head),
@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmdream.backbones import trained
+from mmdream.backbones.nets import trained
 from mmdream.backbones.checkpoint import DatasetNormalised, preprocess_of, save_checkpoint
 from mmdream.errors import ParameterError
 from mmdream.options import Options, option, seed_option

@@ -12,7 +12,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from sharedpaths import shared_folder
-from mmdream.backbones.efficientnet import DEFAULT_LAYERS, INPUT_SIZE, LAYERS, EfficientNetLite0
+from mmdream.backbones.nets.efficientnet import DEFAULT_LAYERS, INPUT_SIZE, LAYERS, EfficientNetLite0
 
 
 @pytest.fixture(scope="module")

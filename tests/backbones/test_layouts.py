@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from sharedpaths import shared_folder
-from mmdream.backbones import googlenet, inception
-from mmdream.backbones.vgg import VGG, vgg_layers
+from mmdream.backbones.nets import googlenet, inception
+from mmdream.backbones.nets.vgg import VGG, vgg_layers
 
 
 def layouts() -> dict[str, dict]:

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mmdream.backbones import BACKBONES, get_spec
-from mmdream.backbones import trained
+from mmdream.backbones.nets import trained
 from mmdream.backbones.base import Backbone
 
 IMAGE_BACKBONES = [n for n in BACKBONES if get_spec(n).modality == "image"]

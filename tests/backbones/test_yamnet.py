@@ -14,7 +14,7 @@ from mmdream.pipelines import audio_classify
 from mmdream.pipelines.audio_classify import classify_audio, clip_scores, patch_scores
 from mmdream.backbones import BACKBONES, class_names, imagenet_classes, layers_of, load_backbone, yamnet_classes
 from mmdream.backbones.base import Backbone
-from mmdream.backbones.yamnet import (
+from mmdream.backbones.nets.yamnet import (
     DEFAULT_LAYERS, INPUT_SIZE, LAYERS, SAMPLE_RATE, Conv2dSame, YAMNet, num_patches, padded_length,
 )
 from mmdream.errors import MediaError, ParameterError, WeightsError

@@ -18,8 +18,8 @@ from safetensors.torch import save_file
 
 from mmdream.backbones import class_names, get_spec, imagenet_norm, load_backbone
 from mmdream.backbones.checkpoint import DatasetNormalised, read_meta
-from mmdream.backbones.googlenet import GoogLeNet
-from mmdream.backbones.inception import InceptionV3
+from mmdream.backbones.nets.googlenet import GoogLeNet
+from mmdream.backbones.nets.inception import InceptionV3
 from mmdream.errors import ParameterError, WeightsError
 from mmdream.media import storage
 from mmdream.train.data import ImageDataset, prepare_image

@@ -2,7 +2,7 @@
 
 - ``vgg16_pooled`` / ``vgg19_pooled``: VGG's conv stack (``features.N``, as the Caffe ports) with a new head on
   globally averaged pool5 features: ``(N, 3, H, W)`` -> ``gap`` ``(N, 512)`` -> ``logits`` ``(N, classes)``;
-- ``efficientnet_lite0``: :class:`~mmdream.backbones.efficientnet.EfficientNetLite0` with its own number of classes;
+- ``efficientnet_lite0``: :class:`~mmdream.backbones.nets.efficientnet.EfficientNetLite0` with its own number of classes;
 - ``googlenet`` / ``inception_v3``: the torchvision-layout nets with their own number of classes and no auxiliary
   heads; the head reads the globally pooled features (tap ``pool``: ``(N, 1024|2048, 1, 1)``);
 - ``small_cnn``: :class:`SmallCNN`, a small image CNN trained from scratch;
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from mmdream.backbones.base import Layer
-from mmdream.backbones.vgg import VGG, vgg_layers
+from mmdream.backbones.nets.vgg import VGG, vgg_layers
 from mmdream.errors import ParameterError
 from mmdream.ops.mel import LogMel, MelParams
 
@@ -112,9 +112,9 @@ MEL_CNN_LAYERS = (Layer("logmel", "logmel"), Layer("norm", "norm"),
 
 def build(architecture: str, num_classes: int, config: dict[str, Any]) -> nn.Module:
     """The module of a named architecture with ``num_classes`` outputs (see the module docstring)."""
-    from mmdream.backbones.efficientnet import EfficientNetLite0
-    from mmdream.backbones.googlenet import GoogLeNet
-    from mmdream.backbones.inception import InceptionV3
+    from mmdream.backbones.nets.efficientnet import EfficientNetLite0
+    from mmdream.backbones.nets.googlenet import GoogLeNet
+    from mmdream.backbones.nets.inception import InceptionV3
 
     if architecture in ("vgg16_pooled", "vgg19_pooled"):
         return PooledVGG(architecture.removesuffix("_pooled"), num_classes)
@@ -133,14 +133,14 @@ def build(architecture: str, num_classes: int, config: dict[str, Any]) -> nn.Mod
 
 def min_side(architecture: str) -> int:
     """The smallest image side the architecture takes (see :attr:`mmdream.backbones.base.Backbone.min_side`)."""
-    from mmdream.backbones import googlenet, inception, vgg
+    from mmdream.backbones.nets import googlenet, inception, vgg
 
     return {"vgg16_pooled": vgg.MIN_SIDE, "vgg19_pooled": vgg.MIN_SIDE, "googlenet": googlenet.MIN_SIDE,
             "inception_v3": inception.MIN_SIDE, "small_cnn": 4}.get(architecture, 1)  # small_cnn: two 2x2 pools
 
 
 def layers(architecture: str) -> tuple[Layer, ...]:
-    from mmdream.backbones import efficientnet, googlenet, inception
+    from mmdream.backbones.nets import efficientnet, googlenet, inception
 
     if architecture in ("vgg16_pooled", "vgg19_pooled"):
         return pooled_vgg_layers(architecture.removesuffix("_pooled"))

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmdream.backbones.base import Layer
-from mmdream.backbones.efficientnet import Conv2dSame
+from mmdream.backbones.nets.efficientnet import Conv2dSame
 from mmdream.errors import ParameterError
 from mmdream.ops.mel import MelParams, log_mel
 

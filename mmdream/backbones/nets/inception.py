@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmdream.backbones.base import Layer
-from mmdream.backbones.googlenet import ConvBN
+from mmdream.backbones.nets.googlenet import ConvBN
 
 INPUT_SIZE: int = 299
 MIN_SIDE: int = 75  # its stem's unpadded convolutions and pools need 75 px
