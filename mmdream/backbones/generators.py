@@ -27,8 +27,7 @@ from mmdream.errors import ParameterError, WeightsError
 from mmdream.options import Options, option
 
 __all__ = ["GeneratorConfig", "Generator", "GENERATORS", "load_generator", "check_state", "GAN_FORMAT",
-           "read_gan_meta", "config_record",
-           "sample_latents", "image_grid"]
+           "read_gan_meta", "config_record", "sample_latents"]
 
 GAN_FORMAT = "mmdream-gan-checkpoint"
 SIZES = (32, 64, 128, 256)
@@ -237,16 +236,3 @@ def sample_latents(generator: Generator, count: int, seed: int, class_index: int
     labels = torch.full((count,), class_index) if class_index is not None else \
         torch.arange(count) % generator.num_classes
     return z, torch.nn.functional.one_hot(labels, generator.num_classes).float()
-
-
-def image_grid(images: torch.Tensor, columns: int | None = None, pad: int = 2) -> torch.Tensor:
-    """Images ``(N, 3, H, W)`` laid out row by row on a white grid ``(1, 3, rows·(H+pad)+pad, cols·(W+pad)+pad)``;
-    ``columns`` defaults to ceil(sqrt N)."""
-    n, c, h, w = images.shape
-    cols = columns or math.ceil(math.sqrt(n))
-    rows = math.ceil(n / cols)
-    out = torch.ones(1, c, rows * (h + pad) + pad, cols * (w + pad) + pad, dtype=images.dtype)
-    for i in range(n):
-        top, left = pad + (i // cols) * (h + pad), pad + (i % cols) * (w + pad)
-        out[0, :, top:top + h, left:left + w] = images[i]
-    return out

@@ -105,7 +105,8 @@ def cmd_gan_sample(args: argparse.Namespace) -> int:
     """A grid of seeded samples."""
     import torch
 
-    from mmdream.backbones.generators import image_grid, sample_latents
+    from mmdream.backbones.generators import sample_latents
+    from mmdream.ops.grid import image_grid
     from mmdream.media.files import check_output
     from mmdream.media.images import check_image_suffix, save_image
     from mmdream.ops.pyramid import resize

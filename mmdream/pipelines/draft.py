@@ -26,7 +26,7 @@ from mmdream.jobspec.plan import compile_plan
 from mmdream.jobspec.schema import JobSpec, parse_job
 from mmdream.media import storage
 from mmdream.media.images import from_uint8, save_image
-from mmdream.backbones.generators import image_grid
+from mmdream.ops.grid import image_grid
 from mmdream.media.video import read_frames, probe
 from mmdream.ops.pyramid import resize
 from mmdream.options import Options, option

@@ -37,8 +37,8 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from mmdream.backbones.checkpoint import sidecar_path
-from mmdream.backbones.generators import (GAN_FORMAT, Generator, GeneratorConfig, config_record, image_grid,
-                                          sample_latents)
+from mmdream.backbones.generators import GAN_FORMAT, Generator, GeneratorConfig, config_record, sample_latents
+from mmdream.ops.grid import image_grid
 from mmdream.errors import MediaError, ParameterError, WeightsError
 from mmdream.options import Options, option, seed_option
 from mmdream.media.files import atomic_path
