@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 
@@ -76,22 +75,6 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
 def to_pil(image: torch.Tensor) -> Image.Image:
     """``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] -> 8-bit RGB PIL image (rounded)."""
     return Image.fromarray(to_uint8(image))
-
-
-def encode_png(image: torch.Tensor) -> bytes:
-    """``(1, 3, H, W)`` or ``(3, H, W)`` in [0, 1] -> lossless 8-bit PNG bytes."""
-    buffer = io.BytesIO()
-    to_pil(image).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def decode_image(data: bytes, name: str = "image") -> torch.Tensor:
-    """Encoded image bytes -> RGB ``(1, 3, H, W)`` in [0, 1]; ``name`` is for the error message."""
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            return from_uint8(np.array(im.convert("RGB")))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise MediaError(f"cannot read {name} as an image ({exc}); remove it so it is made again") from exc
 
 
 def check_image_suffix(path: str | os.PathLike[str]) -> Path:
