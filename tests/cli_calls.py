@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,8 @@ def call_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
 
 
 def assert_refused(code: int, err: str, folder: Path, before: set[str]) -> None:
-    """Exit status 2, one line of error, and ``folder`` holding exactly the names ``before`` (nothing written)."""
+    """Exit status 2, one line of error (``mmdream: error: ...``, or argparse's ``mmdream image: error: ...``), and
+    ``folder`` holding exactly the names ``before`` (nothing written)."""
     assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and err.startswith("mmdream: error: "), err
+    assert len(err.strip().splitlines()) == 1 and re.match(r"mmdream( [a-z-]+)*: error: ", err), err
     assert {p.name for p in folder.iterdir()} == before, "files written on failure"

@@ -1,7 +1,8 @@
 """Every bad input: a one-line message saying what to do, exit status 2, no traceback, no output written.
 
-Command-line refusals of every command live here: in a subprocess (the image, video, sound, zoom, style and training
-commands, as a user runs them) and in process (`gan`, `analyze`, `weights`, `--like`, unwritable outputs). Errors of
+Command-line refusals of every command live here, called in process (``mmdream.cli.main``, the function the
+``mmdream`` script runs); a few of them also in a subprocess, as a user runs them, for the process's own exit status
+and stderr (`test_bad_input_in_a_process`). Errors of
 one library function stay beside that function's other tests; the render/submit preflight is tested with its module
 (tests/jobspec/test_preflight.py), failures on Ray nodes with the cluster (tests/cluster/test_node_errors.py)."""
 
@@ -131,8 +132,8 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
-def test_bad_input(case: str, photo: Path, tmp_path: Path, weights_dir: Path, media_dir: Path) -> None:
+def bad_input_args(case: str, photo: Path, tmp_path: Path, weights_dir: Path, media_dir: Path) -> list[str]:
+    """The files every case may need, in ``tmp_path``, and the case's command line."""
     (tmp_path / "text.png").write_text("this is not a picture")
     (tmp_path / "empty").mkdir()
     soundfile.write(str(tmp_path / "nan.wav"), [0.1, float("nan")] * 8000, 16000, subtype="FLOAT")
@@ -143,17 +144,36 @@ def test_bad_input(case: str, photo: Path, tmp_path: Path, weights_dir: Path, me
     sd = load_file(str(weights_dir / "vgg16_caffe_features.safetensors"))
     sd["features.0.weight"] = torch.zeros(64, 3, 5, 5)
     save_file(sd, str(tmp_path / "bad.safetensors"))
-    before = {p.name for p in tmp_path.iterdir()}
-    photo_bytes = photo.read_bytes()
-    argv, fragments = CASES[case]
     sound = media_dir / "audio" / "dog_bark.wav"
-    args = [a.format(tmp=tmp_path, photo=photo, video=video, sound=sound) for a in argv]
+    args = [a.format(tmp=tmp_path, photo=photo, video=video, sound=sound) for a in CASES[case][0]]
     if args[0] == "image":
         args[1:1] = IMAGE_ARGS  # before the case's own options, which win
+    return args
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input(case: str, photo: Path, tmp_path: Path, weights_dir: Path, media_dir: Path,
+                   capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    args = bad_input_args(case, photo, tmp_path, weights_dir, media_dir)
+    before = {p.name for p in tmp_path.iterdir()}
+    photo_bytes = photo.read_bytes()
     # An empty user cache: weights someone downloaded into ~/.cache must not hide a missing file.
-    proc = run_cli(*args, env={"MMDREAM_WEIGHTS": str(weights_dir), "XDG_CACHE_HOME": str(tmp_path / "cache")})
-    assert_clean_failure(proc, *fragments)
+    monkeypatch.setenv("MMDREAM_WEIGHTS", str(weights_dir))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code, _, err = call_cli(args, capsys)
+    assert_refused(code, err, tmp_path, before)
+    assert "Traceback" not in err and all(f in err for f in CASES[case][1]), err
     assert photo.read_bytes() == photo_bytes
+
+
+@pytest.mark.parametrize("case", ["missing input", "weights missing offline", "truncated video", "unknown flow"])
+def test_bad_input_in_a_process(case: str, photo: Path, tmp_path: Path, weights_dir: Path, media_dir: Path) -> None:
+    """The same refusals as a user meets them: the process exits 2 with one line on stderr (argparse's own
+    refusals included)."""
+    args = bad_input_args(case, photo, tmp_path, weights_dir, media_dir)
+    before = {p.name for p in tmp_path.iterdir()}
+    proc = run_cli(*args, env={"MMDREAM_WEIGHTS": str(weights_dir), "XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert_clean_failure(proc, *CASES[case][1])
     _no_output(tmp_path, before)
     assert len(proc.stderr.strip().splitlines()) == 1
 
@@ -215,7 +235,7 @@ DATASET_CASES = {
 
 
 @pytest.mark.parametrize("case", list(DATASET_CASES))
-def test_bad_dataset(case: str, tmp_path: Path) -> None:
+def test_bad_dataset(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Bad datasets fail before any training starts: one line naming the file or class, nothing written."""
     from PIL import Image
 
@@ -239,10 +259,9 @@ def test_bad_dataset(case: str, tmp_path: Path) -> None:
     elif setup == "broken sound":
         (tmp_path / "sounds" / "red" / "broken.wav").write_text("not a sound")
     before = {p.name for p in tmp_path.iterdir()}
-    proc = run_cli(*(a.format(tmp=tmp_path) for a in argv))
-    assert_clean_failure(proc, *fragments)
-    _no_output(tmp_path, before)
-    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    code, _, err = call_cli([a.format(tmp=tmp_path) for a in argv], capsys)
+    assert_refused(code, err, tmp_path, before)
+    assert "Traceback" not in err and all(f in err for f in fragments), err
 
 
 # --- in process: `mmdream gan ...` -----------------------------------------------------------------------------
