@@ -26,6 +26,24 @@ from sharedpaths import shared_folder
 # Tests never download weights: a missing file must be an error, not a silent fetch.
 os.environ["MMDREAM_OFFLINE"] = "1"
 
+# Tests that start Ray (a local instance, a cluster of several nodes, a head with its Jobs API) run one after
+# another on one pytest-xdist worker (`-n 2 --dist loadgroup`, as .ci/run calls pytest), never beside each other.
+RAY_TESTS = ("cluster/", "jobspec/test_preflight.py", "cli/test_without_ray.py")
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers on two cores: one thread each, their subprocesses too
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = Path(__file__).parent
+    for item in items:
+        if item.path.relative_to(root).as_posix().startswith(RAY_TESTS):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
 
 @pytest.fixture(scope="session")
 def weights_dir() -> Path:

@@ -52,7 +52,7 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyp
     yield address, env, token
     os.killpg(head.pid, signal.SIGTERM)
     try:
-        head.wait(timeout=20)
+        head.wait(timeout=3)  # `ray start --block` may outlive SIGTERM for good
     except subprocess.TimeoutExpired:
         os.killpg(head.pid, signal.SIGKILL)
         head.wait()
