@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,10 +20,13 @@ def ray_session(address: str | None, num_cpus: int) -> Iterator[bool]:
         yield False
         return
     try:
+        # Ray's INFO lines ("Started a local Ray instance", where it saved a token) are not the user's business;
+        # its warnings still show.
         if address:
-            ray.init(address=address)
+            ray.init(address=address, logging_level=logging.WARNING)
         else:
-            ray.init(address="local", num_cpus=max(1, num_cpus), include_dashboard=False, log_to_driver=False)
+            ray.init(address="local", num_cpus=max(1, num_cpus), include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.WARNING)
     except Exception as exc:  # Ray raises plain Exception/ConnectionError here: one line for the user
         first = next((line.strip().rstrip(".") for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         where = f"join the Ray cluster at {address}" if address else "start a local Ray"
