@@ -250,7 +250,7 @@ def ray_rows(clips: list[str], size: int, frames: int, weights: str | None) -> l
 # --- output -------------------------------------------------------------------------------------------------------
 
 COLUMNS = ("flicker", "excess", "strength", "drift", "r", "p_own", "p_ind", "p_ind_source", "delta_mean",
-           "delta_max", "strength_ratio", "seconds")
+           "delta_max", "strength_ratio", "flicker_ray", "flicker_local", "seconds")
 
 
 def table(rows: list[Row]) -> str:
