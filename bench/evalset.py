@@ -378,7 +378,7 @@ def build(clip: Clip, cache: Path = CACHE) -> Path:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     y = sound(clip.sound, clip.seconds + 0.5, clip.seed)
-    with VideoWriter(path, fps=clip.fps, crf=16, audio=(y[None], RATE)) as writer:
+    with VideoWriter(path, fps=clip.fps, crf=16, audio=(y[None], RATE), chroma_blur=0) as writer:  # sources as made
         for frame in pictures(clip):
             writer.write(frame)
     return path

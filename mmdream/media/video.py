@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
@@ -654,10 +655,35 @@ class EncodeParams(Options):
     """How films are encoded (H.264): the one declaration of ``crf`` that film, zoom and walk settings share."""
 
     crf: int = option(18, "H.264 quality: 0 lossless .. 51 worst", ge=0, le=51)
+    chroma_blur: float = option(1.5, "blur (Gaussian sigma) of the colour planes before H.264's 4:2:0 subsampling, "
+                                     "so that fine colour detail does not crawl in 2x2 blocks; 0: none", ge=0.0,
+                                le=8.0, unit="pixels")
+
+
+_LUMA_709 = (0.2126, 0.7152, 0.0722)  # BT.709, as the films are tagged
+
+
+def soften_chroma(frame: np.ndarray, sigma: float) -> np.ndarray:
+    """``frame`` ``(H, W, 3)`` uint8 RGB with its colour planes (BT.709 Cb, Cr) blurred by a Gaussian of ``sigma``
+    pixels and its luma kept. Before 4:2:0 subsampling: a dream's pixel-scale colour detail otherwise shows as
+    2x2 blocks that crawl from frame to frame on players (and toolkits) that repeat each colour sample, which
+    doubled the measured flicker excess of films on scene-cut clips (bench/figures/quality_table.md). Deterministic
+    on one machine (films are compared bit for bit)."""
+    if sigma <= 0:
+        return frame
+    rgb = frame.astype(np.float32)
+    luma = _LUMA_709[0] * rgb[..., 0] + _LUMA_709[1] * rgb[..., 1] + _LUMA_709[2] * rgb[..., 2]
+    size = 2 * max(1, math.ceil(3 * sigma)) + 1
+    cb, cr = (cv2.GaussianBlur(np.ascontiguousarray(diff), (size, size), sigma, borderType=cv2.BORDER_REPLICATE)
+              for diff in (rgb[..., 2] - luma, rgb[..., 0] - luma))  # B - Y and R - Y: Cb and Cr up to scale
+    r, b = luma + cr, luma + cb
+    g = (luma - _LUMA_709[0] * r - _LUMA_709[2] * b) / _LUMA_709[1]
+    return np.clip(np.rint(np.stack([r, g, b], axis=-1)), 0, 255).astype(np.uint8)
 
 
 class VideoWriter:
-    """Encode RGB frames as H.264 (libx264, yuv420p, CRF) into .mp4, .mkv or .mov, atomically.
+    """Encode RGB frames as H.264 (libx264, yuv420p, CRF) into .mp4, .mkv or .mov, atomically; the colour planes
+    are first blurred by ``chroma_blur`` pixels (:func:`soften_chroma`).
 
     Use as a context manager; the file appears at ``path`` only when the block ends without an error. Audio: the
     first audio stream of ``audio_from`` (stream copy when it fits the video, else cut from ``audio_start_s`` and
@@ -667,15 +693,16 @@ class VideoWriter:
 
     def __init__(self, path: PathLike, *, fps: float, crf: int = EncodeParams.crf, preset: str = "medium",
                  audio_from: PathLike | None = None, audio_start_s: float = 0.0,
-                 audio: tuple[np.ndarray, int] | None = None, provenance: str | None = None) -> None:
+                 audio: tuple[np.ndarray, int] | None = None, provenance: str | None = None,
+                 chroma_blur: float = EncodeParams.chroma_blur) -> None:
         inputs = [] if audio_from is None else [audio_from]
         self.path = check_output(path, *inputs)
         self._format = _container_format(self.path)
         self._fps = _as_rate(fps)
-        EncodeParams(crf).validate()
+        EncodeParams(crf, chroma_blur).validate()
         if preset not in _PRESETS:
             raise ParameterError(f"unknown x264 preset {preset!r}; available: {', '.join(_PRESETS)}")
-        self._crf, self._preset = crf, preset
+        self._crf, self._preset, self._chroma_blur = crf, preset, chroma_blur
         self._source, self._pcm = _check_audio_args(audio_from, audio_start_s, audio)
         self._audio_start_s = audio_start_s
         self._provenance = provenance
@@ -706,7 +733,8 @@ class VideoWriter:
             raise MediaError(f"frame {self._count} of {self.path} is {frame.shape[1]}x{frame.shape[0]} but the first "
                              f"was {self._shape[1]}x{self._shape[0]}; resize every frame to one size")
         width, height = self._stream.width, self._stream.height
-        image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="rgb24")
+        frame = soften_chroma(frame[:height, :width], self._chroma_blur)
+        image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         yuv = image.reformat(format="yuv420p", dst_colorspace=_BT709, dst_color_range=_BT709)
         yuv.pts, yuv.time_base = self._count, 1 / self._fps
         try:

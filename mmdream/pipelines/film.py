@@ -54,6 +54,7 @@ class FilmParams(Options):
     stop: int | None = option(None, "one past the last frame (default: to the end; --frames START:END)")
     keep_audio: bool = option(True, "keep the film's sound (the input's, or audio_file's)")
     crf: int = option_of(EncodeParams, "crf")
+    chroma_blur: float = option_of(EncodeParams, "chroma_blur")
     audio_file: str | None = option(None, "the film's sound from this file (a frame sequence's, or replacing the "
                                           "input's)")
     bit_depth: int | None = option(None, "bits per channel of an output frame sequence's PNGs (default: the "
@@ -252,7 +253,8 @@ def write_film(input_path: str | os.PathLike[str], plan: FilmPlan, frames: Itera
     kept = plan.sound if audio is None and film.keep_audio else None
     with storage.local_output(output) as target, VideoWriter(target, fps=plan.fps, crf=film.crf, audio_from=kept,
                                                              audio_start_s=0.0 if audio else plan.start / plan.fps,
-                                                             audio=audio, provenance=provenance) as writer:
+                                                             audio=audio, provenance=provenance,
+                                                             chroma_blur=film.chroma_blur) as writer:
         for frame in frames:
             writer.write(to_uint8(frame))
     return output if storage.is_s3(output) else Path(output)
