@@ -652,7 +652,8 @@ def _x264_cpu_options() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class EncodeParams(Options):
-    """How films are encoded (H.264): the one declaration of ``crf`` that film, zoom and walk settings share."""
+    """How films are encoded (H.264): the one declaration of ``crf`` and ``chroma_blur`` that film, zoom and walk
+    settings share."""
 
     crf: int = option(18, "H.264 quality: 0 lossless .. 51 worst", ge=0, le=51)
     chroma_blur: float = option(1.5, "blur (Gaussian sigma) of the colour planes before H.264's 4:2:0 subsampling, "
